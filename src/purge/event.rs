@@ -1,0 +1,315 @@
+//! Parsing SQS message bodies into removal events.
+//!
+//! Accepted shapes:
+//! - S3 event notifications (`Records[]`, `eventVersion` 2.x), every record;
+//! - the same wrapped by SNS (`Type: Notification`, `Message` is a JSON string) or delivered
+//!   raw by SNS (identical to the direct form);
+//! - EventBridge "Object Deleted" events (`detail.deletion-type`);
+//! - `s3:TestEvent`, sent once when a notification is configured, acknowledged and dropped.
+//!
+//! S3 notification keys are URL-encoded form values (space as `+`, `+` as `%2B`, non-ASCII as
+//! UTF-8 `%XX`); EventBridge keys are not encoded. Both come out as the real key.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One removal announced by an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalEvent {
+    pub bucket: String,
+    /// The decoded object key.
+    pub key: String,
+    /// Normalized S3 event name without the `s3:` prefix, e.g. `ObjectRemoved:Delete`.
+    pub event_name: String,
+    pub version_id: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+}
+
+/// What one message body contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// `s3:TestEvent`: acknowledge and drop.
+    Test,
+    /// One entry per record, in order. A record that is not an S3 removal at all (another
+    /// service, `ObjectCreated:*`) is `Other` so it is counted as ignored, not as invalid.
+    Records(Vec<Record>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Removal(RemovalEvent),
+    Other { event_name: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error(
+        "unrecognized message shape (not an S3 notification, SNS envelope or EventBridge event)"
+    )]
+    UnknownShape,
+    #[error("record {index}: {reason}")]
+    BadRecord { index: usize, reason: String },
+    #[error("SNS Message is not a JSON string")]
+    BadSnsMessage,
+    #[error("unsupported S3 event version `{0}` (expected 2.x)")]
+    UnsupportedVersion(String),
+}
+
+/// Parses one SQS message body.
+pub fn parse_body(body: &str) -> Result<Body, EventError> {
+    let v: Value = serde_json::from_str(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+    parse_value(&v, 0)
+}
+
+fn parse_value(v: &Value, depth: u8) -> Result<Body, EventError> {
+    // SNS envelope: unwrap once (an SNS message that itself is SNS is not something S3 sends).
+    if depth == 0 && v.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let inner = v
+            .get("Message")
+            .and_then(Value::as_str)
+            .ok_or(EventError::BadSnsMessage)?;
+        let inner: Value =
+            serde_json::from_str(inner).map_err(|e| EventError::NotJson(e.to_string()))?;
+        return parse_value(&inner, depth + 1);
+    }
+    if v.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Body::Test);
+    }
+    if let Some(records) = v.get("Records") {
+        let records = records.as_array().ok_or(EventError::UnknownShape)?;
+        return records
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                parse_s3_record(r).map_err(|reason| EventError::BadRecord { index, reason })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Body::Records);
+    }
+    if v.get("detail-type").is_some() && v.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        return parse_eventbridge(v).map(|r| Body::Records(vec![r]));
+    }
+    Err(EventError::UnknownShape)
+}
+
+#[derive(Deserialize)]
+struct S3Record {
+    #[serde(rename = "eventVersion")]
+    event_version: Option<String>,
+    #[serde(rename = "eventSource")]
+    event_source: Option<String>,
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    #[serde(rename = "eventTime")]
+    event_time: Option<String>,
+    s3: Option<S3Entity>,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct S3Object {
+    key: String,
+    #[serde(rename = "versionId")]
+    version_id: Option<String>,
+}
+
+fn parse_s3_record(v: &Value) -> Result<Record, String> {
+    let r: S3Record = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    let event_name = r.event_name.clone().unwrap_or_default();
+    if r.event_source.as_deref() != Some("aws:s3") {
+        return Ok(Record::Other { event_name });
+    }
+    if let Some(ver) = &r.event_version
+        && !ver.starts_with("2.")
+    {
+        return Err(format!("unsupported eventVersion `{ver}` (expected 2.x)"));
+    }
+    let normalized = normalize_event_name(&event_name);
+    if !normalized.starts_with("ObjectRemoved:") && !normalized.starts_with("LifecycleExpiration:")
+    {
+        return Ok(Record::Other {
+            event_name: normalized,
+        });
+    }
+    let s3 = r.s3.ok_or("missing `s3` entity")?;
+    let key = decode_key(&s3.object.key)?;
+    Ok(Record::Removal(RemovalEvent {
+        bucket: s3.bucket.name,
+        key,
+        event_name: normalized,
+        version_id: s3.object.version_id.filter(|v| !v.is_empty()),
+        event_time: r.event_time.as_deref().and_then(parse_time),
+    }))
+}
+
+fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
+    let bad = |reason: &str| EventError::BadRecord {
+        index: 0,
+        reason: reason.to_string(),
+    };
+    let detail_type = v.get("detail-type").and_then(Value::as_str).unwrap_or("");
+    if detail_type != "Object Deleted" {
+        return Ok(Record::Other {
+            event_name: detail_type.to_string(),
+        });
+    }
+    let detail = v.get("detail").ok_or_else(|| bad("missing `detail`"))?;
+    let bucket = detail
+        .pointer("/bucket/name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing `detail.bucket.name`"))?;
+    let key = detail
+        .pointer("/object/key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing `detail.object.key`"))?;
+    let deletion_type = detail
+        .get("deletion-type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing `detail.deletion-type`"))?;
+    let lifecycle = detail.get("reason").and_then(Value::as_str) == Some("Lifecycle Expiration");
+    let kind = match deletion_type {
+        "Permanently Deleted" => "Delete",
+        "Delete Marker Created" => "DeleteMarkerCreated",
+        other => return Err(bad(&format!("unknown deletion-type `{other}`"))),
+    };
+    let family = if lifecycle {
+        "LifecycleExpiration"
+    } else {
+        "ObjectRemoved"
+    };
+    Ok(Record::Removal(RemovalEvent {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        event_name: format!("{family}:{kind}"),
+        version_id: detail
+            .pointer("/object/version-id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        event_time: v.get("time").and_then(Value::as_str).and_then(parse_time),
+    }))
+}
+
+/// `s3:ObjectRemoved:Delete` and `ObjectRemoved:Delete` are the same event.
+pub fn normalize_event_name(name: &str) -> String {
+    name.strip_prefix("s3:").unwrap_or(name).to_string()
+}
+
+/// Decodes an S3 notification key: form-urlencoded, so `+` is a space and `%XX` are UTF-8 bytes.
+pub fn decode_key(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map_err(|_| format!("key `{raw}` does not decode to UTF-8"))?;
+    if decoded.is_empty() {
+        return Err("empty object key".into());
+    }
+    Ok(decoded.into_owned())
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removal(body: &str) -> Vec<RemovalEvent> {
+        match parse_body(body).unwrap() {
+            Body::Records(r) => r
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Removal(e) => Some(e),
+                    Record::Other { .. } => None,
+                })
+                .collect(),
+            Body::Test => panic!("test event"),
+        }
+    }
+
+    #[test]
+    fn decodes_keys_like_s3_encodes_them() {
+        assert_eq!(decode_key("a+b.txt").unwrap(), "a b.txt");
+        assert_eq!(decode_key("a%2Bb.txt").unwrap(), "a+b.txt");
+        assert_eq!(decode_key("day%3D06/x").unwrap(), "day=06/x");
+        assert_eq!(
+            decode_key("%EC%B0%A8%EB%9F%89/%EB%8D%B0%EC%9D%B4%ED%84%B0.json").unwrap(),
+            "차량/데이터.json"
+        );
+        assert_eq!(decode_key("100%25.txt").unwrap(), "100%.txt");
+        assert!(decode_key("%FF%FE").is_err());
+        assert!(decode_key("").is_err());
+    }
+
+    #[test]
+    fn event_names_are_normalized() {
+        assert_eq!(
+            normalize_event_name("s3:ObjectRemoved:Delete"),
+            "ObjectRemoved:Delete"
+        );
+        assert_eq!(
+            normalize_event_name("ObjectRemoved:Delete"),
+            "ObjectRemoved:Delete"
+        );
+    }
+
+    #[test]
+    fn unknown_shapes_and_garbage_are_errors() {
+        assert!(matches!(
+            parse_body("not json"),
+            Err(EventError::NotJson(_))
+        ));
+        assert_eq!(parse_body("{}"), Err(EventError::UnknownShape));
+        assert_eq!(parse_body("[1,2]"), Err(EventError::UnknownShape));
+        let sns_bad = r#"{"Type":"Notification","Message":"{not json"}"#;
+        assert!(matches!(parse_body(sns_bad), Err(EventError::NotJson(_))));
+    }
+
+    #[test]
+    fn test_event_direct_and_via_sns() {
+        let t = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-12-14T11:00:00.000Z","Bucket":"b","RequestId":"R","HostId":"H"}"#;
+        assert_eq!(parse_body(t).unwrap(), Body::Test);
+        let wrapped =
+            serde_json::json!({"Type":"Notification","MessageId":"m","Message": t}).to_string();
+        assert_eq!(parse_body(&wrapped).unwrap(), Body::Test);
+    }
+
+    #[test]
+    fn record_for_other_event_is_not_a_removal() {
+        let b = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
+        assert_eq!(
+            parse_body(b).unwrap(),
+            Body::Records(vec![Record::Other {
+                event_name: "ObjectCreated:Put".into()
+            }])
+        );
+        assert!(removal(b).is_empty());
+    }
+
+    #[test]
+    fn eventbridge_lifecycle_and_marker() {
+        let b = r#"{"version":"0","detail-type":"Object Deleted","source":"aws.s3","time":"2024-12-14T11:35:13Z",
+          "detail":{"bucket":{"name":"src"},"object":{"key":"a b+c.txt","version-id":"v1"},"deletion-type":"Delete Marker Created","reason":"Lifecycle Expiration"}}"#;
+        let e = removal(b);
+        assert_eq!(e[0].event_name, "LifecycleExpiration:DeleteMarkerCreated");
+        assert_eq!(
+            e[0].key, "a b+c.txt",
+            "EventBridge keys are not URL-encoded"
+        );
+    }
+}

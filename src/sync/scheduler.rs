@@ -1,0 +1,227 @@
+//! The sync task: fires on `sync.schedule` in `sync.timezone`, then runs the target date and
+//! any missed dates (catch-up), oldest first, one at a time.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use super::plan;
+use super::runner::{DateOutcome, RunOpts, Syncer};
+use super::state::{ClaimStatus, StateError, StateStore};
+use crate::app::{Context, TaskResult};
+use crate::health::TaskHandle;
+
+pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
+    let cfg = ctx.config.clone();
+    let cron = plan::parse_schedule(&cfg.sync.schedule)?;
+    let tz: Tz = cfg
+        .sync
+        .timezone
+        .parse()
+        .map_err(|_| format!("sync.timezone `{}` is not an IANA name", cfg.sync.timezone))?;
+    let syncer = Syncer::new(
+        Arc::clone(&cfg),
+        ctx.clients.source.clone(),
+        ctx.clients.source.clone(),
+        ctx.clients.datasync.clone(),
+        ctx.metrics.clone(),
+    );
+    handle.set_detail("holder", json!(syncer.holder));
+
+    // Ready once the state bucket answers: without it no date can be claimed.
+    loop {
+        match syncer.store.probe().await {
+            Ok(()) => break,
+            Err(e) => {
+                handle.set_not_ready(e.to_string());
+                warn!(error = %e, "state bucket not reachable; retrying");
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(cfg.sync.poll_interval) => {}
+                }
+            }
+        }
+    }
+    handle.set_ready();
+
+    // A restart catches up from the last fire time that already passed, never earlier than
+    // the schedule would have (the writer may still be filling today's D-1 partitions).
+    if let Ok(prev) = cron.find_previous_occurrence(&Utc::now().with_timezone(&tz), false) {
+        cycle(&ctx, &syncer, &handle, tz, prev.with_timezone(&Utc)).await;
+    }
+    loop {
+        let Some(next) = plan::next_fire(&cron, tz, Utc::now()) else {
+            return Err(format!("schedule `{}` never fires again", cfg.sync.schedule).into());
+        };
+        handle.set_detail("next_run", json!(next));
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        cycle(&ctx, &syncer, &handle, tz, next).await;
+        if ctx.shutdown.is_cancelled() {
+            return Ok(());
+        }
+    }
+}
+
+/// One scheduled cycle: the target date for `fired_at` plus missed dates.
+async fn cycle(
+    ctx: &Context,
+    syncer: &Syncer,
+    handle: &TaskHandle,
+    tz: Tz,
+    fired_at: DateTime<Utc>,
+) {
+    let s = &ctx.config.sync;
+    let target = plan::target_date(fired_at, tz, s.lag_days);
+    let dates = match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts).await {
+        Ok(d) => d,
+        Err(e) => {
+            error!(error = %e, "cannot read claims; running only the target date");
+            vec![target]
+        }
+    };
+    if dates.len() > 1 {
+        info!(?dates, "catching up missed dates, oldest first");
+    }
+    // In-flight work is tracked so shutdown waits (within the grace) for the claim writes.
+    let _guard = ctx.tracker.token();
+    for date in dates {
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        handle.touch();
+        let outcome = syncer
+            .run_date(
+                date,
+                RunOpts {
+                    force: false,
+                    wait: true,
+                },
+                &ctx.shutdown,
+            )
+            .await;
+        let summary = match &outcome {
+            Ok(o) => {
+                json!({"date": date, "result": o.label(), "detail": format!("{o:?}"), "at": Utc::now()})
+            }
+            Err(e) => {
+                json!({"date": date, "result": "failed", "detail": e.to_string(), "at": Utc::now()})
+            }
+        };
+        handle.set_detail("last_run", summary);
+        match outcome {
+            Ok(DateOutcome::Success { .. }) => handle.set_detail("last_success", json!(date)),
+            Ok(_) => {}
+            Err(e) => error!(%date, error = %e, "sync run failed"),
+        }
+    }
+}
+
+/// The target date plus earlier dates in the catch-up window that still need a run.
+///
+/// Dates after the last successful one are missed dates. With no success in the window (a new
+/// deployment) only dates that were already attempted are retried, so a first start does not
+/// backfill a week nobody asked for.
+pub async fn dates_to_run(
+    store: &StateStore,
+    target: NaiveDate,
+    catch_up_days: u32,
+    max_attempts: u32,
+) -> Result<Vec<NaiveDate>, StateError> {
+    let mut states = Vec::new();
+    for back in (1..=catch_up_days).rev() {
+        let Some(d) = target.checked_sub_days(Days::new(u64::from(back))) else {
+            continue;
+        };
+        let claim = store.get(d).await?.map(|s| s.claim);
+        states.push((d, claim));
+    }
+    Ok(select_dates(target, &states, max_attempts))
+}
+
+/// Pure selection behind [`dates_to_run`]; `earlier` is oldest first, without `target`.
+pub fn select_dates(
+    target: NaiveDate,
+    earlier: &[(NaiveDate, Option<super::state::Claim>)],
+    max_attempts: u32,
+) -> Vec<NaiveDate> {
+    let last_success = earlier
+        .iter()
+        .filter(|(_, c)| c.as_ref().is_some_and(|c| c.status == ClaimStatus::Success))
+        .map(|(d, _)| *d)
+        .max();
+    let mut out: Vec<NaiveDate> = earlier
+        .iter()
+        .filter(|(d, c)| match c {
+            Some(c) if c.status == ClaimStatus::Success => false,
+            Some(c) if c.status == ClaimStatus::Failed && c.attempts >= max_attempts => false,
+            Some(_) => last_success.is_none_or(|s| *d > s),
+            None => last_success.is_some_and(|s| *d > s),
+        })
+        .map(|(d, _)| *d)
+        .collect();
+    out.push(target);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::state::Claim;
+
+    fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 3, day).unwrap()
+    }
+
+    fn claim(day: u32, status: ClaimStatus, attempts: u32) -> Option<Claim> {
+        Some(Claim {
+            date: d(day),
+            status,
+            holder: "h".into(),
+            attempts,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            window: vec![],
+            projects: 0,
+            chunks: vec![],
+            error: None,
+        })
+    }
+
+    #[test]
+    fn missed_days_after_last_success_are_caught_up() {
+        let earlier = vec![
+            (d(3), claim(3, ClaimStatus::Success, 1)),
+            (d(4), None),
+            (d(5), claim(5, ClaimStatus::Failed, 1)),
+            (d(6), None),
+        ];
+        assert_eq!(
+            select_dates(d(7), &earlier, 3),
+            vec![d(4), d(5), d(6), d(7)]
+        );
+    }
+
+    #[test]
+    fn exhausted_dates_are_not_retried() {
+        let earlier = vec![
+            (d(5), claim(5, ClaimStatus::Success, 1)),
+            (d(6), claim(6, ClaimStatus::Failed, 3)),
+        ];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
+    }
+
+    #[test]
+    fn fresh_deployment_does_not_backfill() {
+        let earlier = vec![(d(5), None), (d(6), None)];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
+        let earlier = vec![(d(5), None), (d(6), claim(6, ClaimStatus::Failed, 1))];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(6), d(7)]);
+    }
+}
