@@ -1,0 +1,402 @@
+//! The real binary: configuration errors and exit codes, redaction, readiness, metrics,
+//! graceful SIGTERM, crash (SIGKILL) recovery, and the manual `purge` subcommand.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
+
+fn write_config(toml: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(toml.as_bytes()).unwrap();
+    f
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn daemon_toml(src: &str, tgt: &str, queue: &str, port: u16, extra: &str) -> String {
+    let ep = endpoint();
+    format!(
+        r#"
+[source]
+bucket = "{src}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[target]
+bucket = "{tgt}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[control]
+endpoint_url = "{ep}"
+[http]
+listen = "127.0.0.1:{port}"
+[log]
+format = "json"
+[shutdown]
+grace = "5s"
+[purge]
+enabled = true
+queue_url = "{queue}"
+wait_time = "1s"
+visibility_timeout = "10s"
+retry_backoff = "1s"
+retry_backoff_max = "2s"
+race_guard_margin = "1s"
+{extra}
+"#
+    )
+}
+
+fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+#[test]
+fn check_config_names_every_problem_and_exits_64() {
+    let f = write_config(
+        r#"
+[source]
+bucket = "Bad_Bucket"
+region = "ap-northeast-2"
+surprise = true
+[target]
+bucket = "Bad_Bucket"
+[http]
+listen = "nowhere"
+[purge]
+enabled = true
+queue_url = "not a url"
+concurrency = 0
+[sync]
+enabled = true
+task_arn = "arn:aws:datasync:x"
+schedule = "every day"
+timezone = "Mars/Olympus"
+partition = "year={yyyy}/"
+"#,
+    );
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(f.path())
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "source.surprise: unknown key",
+        "source.bucket:",
+        "target.bucket: must differ from source.bucket",
+        "target.region: required",
+        "http.listen:",
+        "purge.queue_url:",
+        "purge.concurrency:",
+        "sync.task_arn:",
+        "sync.schedule:",
+        "sync.timezone:",
+        "sync.partition:",
+        "state.bucket: required",
+    ] {
+        assert!(err.contains(key), "missing `{key}` in:\n{err}");
+    }
+    // `run` refuses the same file with the same code.
+    let out = Command::new(BIN)
+        .args(["--config"])
+        .arg(f.path())
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn check_config_prints_effective_config_with_secrets_redacted() {
+    let f = write_config(&daemon_toml(
+        "src-bucket",
+        "tgt-bucket",
+        "https://sqs.ap-northeast-2.amazonaws.com/111111111111/q",
+        9090,
+        "",
+    ));
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(f.path())
+        .arg("check-config")
+        .env(
+            "S3R__TARGET__ROLE_ARN",
+            "arn:aws:iam::222222222222:role/purger",
+        )
+        .env("S3R__TARGET__EXTERNAL_ID", "very-secret-external-id")
+        .env("S3R__PURGE__CONCURRENCY", "7")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("very-secret-external-id"), "{text}");
+    assert!(text.contains("external_id = \"<redacted>\""), "{text}");
+    assert!(text.contains("role_arn = \"arn:aws:iam::222222222222:role/purger\""));
+    assert!(
+        text.contains("concurrency = 7"),
+        "env overrides the file:\n{text}"
+    );
+    // The output is itself a valid configuration file (secrets aside).
+    let parsed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(parsed["purge"]["concurrency"].as_integer(), Some(7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_metrics_and_graceful_sigterm() {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let (src, tgt) = (unique("src"), unique("tgt"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    // The queue does not exist yet: the consumer cannot receive, so the process is not ready.
+    let queue_name = unique("late");
+    let queue_url = format!("{}/123456789012/{queue_name}", endpoint());
+    let port = free_port();
+    let cfg = write_config(&daemon_toml(&src, &tgt, &queue_url, port, ""));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = spawn(cfg.path(), log.path());
+
+    eventually(Duration::from_secs(20), "/readyz answers 503", || async {
+        matches!(http_get(port, "/readyz").await, Some((503, _)))
+    })
+    .await;
+    let (_, body) = http_get(port, "/readyz").await.unwrap();
+    assert!(
+        body.contains("purge") && body.contains(&queue_name),
+        "{body}"
+    );
+    assert_eq!(http_get(port, "/livez").await.unwrap().0, 200);
+    assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
+
+    sqs.create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "/readyz answers 200", || async {
+        matches!(http_get(port, "/readyz").await, Some((200, _)))
+    })
+    .await;
+
+    let (code, metrics) = http_get(port, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    let lines = metrics.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    let names: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    assert!(names.contains(&"s3_reconciler_build_info"), "{names:?}");
+    assert!(names.contains(&"s3_reconciler_process_resident_memory_bytes"));
+    assert!(
+        names.iter().all(|n| n.starts_with("s3_reconciler_")),
+        "{names:?}"
+    );
+    let (code, status) = http_get(port, "/status").await.unwrap();
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["tasks"]["purge"]["ready"], true);
+
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "not stopped within the 5s grace"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "graceful stop exits 0");
+    let logs = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logs.contains("shutdown requested"), "{logs}");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batch_then_restart_converges() {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let (src, tgt) = (unique("src"), unique("tgt"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    let (queue, _dlq) = queue_with_dlq(&sqs, 5).await;
+    let gone: Vec<String> = (0..120).map(|i| format!("data/k{i:03}.json")).collect();
+    let present: Vec<String> = (0..10).map(|i| format!("data/live{i}.json")).collect();
+    for k in &gone {
+        put(&s3, &tgt, k, "v1").await;
+        put(&s3, &tgt, k, "v2").await;
+        delete_marker(&s3, &tgt, k).await;
+        put(&s3, &tgt, &format!("{k}.bak"), "look-alike").await;
+    }
+    for k in &present {
+        put(&s3, &tgt, k, "copy").await;
+        put(&s3, &src, k, "still in source").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for k in gone.iter().chain(&present) {
+        send(
+            &sqs,
+            &queue,
+            &s3_event(&src, k, "ObjectRemoved:Delete", "v"),
+        )
+        .await;
+    }
+    let port = free_port();
+    let cfg = write_config(&daemon_toml(&src, &tgt, &queue, port, "concurrency = 4"));
+    let log1 = tempfile::NamedTempFile::new().unwrap();
+    let mut child = spawn(cfg.path(), log1.path());
+    eventually(Duration::from_secs(30), "some purges logged", || async {
+        std::fs::read_to_string(log1.path())
+            .unwrap_or_default()
+            .matches("deleted target entry")
+            .count()
+            >= 10
+    })
+    .await;
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    let done_before = std::fs::read_to_string(log1.path())
+        .unwrap()
+        .matches("deleted target entry")
+        .count();
+    assert!(
+        done_before < gone.len() * 3,
+        "killed mid-way, not after the end"
+    );
+
+    let log2 = tempfile::NamedTempFile::new().unwrap();
+    let mut child = spawn(cfg.path(), log2.path());
+    eventually(
+        Duration::from_secs(90),
+        "queue drained after restart",
+        || async { queue_depth(&sqs, &queue).await == 0 },
+    )
+    .await;
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    for k in &gone {
+        assert!(entries(&s3, &tgt, k).await.is_empty(), "{k} not purged");
+        assert_eq!(
+            entries(&s3, &tgt, &format!("{k}.bak")).await.len(),
+            1,
+            "{k}.bak lost"
+        );
+    }
+    for k in &present {
+        assert_eq!(entries(&s3, &tgt, k).await.len(), 1, "{k} wrongly deleted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_purge_prints_one_json_line_per_key() {
+    let s3 = s3().await;
+    let (src, tgt) = (unique("src"), unique("tgt"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    let v1 = put(&s3, &tgt, "gone.txt", "1").await;
+    put(&s3, &tgt, "gone.txt.bak", "keep").await;
+    put(&s3, &tgt, "live.txt", "1").await;
+    put(&s3, &src, "live.txt", "1").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let cfg = write_config(&daemon_toml(
+        &src,
+        &tgt,
+        "https://sqs.ap-northeast-2.amazonaws.com/111111111111/q",
+        9090,
+        "",
+    ));
+    let run = |dry: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("--config")
+            .arg(cfg.path())
+            .args(["purge", "gone.txt", "live.txt"]);
+        if dry {
+            c.arg("--dry-run");
+        }
+        c.output().unwrap()
+    };
+    let out = run(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["key"], "gone.txt");
+    assert_eq!(lines[0]["outcome"], "purged");
+    assert_eq!(lines[0]["dry_run"], true);
+    assert_eq!(lines[0]["deleted"][0]["version_id"], v1.as_str());
+    assert_eq!(lines[1]["outcome"], "source_present");
+    assert_eq!(
+        entries(&s3, &tgt, "gone.txt").await.len(),
+        1,
+        "dry run deletes nothing"
+    );
+
+    let out = run(false);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"dry_run\":false"), "{stdout}");
+    assert!(entries(&s3, &tgt, "gone.txt").await.is_empty());
+    assert_eq!(entries(&s3, &tgt, "gone.txt.bak").await.len(), 1);
+    assert_eq!(entries(&s3, &tgt, "live.txt").await.len(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"action\":\"delete\""),
+        "audit line: {stderr}"
+    );
+}

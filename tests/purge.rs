@@ -1,0 +1,364 @@
+//! Permanent-delete propagation against the emulator. moto's own S3 notifications are wrong for
+//! versioned buckets, so these tests send realistic event JSON to SQS themselves.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use s3_reconciler::config::Config;
+use s3_reconciler::metrics::Metrics;
+use s3_reconciler::purge::{KeyOutcome, Purger};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+struct Daemon {
+    token: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), s3_reconciler::app::RunError>>,
+    metrics: Metrics,
+}
+
+impl Daemon {
+    async fn start(cfg: Config) -> Daemon {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let clients = clients(&cfg).await;
+        let metrics = Metrics::new().unwrap();
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(s3_reconciler::app::run_with(
+            cfg,
+            clients,
+            metrics.clone(),
+            listener,
+            token.clone(),
+        ));
+        Daemon {
+            token,
+            handle,
+            metrics,
+        }
+    }
+
+    fn outcome(&self, o: &str) -> u64 {
+        self.metrics.purge_events.with_label_values(&[o]).get()
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+struct World {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    src: String,
+    tgt: String,
+    queue: String,
+    dlq: String,
+}
+
+async fn world() -> World {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let src = unique("src");
+    let tgt = unique("tgt");
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    let (queue, dlq) = queue_with_dlq(&sqs, 3).await;
+    World {
+        s3,
+        sqs,
+        src,
+        tgt,
+        queue,
+        dlq,
+    }
+}
+
+/// Gives the target key `versions` versions topped by a delete marker.
+async fn seed_target(w: &World, key: &str, versions: usize) {
+    for i in 0..versions {
+        put(&w.s3, &w.tgt, key, &format!("v{i}")).await;
+    }
+    delete_marker(&w.s3, &w.tgt, key).await;
+}
+
+/// The source had the key and lost it for good.
+async fn source_gone(w: &World, key: &str) {
+    put(&w.s3, &w.src, key, "data").await;
+    delete_marker(&w.s3, &w.src, key).await;
+    permanently_delete(&w.s3, &w.src, key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_delete_purges_every_target_entry_of_exactly_that_key() {
+    let w = world().await;
+    let special = "topics/p 1/year=2024/month=01/day=02/데이터 a+b=c%.json";
+    let keys = ["a.txt", special, "b.txt", "eb/key with space.json"];
+    for k in keys {
+        seed_target(&w, k, 2).await;
+        source_gone(&w, k).await;
+    }
+    // Look-alikes the seed's Prefix=key listing would have destroyed.
+    for k in ["a.txt.bak", "a.txt/x", "a.tx", "b.txt2"] {
+        put(&w.s3, &w.tgt, k, "keep me").await;
+    }
+    put(&w.s3, &w.src, "a.txt.bak", "still here").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past the race-guard margin
+
+    // Two records in one direct message, one SNS-wrapped, one EventBridge.
+    let mut multi: serde_json::Value =
+        serde_json::from_str(&s3_event(&w.src, "a.txt", "ObjectRemoved:Delete", "v")).unwrap();
+    let second: serde_json::Value =
+        serde_json::from_str(&s3_event(&w.src, "b.txt", "ObjectRemoved:Delete", "v")).unwrap();
+    multi["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(second["Records"][0].clone());
+    send(&w.sqs, &w.queue, &multi.to_string()).await;
+    let sns = serde_json::json!({
+        "Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+        "TopicArn": "arn:aws:sns:ap-northeast-2:111111111111:s3-deletes",
+        "Subject": "Amazon S3 Notification",
+        "Message": s3_event(&w.src, special, "ObjectRemoved:Delete", "v"),
+        "Timestamp": "2024-12-14T11:40:00.000Z", "SignatureVersion": "1"
+    });
+    send(&w.sqs, &w.queue, &sns.to_string()).await;
+    let eb = serde_json::json!({
+        "version": "0", "id": "2ee9cc15-d022-99ea-1fb8-1b1bac4850f9", "detail-type": "Object Deleted",
+        "source": "aws.s3", "account": "111111111111", "time": "2024-12-14T11:40:00Z",
+        "region": REGION, "resources": [format!("arn:aws:s3:::{}", w.src)],
+        "detail": {"version": "0", "bucket": {"name": w.src},
+                   "object": {"key": "eb/key with space.json", "version-id": "v", "sequencer": "617f08299329d189"},
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": "111111111111",
+                   "source-ip-address": "1.2.3.4", "reason": "DeleteObject", "deletion-type": "Permanently Deleted"}
+    });
+    send(&w.sqs, &w.queue, &eb.to_string()).await;
+
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(30), "all four keys purged", || async {
+        let mut all = true;
+        for k in keys {
+            all &= entries(&w.s3, &w.tgt, k).await.is_empty();
+        }
+        all
+    })
+    .await;
+    eventually(Duration::from_secs(15), "queue drained", || async {
+        queue_depth(&w.sqs, &w.queue).await == 0
+    })
+    .await;
+    for k in ["a.txt.bak", "a.txt/x", "a.tx", "b.txt2"] {
+        assert_eq!(entries(&w.s3, &w.tgt, k).await.len(), 1, "{k} must survive");
+    }
+    assert_eq!(d.outcome("purged"), 4);
+    let deleted = &d.metrics.purge_deleted;
+    assert_eq!(deleted.with_label_values(&["version"]).get(), 8);
+    assert_eq!(deleted.with_label_values(&["delete_marker"]).get(), 4);
+    assert_eq!(d.metrics.purge_dlq_configured.get(), 1);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_still_holding_the_key_leaves_the_target_untouched() {
+    let w = world().await;
+    seed_target(&w, "kept.txt", 2).await;
+    // Permanently deleted one version, but re-created since: the source still has the key.
+    source_gone(&w, "kept.txt").await;
+    put(&w.s3, &w.src, "kept.txt", "re-created").await;
+    // Only a delete marker left in the source also counts as present.
+    seed_target(&w, "marker.txt", 1).await;
+    put(&w.s3, &w.src, "marker.txt", "x").await;
+    delete_marker(&w.s3, &w.src, "marker.txt").await;
+    let v = entries(&w.s3, &w.src, "marker.txt").await;
+    let version = v.iter().find(|(_, dm)| !dm).unwrap().0.clone();
+    w.s3.delete_object()
+        .bucket(&w.src)
+        .key("marker.txt")
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for k in ["kept.txt", "marker.txt"] {
+        send(
+            &w.sqs,
+            &w.queue,
+            &s3_event(&w.src, k, "ObjectRemoved:Delete", "v"),
+        )
+        .await;
+    }
+    let before_kept = entries(&w.s3, &w.tgt, "kept.txt").await;
+    let before_marker = entries(&w.s3, &w.tgt, "marker.txt").await;
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(20), "both messages handled", || async {
+        d.outcome("source_present") == 2 && queue_depth(&w.sqs, &w.queue).await == 0
+    })
+    .await;
+    assert_eq!(entries(&w.s3, &w.tgt, "kept.txt").await, before_kept);
+    assert_eq!(entries(&w.s3, &w.tgt, "marker.txt").await, before_marker);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_scope_ignored_and_test_events_are_acknowledged_without_deleting() {
+    let w = world().await;
+    // The same key exists in the target and not in the source, so only scoping protects it.
+    for k in [
+        "other-bucket.txt",
+        "marker-only.txt",
+        "created.txt",
+        "outside/x.txt",
+    ] {
+        seed_target(&w, k, 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let bodies = [
+        s3_event("some-other-bucket", "other-bucket.txt", "ObjectRemoved:Delete", "v"),
+        s3_event(&w.src, "marker-only.txt", "ObjectRemoved:DeleteMarkerCreated", "v"),
+        s3_event(&w.src, "created.txt", "ObjectCreated:Put", "v"),
+        s3_event(&w.src, "outside/x.txt", "ObjectRemoved:Delete", "v"),
+        r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-12-14T11:00:00.000Z","Bucket":"b","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}"#.to_string(),
+    ];
+    for b in &bodies {
+        send(&w.sqs, &w.queue, b).await;
+    }
+    let mut cfg = config(&w.src, &w.tgt, &w.queue);
+    cfg.purge.prefixes = vec![
+        "topics/".into(),
+        "other-bucket".into(),
+        "marker".into(),
+        "created".into(),
+    ];
+    let d = Daemon::start(cfg).await;
+    eventually(
+        Duration::from_secs(20),
+        "all messages acknowledged",
+        || async {
+            d.metrics
+                .purge_messages
+                .with_label_values(&["deleted"])
+                .get()
+                == 5
+                && queue_depth(&w.sqs, &w.queue).await == 0
+        },
+    )
+    .await;
+    assert_eq!(d.outcome("out_of_scope"), 2);
+    assert_eq!(d.outcome("ignored_event"), 2);
+    assert_eq!(d.outcome("test_event"), 1);
+    assert_eq!(d.outcome("purged"), 0);
+    for k in [
+        "other-bucket.txt",
+        "marker-only.txt",
+        "created.txt",
+        "outside/x.txt",
+    ] {
+        assert_eq!(entries(&w.s3, &w.tgt, k).await.len(), 2, "{k} untouched");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_thousand_target_versions_are_all_purged() {
+    let w = world().await;
+    let key = "big/key.bin";
+    // Sequential: the emulator loses versions when one key is written concurrently.
+    for i in 0..1005 {
+        put(&w.s3, &w.tgt, key, &format!("{i}")).await;
+    }
+    put(&w.s3, &w.tgt, "big/key.bin.keep", "x").await;
+    assert_eq!(entries(&w.s3, &w.tgt, key).await.len(), 1005);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let cfg = config(&w.src, &w.tgt, &w.queue);
+    let metrics = Metrics::new().unwrap();
+    let c = clients(&cfg).await;
+    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone());
+    let out = purger.purge_key(key, "test", "test").await.unwrap();
+    match out {
+        KeyOutcome::Purged { deleted, dry_run } => {
+            assert!(!dry_run);
+            assert_eq!(deleted.len(), 1005);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(entries(&w.s3, &w.tgt, key).await.is_empty());
+    assert_eq!(entries(&w.s3, &w.tgt, "big/key.bin.keep").await.len(), 1);
+    let reqs = |op: &str| metrics.s3_requests.with_label_values(&[op]).get();
+    assert_eq!(reqs("DeleteObjects"), 2, "batches of at most 1,000");
+    // Source: one page (empty). Target: 2 pages of versions (1,000 + 5).
+    assert_eq!(reqs("ListObjectVersions"), 3);
+
+    // The guardrail: above max_versions_per_key, refuse and delete nothing.
+    for i in 0..5 {
+        put(&w.s3, &w.tgt, "guard.txt", &format!("{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut limited = purger.clone();
+    limited.max_versions_per_key = 4;
+    assert!(matches!(
+        limited
+            .purge_key("guard.txt", "test", "test")
+            .await
+            .unwrap(),
+        KeyOutcome::Refused { .. }
+    ));
+    assert_eq!(entries(&w.s3, &w.tgt, "guard.txt").await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_purge_is_redelivered_and_then_succeeds() {
+    let w = world().await;
+    let mut cfg = config(&w.src, &w.tgt, &w.queue);
+    cfg.purge.race_guard_margin = Duration::from_secs(3);
+    let d = Daemon::start(cfg).await;
+    // A target version written just now may have been copied after the source was read:
+    // the race guard refuses to delete it on the first delivery.
+    seed_target(&w, "fresh.txt", 1).await;
+    send(
+        &w.sqs,
+        &w.queue,
+        &s3_event(&w.src, "fresh.txt", "ObjectRemoved:Delete", "v"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "purged after redelivery",
+        || async {
+            entries(&w.s3, &w.tgt, "fresh.txt").await.is_empty()
+                && queue_depth(&w.sqs, &w.queue).await == 0
+        },
+    )
+    .await;
+    assert!(
+        d.outcome("deferred") >= 1,
+        "first delivery must have been deferred"
+    );
+    assert_eq!(d.outcome("purged"), 1);
+    assert!(
+        d.metrics
+            .purge_messages
+            .with_label_values(&["failed"])
+            .get()
+            >= 1
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
+    let w = world().await;
+    send(&w.sqs, &w.queue, "this is { not json").await;
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(40), "message in the DLQ", || async {
+        queue_depth(&w.sqs, &w.dlq).await == 1
+    })
+    .await;
+    assert_eq!(queue_depth(&w.sqs, &w.queue).await, 0);
+    assert_eq!(
+        d.outcome("invalid"),
+        3,
+        "received exactly maxReceiveCount times"
+    );
+    d.stop().await;
+}
