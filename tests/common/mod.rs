@@ -280,3 +280,108 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A DataSync task between two emulator buckets (moto's DataSync is a stub: it copies nothing,
+/// ignores Includes and advances one status per DescribeTaskExecution).
+pub async fn datasync_task(src: &str, tgt: &str) -> String {
+    let c = Config {
+        source: side("unused"),
+        control: s3_reconciler::config::Account {
+            endpoint_url: Some(endpoint()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ds = s3_reconciler::aws::Clients::new(&c).await.datasync;
+    let role = "arn:aws:iam::123456789012:role/AWSDataSyncS3BucketAccess";
+    let loc = |b: String| {
+        let ds = ds.clone();
+        async move {
+            ds.create_location_s3()
+                .s3_bucket_arn(format!("arn:aws:s3:::{b}"))
+                .subdirectory("/")
+                .s3_config(
+                    aws_sdk_datasync::types::S3Config::builder()
+                        .bucket_access_role_arn(role)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .location_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let s = loc(src.to_string()).await;
+    let t = loc(tgt.to_string()).await;
+    ds.create_task()
+        .source_location_arn(s)
+        .destination_location_arn(t)
+        .name(unique("task"))
+        .send()
+        .await
+        .unwrap()
+        .task_arn()
+        .unwrap()
+        .to_string()
+}
+
+/// A sync-enabled configuration on the emulator.
+pub fn sync_config(src: &str, tgt: &str, state: &str, task_arn: &str) -> Config {
+    let mut c = config(src, tgt, "http://unused/123456789012/q");
+    c.purge.enabled = false;
+    c.sync.enabled = true;
+    c.sync.task_arn = task_arn.to_string();
+    c.sync.timezone = "Asia/Seoul".into();
+    c.sync.poll_interval = Duration::from_millis(50);
+    c.sync.timeout = Duration::from_secs(30);
+    c.sync.claim_ttl = Duration::from_secs(60);
+    c.state.bucket = state.to_string();
+    c
+}
+
+pub fn syncer(
+    cfg: &Config,
+    clients: &s3_reconciler::aws::Clients,
+    holder: &str,
+    metrics: &s3_reconciler::metrics::Metrics,
+) -> s3_reconciler::sync::runner::Syncer {
+    let mut cfg = cfg.clone();
+    cfg.state.holder_id = holder.to_string();
+    s3_reconciler::sync::runner::Syncer::new(
+        std::sync::Arc::new(cfg),
+        clients.source.clone(),
+        clients.source.clone(),
+        clients.datasync.clone(),
+        metrics.clone(),
+    )
+}
+
+/// Puts one file in each project's partition for `date`.
+pub async fn partitions(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    projects: &[String],
+    date: chrono::NaiveDate,
+) {
+    use futures::StreamExt;
+    futures::stream::iter(projects.iter().cloned())
+        .map(|p| {
+            let s3 = s3.clone();
+            let bucket = bucket.to_string();
+            async move {
+                let key = format!(
+                    "topics/{p}/year={}/month={}/day={}/{p}+0+0000000000.json",
+                    date.format("%Y"),
+                    date.format("%m"),
+                    date.format("%d")
+                );
+                put(&s3, &bucket, &key, "{}").await;
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}

@@ -1,0 +1,299 @@
+//! Daily sync against the emulator: discovery, the execution lifecycle, claims (races,
+//! restarts, takeovers) and catch-up.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use common::*;
+use s3_reconciler::metrics::Metrics;
+use s3_reconciler::sync::runner::{DateOutcome, RunOpts};
+use s3_reconciler::sync::scheduler::dates_to_run;
+use s3_reconciler::sync::state::{ClaimStatus, StateStore};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: RunOpts = RunOpts {
+    force: false,
+    wait: true,
+};
+
+struct Setup {
+    s3: aws_sdk_s3::Client,
+    cfg: s3_reconciler::config::Config,
+    clients: s3_reconciler::aws::Clients,
+    state: String,
+}
+
+async fn setup(projects: usize, date: NaiveDate) -> Setup {
+    let s3 = s3().await;
+    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    create_bucket(&s3, &state, false).await;
+    let names: Vec<String> = (0..projects).map(|i| format!("project{i}")).collect();
+    partitions(&s3, &src, &names, date).await;
+    let task = datasync_task(&src, &tgt).await;
+    let cfg = sync_config(&src, &tgt, &state, &task);
+    let clients = clients(&cfg).await;
+    Setup {
+        s3,
+        cfg,
+        clients,
+        state,
+    }
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 3, d).unwrap()
+}
+
+fn store(s: &Setup) -> StateStore {
+    StateStore::new(
+        s.clients.source.clone(),
+        &s.state,
+        &s.cfg.state.prefix,
+        Metrics::new().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_follows_every_page_of_more_than_a_thousand_projects() {
+    let s = setup(1050, day(1)).await;
+    // A file directly under the prefix is not a project.
+    put(&s.s3, &s.cfg.source.bucket, "topics/README.txt", "x").await;
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer(&s.cfg, &s.clients, "a", &metrics);
+    let projects = sy.discover().await.unwrap();
+    assert_eq!(projects.len(), 1050);
+    assert!(projects.contains(&"topics/project1049/".to_string()));
+    assert_eq!(
+        metrics
+            .s3_requests
+            .with_label_values(&["ListObjectsV2"])
+            .get(),
+        2,
+        "1,050 common prefixes take two pages"
+    );
+    // Globs apply to project names.
+    let mut cfg = s.cfg.clone();
+    cfg.sync.include_projects = vec!["project10*".into()];
+    cfg.sync.exclude_projects = vec!["project100*".into()];
+    let filtered = syncer(&cfg, &s.clients, "a", &metrics)
+        .discover()
+        .await
+        .unwrap();
+    // project10, project101..109, project1010..1049 minus project100, project1000..1009
+    assert_eq!(filtered.len(), 1 + 9 + 40);
+    assert!(!filtered.iter().any(|p| p.starts_with("topics/project100")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_is_followed_to_success_and_recorded() {
+    let s = setup(3, day(5)).await;
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = sy
+        .run_date(day(5), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = store(&s).get(day(5)).await.unwrap().unwrap().claim;
+    assert_eq!(claim.status, ClaimStatus::Success);
+    assert_eq!(claim.attempts, 1);
+    assert_eq!(claim.projects, 3);
+    assert_eq!(claim.chunks.len(), 1);
+    assert_eq!(claim.chunks[0].status.as_deref(), Some("SUCCESS"));
+    assert!(
+        claim.chunks[0]
+            .execution_arn
+            .as_deref()
+            .unwrap()
+            .contains("/execution/exec-")
+    );
+    assert_eq!(
+        claim.chunks[0].filter,
+        "/topics/project0/year=2024/month=03/day=05/*|/topics/project1/year=2024/month=03/day=05/*|/topics/project2/year=2024/month=03/day=05/*"
+    );
+    assert_eq!(metrics.sync_runs.with_label_values(&["success"]).get(), 1);
+    assert!(metrics.sync_last_success.get() > 0);
+    assert_eq!(metrics.sync_filter_patterns.get(), 3);
+    assert_eq!(metrics.sync_executions_in_progress.get(), 0);
+    // A second run of the same date is a no-op.
+    let again = sy
+        .run_date(day(5), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(again, DateOutcome::Skipped { .. }), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_racing_for_a_date_start_exactly_one_execution() {
+    let s = setup(2, day(6)).await;
+    let metrics = Metrics::new().unwrap();
+    let a = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let b = syncer(&s.cfg, &s.clients, "pod-b", &metrics);
+    let token = CancellationToken::new();
+    let (ra, rb) = tokio::join!(
+        a.run_date(day(6), WAIT, &token),
+        b.run_date(day(6), WAIT, &token)
+    );
+    let outcomes = [ra.unwrap(), rb.unwrap()];
+    let successes = outcomes
+        .iter()
+        .filter(|o| matches!(o, DateOutcome::Success { .. }))
+        .count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| matches!(o, DateOutcome::Skipped { .. }))
+        .count();
+    assert_eq!((successes, skipped), (1, 1), "{outcomes:?}");
+    let claim = store(&s).get(day(6)).await.unwrap().unwrap().claim;
+    assert_eq!(claim.attempts, 1);
+    assert_eq!(
+        claim
+            .chunks
+            .iter()
+            .filter(|c| c.execution_arn.is_some())
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_the_running_execution_instead_of_starting_another() {
+    let s = setup(2, day(7)).await;
+    let metrics = Metrics::new().unwrap();
+    let first = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let started = first
+        .run_date(
+            day(7),
+            RunOpts {
+                force: false,
+                wait: false,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let DateOutcome::Started { execution_arn } = started else {
+        panic!("{started:?}")
+    };
+    // Another replica sees a fresh claim held by pod-a and keeps off.
+    let other = syncer(&s.cfg, &s.clients, "pod-b", &metrics);
+    let out = other
+        .run_date(day(7), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::Skipped {
+            reason: "being synced by pod-a".into()
+        }
+    );
+    // pod-a restarts (same holder id) and resumes watching the recorded execution.
+    let restarted = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = restarted
+        .run_date(day(7), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = store(&s).get(day(7)).await.unwrap().unwrap().claim;
+    assert_eq!(
+        claim.chunks[0].execution_arn.as_deref(),
+        Some(execution_arn.as_str())
+    );
+    assert_eq!(claim.attempts, 1, "no new attempt was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_claim_is_taken_over_and_its_execution_followed() {
+    let s = setup(2, day(8)).await;
+    let metrics = Metrics::new().unwrap();
+    let dead = syncer(&s.cfg, &s.clients, "pod-dead", &metrics);
+    let DateOutcome::Started { execution_arn } = dead
+        .run_date(
+            day(8),
+            RunOpts {
+                force: false,
+                wait: false,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not started")
+    };
+    let mut cfg = s.cfg.clone();
+    cfg.sync.claim_ttl = Duration::from_millis(200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let heir = syncer(&cfg, &s.clients, "pod-heir", &metrics);
+    let out = heir
+        .run_date(day(8), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = store(&s).get(day(8)).await.unwrap().unwrap().claim;
+    assert_eq!(claim.holder, "pod-heir");
+    assert_eq!(
+        claim.chunks[0].execution_arn.as_deref(),
+        Some(execution_arn.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_day_is_caught_up_oldest_first() {
+    let s = setup(2, day(10)).await;
+    let names = vec!["project0".to_string(), "project1".to_string()];
+    partitions(&s.s3, &s.cfg.source.bucket, &names, day(11)).await;
+    partitions(&s.s3, &s.cfg.source.bucket, &names, day(12)).await;
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let token = CancellationToken::new();
+    // The 10th ran; the daemon was down on the 11th; now the 12th is due.
+    assert!(matches!(
+        sy.run_date(day(10), WAIT, &token).await.unwrap(),
+        DateOutcome::Success { .. }
+    ));
+    let dates = dates_to_run(&sy.store, day(12), 7, 3).await.unwrap();
+    assert_eq!(dates, vec![day(11), day(12)]);
+    for d in dates {
+        let out = sy.run_date(d, WAIT, &token).await.unwrap();
+        assert!(matches!(out, DateOutcome::Success { .. }), "{d}: {out:?}");
+    }
+    assert_eq!(
+        dates_to_run(&sy.store, day(13), 7, 3).await.unwrap(),
+        vec![day(13)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_over_the_limit_run_as_consecutive_executions() {
+    let s = setup(5, day(14)).await;
+    let metrics = Metrics::new().unwrap();
+    let mut sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    // Each pattern is 46 characters; a limit of 100 fits two per filter.
+    sy.max_filter_len = 100;
+    let out = sy
+        .run_date(day(14), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = store(&s).get(day(14)).await.unwrap().unwrap().claim;
+    assert_eq!(claim.chunks.len(), 3);
+    assert!(claim.chunks.iter().all(|c| c.filter.len() <= 100));
+    assert_eq!(claim.chunks.iter().map(|c| c.patterns).sum::<usize>(), 5);
+    let arns: std::collections::HashSet<_> = claim
+        .chunks
+        .iter()
+        .map(|c| c.execution_arn.clone().unwrap())
+        .collect();
+    assert_eq!(arns.len(), 3, "one execution per filter");
+    assert!(
+        claim
+            .chunks
+            .iter()
+            .all(|c| c.status.as_deref() == Some("SUCCESS"))
+    );
+}
