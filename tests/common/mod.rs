@@ -241,7 +241,10 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue: &str) -> usize {
 
 /// A realistic S3 event notification body for a permanent delete (key URL-encoded as S3 does).
 pub fn s3_event(bucket: &str, key: &str, event_name: &str, version_id: &str) -> String {
-    let encoded: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    // S3 form-encodes the key but leaves `/` as is.
+    let encoded: String = form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace("%2F", "/");
     serde_json::json!({
         "Records": [{
             "eventVersion": "2.1",

@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a cached dependency layer, then the binary into a distroless image that
+# runs as a non-root user with nothing but the binary and its default configuration.
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits do not rebuild the AWS SDK.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src ./src
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/s3-reconciler /usr/local/bin/s3-reconciler
+COPY config/default.toml /etc/s3-reconciler/default.toml
+USER nonroot:nonroot
+EXPOSE 9090
+# Configuration: mount a TOML file and set S3R_CONFIG, and/or S3R__SECTION__KEY variables.
+ENTRYPOINT ["/usr/local/bin/s3-reconciler"]
+CMD ["run"]
