@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: lint, then unit and integration tests against the
-# emulator, which is stopped even when something fails.
+# The whole test suite, as CI runs it: lint, deployment-artifact checks, then unit and
+# integration tests against the emulator, which is stopped even when something fails.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'scripts/emulator.sh stop' EXIT
+scripts/tools.sh
 scripts/emulator.sh start
 eval "$(scripts/emulator.sh env)"
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "==> deployment artifacts"
+scripts/validate-deploy.sh
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"
-cargo test --all-targets --no-fail-fast
+cargo test --lib --bins --tests --no-fail-fast

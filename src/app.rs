@@ -72,7 +72,7 @@ pub async fn run_with(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let health = Health::new();
+    let health = Health::with_gauge(metrics.task_ready.clone());
     let tracker = TaskTracker::new();
     let ctx = Context {
         config: Arc::new(config),
@@ -171,4 +171,65 @@ where
             .get_or_insert(RunError::TaskDied { task, reason });
         shutdown.cancel();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.source.bucket = "src-bucket".into();
+        c.source.region = "ap-northeast-2".into();
+        c.source.endpoint_url = Some("http://127.0.0.1:9".into());
+        c.target = c.source.clone();
+        c.target.bucket = "tgt-bucket".into();
+        c.shutdown.grace = Duration::from_secs(2);
+        c
+    }
+
+    #[tokio::test]
+    async fn a_task_that_dies_stops_the_process_with_an_error() {
+        let mut c = config();
+        c.sync.enabled = true;
+        // Bypasses validation on purpose: the scheduler fails at once on this schedule.
+        c.sync.schedule = "not a cron expression".into();
+        let clients = Clients::new(&c).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let token = CancellationToken::new();
+        let res = tokio::time::timeout(
+            Duration::from_secs(10),
+            run_with(c, clients, Metrics::new().unwrap(), listener, token.clone()),
+        )
+        .await
+        .expect("run returns instead of staying half-alive");
+        match res {
+            Err(RunError::TaskDied { task, reason }) => {
+                assert_eq!(task, "sync");
+                assert!(reason.contains("not a cron expression"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(token.is_cancelled(), "the other tasks were told to stop");
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_run_cleanly() {
+        let c = config();
+        let clients = Clients::new(&c).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(run_with(
+            c,
+            clients,
+            Metrics::new().unwrap(),
+            listener,
+            token.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        token.cancel();
+        let res = tokio::time::timeout(Duration::from_secs(5), handle).await;
+        assert!(matches!(res, Ok(Ok(Ok(())))), "{res:?}");
+    }
 }

@@ -45,6 +45,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Probe the local `/livez` and exit 0 when it answers 200 (container health checks: the
+    /// image has no curl).
+    Healthcheck {
+        /// Address to probe; default: `http.listen`, with an unspecified IP replaced by loopback.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Run the daily sync now for the given dates (default: the date the schedule would pick).
     Sync {
         /// Partition dates to sync, YYYY-MM-DD (repeatable).
@@ -69,9 +79,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Command::CheckConfig = cli.command {
-        print!("{}", config.to_redacted_toml());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", config.to_redacted_toml());
+            return ExitCode::SUCCESS;
+        }
+        Command::Healthcheck { addr, timeout } => return healthcheck(&config, addr, timeout),
+        _ => {}
     }
     crate::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -93,7 +107,7 @@ pub fn main() -> ExitCode {
                 dry_run,
                 no_wait,
             } => crate::sync::manual::run(config, dates, dry_run, no_wait).await,
-            Command::CheckConfig => ExitCode::SUCCESS,
+            Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
 }
@@ -153,5 +167,30 @@ async fn run_purge(config: Config, keys: Vec<String>, dry_run: bool) -> ExitCode
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn healthcheck(
+    config: &Config,
+    addr: Option<std::net::SocketAddr>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    let addr = match addr.map(Ok).unwrap_or_else(|| config.http.listen.parse()) {
+        Ok(a) => crate::http::loopback_for(a),
+        Err(e) => {
+            eprintln!("http.listen `{}`: {e}", config.http.listen);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match crate::http::probe(addr, "/livez", timeout) {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(code) => {
+            eprintln!("http://{addr}/livez answered {code}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("http://{addr}/livez: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -29,6 +29,8 @@ pub struct TaskHealth {
 pub struct Health {
     inner: Arc<Mutex<BTreeMap<&'static str, TaskHealth>>>,
     started: Instant,
+    /// Mirrors readiness into `s3_reconciler_task_ready{task}` for alerting.
+    gauge: Option<prometheus::IntGaugeVec>,
 }
 
 impl Default for Health {
@@ -42,6 +44,21 @@ impl Health {
         Self {
             inner: Arc::new(Mutex::new(BTreeMap::new())),
             started: Instant::now(),
+            gauge: None,
+        }
+    }
+
+    /// A registry whose readiness changes are also exported as a gauge.
+    pub fn with_gauge(gauge: prometheus::IntGaugeVec) -> Self {
+        Self {
+            gauge: Some(gauge),
+            ..Self::new()
+        }
+    }
+
+    fn export(&self, task: &str, ready: bool) {
+        if let Some(g) = &self.gauge {
+            g.with_label_values(&[task]).set(i64::from(ready));
         }
     }
 
@@ -62,6 +79,7 @@ impl Health {
                 details: serde_json::Map::new(),
             },
         );
+        self.export(task, false);
         TaskHandle {
             health: self.clone(),
             task,
@@ -105,6 +123,7 @@ impl TaskHandle {
             h.ready = true;
             h.reason = None;
         });
+        self.health.export(self.task, true);
     }
 
     pub fn set_not_ready(&self, reason: impl Into<String>) {
@@ -113,6 +132,7 @@ impl TaskHandle {
             h.ready = false;
             h.reason = Some(reason);
         });
+        self.health.export(self.task, false);
     }
 
     pub fn touch(&self) {

@@ -87,6 +87,36 @@ async fn status(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
+/// The address to reach a server bound to `addr` from the same host.
+pub fn loopback_for(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
+/// A minimal blocking `GET path` returning the status code: health checks run where the image
+/// has no HTTP client and need no async runtime.
+pub fn probe(addr: std::net::SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head)?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {line:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +134,35 @@ mod tests {
             .await
             .unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn probe_reads_the_status_code() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            Health::new(),
+            Metrics::new().unwrap(),
+            stop.clone(),
+        ));
+        let code =
+            tokio::task::spawn_blocking(move || probe(addr, "/livez", Duration::from_secs(2)))
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(code, 200);
+        let health = Health::new();
+        health.register("purge", "starting");
+        stop.cancel();
+        server.await.unwrap().unwrap();
+        let closed = probe(addr, "/livez", Duration::from_millis(500));
+        assert!(closed.is_err(), "nothing listens any more");
+        assert_eq!(
+            loopback_for("0.0.0.0:9090".parse().unwrap()),
+            "127.0.0.1:9090".parse().unwrap()
+        );
     }
 
     #[tokio::test]

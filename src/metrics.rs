@@ -2,8 +2,8 @@
 //! base units; labels come from small fixed sets (never keys, bucket names or error text).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Outcomes of one purge event record. Fixed set: the label never carries free text.
@@ -42,6 +42,7 @@ pub struct Metrics {
     pub purge_in_flight: IntGauge,
     pub purge_dlq_configured: IntGauge,
     pub s3_requests: IntCounterVec,
+    pub task_ready: IntGaugeVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(
@@ -125,7 +126,10 @@ impl Metrics {
             purge_lag: histogram(
                 "purge_lag_seconds",
                 "Time from the event's eventTime to the purge being done.",
-                vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0],
+                vec![
+                    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+                    900.0, 3600.0,
+                ],
             )?,
             purge_messages: counter_vec(
                 "purge_messages_total",
@@ -144,6 +148,16 @@ impl Metrics {
                 "s3_requests_total",
                 "S3 API requests made, by operation.",
                 &["operation"],
+            )?,
+            task_ready: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "task_ready",
+                        "1 when the task (sync or purge) is ready, else 0; absent when disabled.",
+                    ),
+                    &["task"],
+                )?,
             )?,
             registry,
         };

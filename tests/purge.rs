@@ -6,47 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use s3_reconciler::config::Config;
 use s3_reconciler::metrics::Metrics;
 use s3_reconciler::purge::{KeyOutcome, Purger};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-struct Daemon {
-    token: CancellationToken,
-    handle: tokio::task::JoinHandle<Result<(), s3_reconciler::app::RunError>>,
-    metrics: Metrics,
-}
-
-impl Daemon {
-    async fn start(cfg: Config) -> Daemon {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let clients = clients(&cfg).await;
-        let metrics = Metrics::new().unwrap();
-        let token = CancellationToken::new();
-        let handle = tokio::spawn(s3_reconciler::app::run_with(
-            cfg,
-            clients,
-            metrics.clone(),
-            listener,
-            token.clone(),
-        ));
-        Daemon {
-            token,
-            handle,
-            metrics,
-        }
-    }
-
-    fn outcome(&self, o: &str) -> u64 {
-        self.metrics.purge_events.with_label_values(&[o]).get()
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        self.handle.await.unwrap().unwrap();
-    }
-}
 
 struct World {
     s3: aws_sdk_s3::Client,

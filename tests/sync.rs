@@ -256,16 +256,17 @@ async fn a_missed_day_is_caught_up_oldest_first() {
         sy.run_date(day(10), WAIT, &token).await.unwrap(),
         DateOutcome::Success { .. }
     ));
-    let dates = dates_to_run(&sy.store, day(12), 7, 3).await.unwrap();
-    assert_eq!(dates, vec![day(11), day(12)]);
-    for d in dates {
+    let catch_up = dates_to_run(&sy.store, day(12), 7, 3).await.unwrap();
+    assert_eq!(catch_up.dates, vec![day(11), day(12)]);
+    let tenth = store(&s).get(day(10)).await.unwrap().unwrap().claim;
+    assert_eq!(catch_up.last_success_at, Some(tenth.updated_at));
+    for d in catch_up.dates {
         let out = sy.run_date(d, WAIT, &token).await.unwrap();
         assert!(matches!(out, DateOutcome::Success { .. }), "{d}: {out:?}");
     }
-    assert_eq!(
-        dates_to_run(&sy.store, day(13), 7, 3).await.unwrap(),
-        vec![day(13)]
-    );
+    let next = dates_to_run(&sy.store, day(13), 7, 3).await.unwrap();
+    assert_eq!(next.dates, vec![day(13)]);
+    assert!(next.last_success_at > Some(tenth.updated_at));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,7 +80,15 @@ async fn cycle(
     let s = &ctx.config.sync;
     let target = plan::target_date(fired_at, tz, s.lag_days);
     let dates = match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts).await {
-        Ok(d) => d,
+        Ok(c) => {
+            // After a restart the gauge starts at 0; the claims remember the last success, so
+            // the "no successful sync for 26h" alert does not fire on every deployment.
+            if let Some(at) = c.last_success_at {
+                let m = &ctx.metrics.sync_last_success;
+                m.set(m.get().max(at.timestamp()));
+            }
+            c.dates
+        }
         Err(e) => {
             error!(error = %e, "cannot read claims; running only the target date");
             vec![target]
@@ -89,8 +97,6 @@ async fn cycle(
     if dates.len() > 1 {
         info!(?dates, "catching up missed dates, oldest first");
     }
-    // In-flight work is tracked so shutdown waits (within the grace) for the claim writes.
-    let _guard = ctx.tracker.token();
     for date in dates {
         if ctx.shutdown.is_cancelled() {
             return;
@@ -123,6 +129,15 @@ async fn cycle(
     }
 }
 
+/// What the claims of the catch-up window say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Dates to run, oldest first, ending with the target date.
+    pub dates: Vec<NaiveDate>,
+    /// When the most recent successful run in the window (target included) was recorded.
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
 /// The target date plus earlier dates in the catch-up window that still need a run.
 ///
 /// Dates after the last successful one are missed dates. With no success in the window (a new
@@ -133,7 +148,7 @@ pub async fn dates_to_run(
     target: NaiveDate,
     catch_up_days: u32,
     max_attempts: u32,
-) -> Result<Vec<NaiveDate>, StateError> {
+) -> Result<CatchUp, StateError> {
     let mut states = Vec::new();
     for back in (1..=catch_up_days).rev() {
         let Some(d) = target.checked_sub_days(Days::new(u64::from(back))) else {
@@ -142,7 +157,18 @@ pub async fn dates_to_run(
         let claim = store.get(d).await?.map(|s| s.claim);
         states.push((d, claim));
     }
-    Ok(select_dates(target, &states, max_attempts))
+    let target_claim = store.get(target).await?.map(|s| s.claim);
+    let last_success_at = states
+        .iter()
+        .filter_map(|(_, c)| c.as_ref())
+        .chain(target_claim.as_ref())
+        .filter(|c| c.status == ClaimStatus::Success)
+        .map(|c| c.updated_at)
+        .max();
+    Ok(CatchUp {
+        dates: select_dates(target, &states, max_attempts),
+        last_success_at,
+    })
 }
 
 /// Pure selection behind [`dates_to_run`]; `earlier` is oldest first, without `target`.

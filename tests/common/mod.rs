@@ -388,3 +388,59 @@ pub async fn partitions(
         .collect::<Vec<_>>()
         .await;
 }
+
+/// The daemon running in-process on an ephemeral port.
+pub struct Daemon {
+    pub token: tokio_util::sync::CancellationToken,
+    pub handle: tokio::task::JoinHandle<Result<(), s3_reconciler::app::RunError>>,
+    pub metrics: s3_reconciler::metrics::Metrics,
+    pub port: u16,
+}
+
+impl Daemon {
+    pub async fn start(cfg: Config) -> Daemon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let clients = clients(&cfg).await;
+        let metrics = s3_reconciler::metrics::Metrics::new().unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let handle = tokio::spawn(s3_reconciler::app::run_with(
+            cfg,
+            clients,
+            metrics.clone(),
+            listener,
+            token.clone(),
+        ));
+        Daemon {
+            token,
+            handle,
+            metrics,
+            port,
+        }
+    }
+
+    pub fn outcome(&self, o: &str) -> u64 {
+        self.metrics.purge_events.with_label_values(&[o]).get()
+    }
+
+    pub async fn stop(self) {
+        self.token.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// A bare HTTP/1.0 GET on loopback (no chunked bodies to decode): (status, body).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Benchmarks against the emulator (release build). Figures are noisy on a shared 2-core machine:
+# compare the ratios measured side by side in one run, and the request counts, which are exact.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+trap 'scripts/emulator.sh stop' EXIT
+scripts/emulator.sh start
+eval "$(scripts/emulator.sh env)"
+cargo bench --bench plan
+cargo bench --bench purge

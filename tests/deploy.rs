@@ -1,0 +1,198 @@
+//! The deployment artifacts against the live daemon: its scrape passes `promtool check metrics`,
+//! every metric the alert rules and the dashboard name exists in a scrape (renaming a metric
+//! breaks the build, not the on-call), and a real Prometheus scrapes the daemon and evaluates
+//! the rules without error. promtool and prometheus come from Debian (`scripts/tools.sh`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{name}` not found: run the tests with `make test` (scripts/tools.sh installs Debian's prometheus)"
+    );
+    Command::new(name)
+}
+
+/// A daemon with both tasks enabled, so every metric family is exported.
+async fn daemon() -> Daemon {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    create_bucket(&s3, &state, false).await;
+    let (queue, _) = queue_with_dlq(&sqs, 3).await;
+    let task = datasync_task(&src, &tgt).await;
+    let mut cfg = sync_config(&src, &tgt, &state, &task);
+    cfg.purge.enabled = true;
+    cfg.purge.queue_url = queue;
+    let d = Daemon::start(cfg).await;
+    eventually(Duration::from_secs(30), "daemon ready", || async {
+        matches!(http_get(d.port, "/readyz").await, Some((200, _)))
+    })
+    .await;
+    d
+}
+
+/// Metric names referenced in a text (rule expressions, dashboard queries).
+fn referenced(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("s3_reconciler_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The `spec:` block of the PrometheusRule manifest, as a plain Prometheus rules file.
+fn rules_file() -> String {
+    let text =
+        std::fs::read_to_string(root().join("deploy/kubernetes/prometheusrule.yaml")).unwrap();
+    let spec = text.split_once("\nspec:\n").expect("a spec block").1;
+    spec.lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_dashboard_use_only_metrics_the_daemon_exports() {
+    let d = daemon().await;
+    let (code, scrape) = http_get(d.port, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+
+    let mut promtool = tool("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let exported: BTreeSet<String> = scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect();
+    let rules = referenced(&rules_file());
+    let dashboard = referenced(
+        &std::fs::read_to_string(root().join("deploy/grafana/s3-reconciler.json")).unwrap(),
+    );
+    assert!(
+        rules.len() >= 5 && dashboard.len() >= 10,
+        "{rules:?} {dashboard:?}"
+    );
+    for name in rules.iter().chain(&dashboard) {
+        assert!(
+            exported.contains(name),
+            "`{name}` is used by deploy/ but the daemon does not export it; exported: {exported:?}"
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules() {
+    let d = daemon().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), rules_file()).unwrap();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\n\
+             scrape_configs:\n  - job_name: s3-reconciler\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            d.port
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut prom = tool("prometheus")
+        .current_dir(dir.path())
+        .arg("--config.file=prometheus.yml")
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+
+    let mut result = String::new();
+    for _ in 0..120 {
+        let answer = http_get(port, "/api/v1/query?query=s3_reconciler_build_info").await;
+        if let Some((200, body)) = answer
+            && body.contains("\"version\"")
+        {
+            result = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let rules = http_get(port, "/api/v1/rules").await;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert!(
+        result.contains(env!("CARGO_PKG_VERSION")),
+        "Prometheus never returned our series: {result}\n{}",
+        std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+    );
+    let (_, rules) = rules.expect("rules API answered");
+    let v: serde_json::Value = serde_json::from_str(&rules).unwrap();
+    let loaded: Vec<&serde_json::Value> = v["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert_eq!(loaded.len(), 6, "{rules}");
+    for r in loaded {
+        assert_ne!(
+            r["health"], "err",
+            "rule {} failed to evaluate: {}",
+            r["name"], r["lastError"]
+        );
+    }
+    d.stop().await;
+}
