@@ -191,15 +191,17 @@ async fn readiness_metrics_and_graceful_sigterm() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log.path());
 
-    eventually(Duration::from_secs(20), "/readyz answers 503", || async {
-        matches!(http_get(port, "/readyz").await, Some((503, _)))
-    })
+    // 503 at once ("waiting for the first successful receive"), then, once a receive has
+    // failed, a reason naming the queue.
+    eventually(
+        Duration::from_secs(30),
+        "/readyz 503 naming the queue",
+        || async {
+            matches!(http_get(port, "/readyz").await,
+                 Some((503, body)) if body.contains("purge") && body.contains(&queue_name))
+        },
+    )
     .await;
-    let (_, body) = http_get(port, "/readyz").await.unwrap();
-    assert!(
-        body.contains("purge") && body.contains(&queue_name),
-        "{body}"
-    );
     assert_eq!(http_get(port, "/livez").await.unwrap().0, 200);
     assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
 
@@ -229,6 +231,20 @@ async fn readiness_metrics_and_graceful_sigterm() {
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["tasks"]["purge"]["ready"], true);
 
+    let healthcheck = || {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(cfg.path())
+            .args(["healthcheck", "--timeout", "2s"])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        healthcheck().status.code(),
+        Some(0),
+        "healthcheck while running"
+    );
+
     let started = Instant::now();
     signal(&child, "TERM");
     let exit = loop {
@@ -242,6 +258,13 @@ async fn readiness_metrics_and_graceful_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0), "graceful stop exits 0");
+    let down = healthcheck();
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "healthcheck with nothing listening"
+    );
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/livez"));
     let logs = std::fs::read_to_string(log.path()).unwrap();
     assert!(logs.contains("shutdown requested"), "{logs}");
     assert!(logs.contains("\"stopped\""), "{logs}");
