@@ -17,7 +17,14 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use common::*;
 use futures::StreamExt;
 
-const KEYS: usize = 2_000;
+/// Keys per run; `S3R_BENCH_KEYS` overrides (the emulator's ListObjectVersions scans the whole
+/// bucket, so its cost, not the daemon's, grows with this number).
+fn keys() -> usize {
+    std::env::var("S3R_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 
 struct Result {
@@ -33,7 +40,7 @@ async fn seed(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> (String, St
     create_bucket(s3, &src, true).await;
     create_bucket(s3, &tgt, true).await;
     let (queue, _dlq) = queue_with_dlq(sqs, 5).await;
-    futures::stream::iter(0..KEYS)
+    futures::stream::iter(0..keys())
         .map(|i| {
             let (s3, tgt) = (s3.clone(), tgt.clone());
             async move {
@@ -51,7 +58,7 @@ async fn seed(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> (String, St
 }
 
 async fn enqueue(sqs: &aws_sdk_sqs::Client, queue: &str, src: &str) {
-    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(10) {
+    for chunk in (0..keys()).collect::<Vec<_>>().chunks(10) {
         let entries = chunk
             .iter()
             .map(|i| {
@@ -136,30 +143,17 @@ async fn run(src: &str, tgt: &str, queue: &str, concurrency: usize) -> Result {
         .local_addr()
         .unwrap()
         .port();
-    let ep = endpoint();
-    let toml = format!(
-        r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[control]
-endpoint_url = "{ep}"
-[http]
-listen = "127.0.0.1:{port}"
-[log]
-level = "warn"
-[purge]
-enabled = true
-queue_url = "{queue}"
-concurrency = {concurrency}
-wait_time = "1s"
-race_guard_margin = "1s"
-"#
+    let toml = daemon_toml(
+        src,
+        tgt,
+        queue,
+        port,
+        &format!("concurrency = {concurrency}"),
+    )
+    // Batches wait on a busy emulator; a short visibility timeout only causes redeliveries.
+    .replace(
+        "visibility_timeout = \"10s\"",
+        "visibility_timeout = \"60s\"",
     );
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     f.write_all(toml.as_bytes()).unwrap();
@@ -180,7 +174,7 @@ race_guard_margin = "1s"
                 "s3_reconciler_purge_events_total",
                 Some(("outcome", "purged")),
             );
-            if purged as usize >= KEYS {
+            if purged as usize >= keys() {
                 break s;
             }
         }
@@ -201,20 +195,32 @@ race_guard_margin = "1s"
         secs,
         p50: quantile(&scrape_done, "s3_reconciler_purge_lag_seconds", 0.5),
         p99: quantile(&scrape_done, "s3_reconciler_purge_lag_seconds", 0.99),
-        s3_per_event: s3_requests / KEYS as f64,
+        s3_per_event: s3_requests / keys() as f64,
         peak_rss_mib: rss,
     }
 }
 
 #[tokio::main]
 async fn main() {
+    // A fresh emulator: objects left by other benchmarks slow every listing down.
+    let reset = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            &format!("{}/moto-api/reset", endpoint()),
+        ])
+        .status()
+        .unwrap();
+    assert!(reset.success());
     let s3 = s3().await;
     let sqs = sqs().await;
     let t = Instant::now();
     let (src_a, tgt_a, q_a) = seed(&s3, &sqs).await;
     let (src_b, tgt_b, q_b) = seed(&s3, &sqs).await;
     eprintln!(
-        "seeded 2 x {KEYS} keys (3 versions + 1 delete marker each) in {:.1}s",
+        "seeded 2 x {} keys (3 versions + 1 delete marker each) in {:.1}s",
+        keys(),
         t.elapsed().as_secs_f64()
     );
 
@@ -223,13 +229,14 @@ async fn main() {
     let fast = run(&src_a, &tgt_a, &q_a, concurrency).await;
     enqueue(&sqs, &q_b, &src_b).await;
     let serial = run(&src_b, &tgt_b, &q_b, 1).await;
-    for (tgt, n) in [(&tgt_a, 0usize), (&tgt_b, KEYS - 1)] {
+    for (tgt, n) in [(&tgt_a, 0usize), (&tgt_b, keys() - 1)] {
         let key = format!("topics/bench/year=2024/month=03/day=09/k{n:05}.json");
         assert!(entries(&s3, tgt, &key).await.is_empty(), "{key} not purged");
     }
 
     println!(
-        "purge bench: {KEYS} keys x (3 versions + 1 delete marker), one event each, release binary"
+        "purge bench: {} keys x (3 versions + 1 delete marker), one event each, release binary",
+        keys()
     );
     for (name, r) in [
         (format!("concurrency {concurrency}"), &fast),
@@ -238,7 +245,7 @@ async fn main() {
         println!(
             "  {name:>22}: {:.1}s, {:.0} events/s, lag p50 {:.2}s p99 {:.2}s, {:.2} S3 requests/event, peak RSS {:.1} MiB",
             r.secs,
-            KEYS as f64 / r.secs,
+            keys() as f64 / r.secs,
             r.p50,
             r.p99,
             r.s3_per_event,

@@ -25,48 +25,40 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn daemon_toml(src: &str, tgt: &str, queue: &str, port: u16, extra: &str) -> String {
-    let ep = endpoint();
-    format!(
-        r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[control]
-endpoint_url = "{ep}"
-[http]
-listen = "127.0.0.1:{port}"
-[log]
-format = "json"
-[shutdown]
-grace = "5s"
-[purge]
-enabled = true
-queue_url = "{queue}"
-wait_time = "1s"
-visibility_timeout = "10s"
-retry_backoff = "1s"
-retry_backoff_max = "2s"
-race_guard_margin = "1s"
-{extra}
-"#
-    )
+/// A daemon process that is killed if the test fails before stopping it.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
 }
 
-fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
-    Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(config: &std::path::Path, log: &std::path::Path) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn signal(child: &Child, sig: &str) {

@@ -444,3 +444,38 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((code, body))
 }
+
+/// The daemon's TOML for the emulator: purge enabled on `queue`, HTTP on `port`, `extra`
+/// lines appended to `[purge]`.
+pub fn daemon_toml(src: &str, tgt: &str, queue: &str, port: u16, extra: &str) -> String {
+    let ep = endpoint();
+    format!(
+        r#"
+[source]
+bucket = "{src}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[target]
+bucket = "{tgt}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[control]
+endpoint_url = "{ep}"
+[http]
+listen = "127.0.0.1:{port}"
+[log]
+format = "json"
+[shutdown]
+grace = "5s"
+[purge]
+enabled = true
+queue_url = "{queue}"
+wait_time = "1s"
+visibility_timeout = "10s"
+retry_backoff = "1s"
+retry_backoff_max = "2s"
+race_guard_margin = "1s"
+{extra}
+"#
+    )
+}
