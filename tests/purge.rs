@@ -323,3 +323,62 @@ async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
     );
     d.stop().await;
 }
+
+/// Receives whatever is visible right now (no long poll): the message ids.
+async fn receive_now(w: &World, visibility: i32) -> Vec<(String, String)> {
+    w.sqs
+        .receive_message()
+        .queue_url(&w.queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .visibility_timeout(visibility)
+        .send()
+        .await
+        .unwrap()
+        .messages()
+        .iter()
+        .map(|m| {
+            (
+                m.message_id().unwrap().to_string(),
+                m.receipt_handle().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_work_keeps_its_messages_invisible_until_done() {
+    use s3_reconciler::purge::consumer::keep_invisible;
+    let w = world().await;
+    send(&w.sqs, &w.queue, "held").await;
+    send(&w.sqs, &w.queue, "control").await;
+    let got = receive_now(&w, 2).await;
+    assert_eq!(got.len(), 2, "both messages received");
+    let (held, control) = (&got[0], &got[1]);
+
+    let done = tokio_util::sync::CancellationToken::new();
+    let hb = tokio::spawn(keep_invisible(
+        w.sqs.clone(),
+        w.queue.clone(),
+        vec![held.1.clone()],
+        Duration::from_secs(2),
+        done.clone(),
+    ));
+    // Well past the 2 s timeout: only the message without a heartbeat has come back.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let back: Vec<String> = receive_now(&w, 30).await.into_iter().map(|m| m.0).collect();
+    assert_eq!(
+        back,
+        vec![control.0.clone()],
+        "the held message must stay invisible"
+    );
+
+    done.cancel();
+    hb.await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "held message visible again once the work stops",
+        || async { receive_now(&w, 30).await.iter().any(|m| m.0 == held.0) },
+    )
+    .await;
+}

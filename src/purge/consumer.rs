@@ -216,6 +216,11 @@ pub async fn process_batch(ctx: &Context, purger: &Purger, messages: Vec<Message
                 m.purge_events.with_label_values(&["test_event"]).inc();
                 info!(message_id = %p.message_id, "s3:TestEvent acknowledged");
             }
+            Ok(Body::SnsControl { kind, topic_arn }) => {
+                m.purge_events.with_label_values(&["ignored_event"]).inc();
+                warn!(message_id = %p.message_id, %kind, %topic_arn,
+                      "SNS control message on the purge queue acknowledged; confirm SNS subscriptions with the queue owner's credentials");
+            }
             Ok(Body::Records(records)) => {
                 for r in records {
                     match r {
@@ -263,7 +268,13 @@ pub async fn process_batch(ctx: &Context, purger: &Purger, messages: Vec<Message
     }
     let heartbeat = CancellationToken::new();
     let receipts: Vec<String> = pending.iter().map(|p| p.receipt.clone()).collect();
-    let hb = tokio::spawn(extend_visibility(ctx.clone(), receipts, heartbeat.clone()));
+    let hb = tokio::spawn(keep_invisible(
+        ctx.clients.sqs.clone(),
+        cfg.purge.queue_url.clone(),
+        receipts,
+        cfg.purge.visibility_timeout,
+        heartbeat.clone(),
+    ));
     let concurrency = cfg.purge.concurrency.max(1);
     let results: HashMap<String, Result<KeyOutcome, String>> = futures::stream::iter(by_key)
         .map(|(key, (reason, origin))| async move {
@@ -377,10 +388,17 @@ async fn acknowledge(ctx: &Context, done: &[&Pending]) {
     }
 }
 
-/// Extends the batch's visibility every half timeout until `done` is cancelled.
-async fn extend_visibility(ctx: Context, receipts: Vec<String>, done: CancellationToken) {
-    let vis = ctx.config.purge.visibility_timeout;
-    let half = vis / 2;
+/// Keeps `receipts` invisible while their batch is worked on: every half `visibility`, their
+/// visibility is reset to `visibility` from now, until `done` is cancelled. Without this, a
+/// batch that outlives the timeout would be received and worked on twice at once.
+pub async fn keep_invisible(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    receipts: Vec<String>,
+    visibility: Duration,
+    done: CancellationToken,
+) {
+    let half = visibility / 2;
     loop {
         tokio::select! {
             _ = done.cancelled() => return,
@@ -394,21 +412,26 @@ async fn extend_visibility(ctx: Context, receipts: Vec<String>, done: Cancellati
                     ChangeMessageVisibilityBatchRequestEntry::builder()
                         .id(i.to_string())
                         .receipt_handle(r)
-                        .visibility_timeout(vis.as_secs() as i32)
+                        .visibility_timeout(visibility.as_secs() as i32)
                         .build()
                         .ok()
                 })
                 .collect();
-            match ctx
-                .clients
-                .sqs
+            match sqs
                 .change_message_visibility_batch()
-                .queue_url(&ctx.config.purge.queue_url)
+                .queue_url(&queue_url)
                 .set_entries(Some(entries))
                 .send()
                 .await
             {
-                Ok(_) => debug!(messages = chunk.len(), "visibility extended"),
+                Ok(out) if out.failed().is_empty() => {
+                    debug!(messages = chunk.len(), "visibility extended")
+                }
+                Ok(out) => {
+                    for f in out.failed() {
+                        warn!(entry = %f.id(), code = %f.code(), "could not extend a message's visibility");
+                    }
+                }
                 Err(e) => warn!(error = %DisplayErrorContext(&e), "could not extend visibility"),
             }
         }

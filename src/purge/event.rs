@@ -31,6 +31,9 @@ pub struct RemovalEvent {
 pub enum Body {
     /// `s3:TestEvent`: acknowledge and drop.
     Test,
+    /// An SNS control message (`SubscriptionConfirmation`, `UnsubscribeConfirmation`) that
+    /// reached the queue: nothing to purge; acknowledged so it does not end up in the DLQ.
+    SnsControl { kind: String, topic_arn: String },
     /// One entry per record, in order. A record that is not an S3 removal at all (another
     /// service, `ObjectCreated:*`) is `Other` so it is counted as ignored, not as invalid.
     Records(Vec<Record>),
@@ -66,7 +69,21 @@ pub fn parse_body(body: &str) -> Result<Body, EventError> {
 
 fn parse_value(v: &Value, depth: u8) -> Result<Body, EventError> {
     // SNS envelope: unwrap once (an SNS message that itself is SNS is not something S3 sends).
-    if depth == 0 && v.get("Type").and_then(Value::as_str) == Some("Notification") {
+    let sns_type = v.get("Type").and_then(Value::as_str);
+    if depth == 0
+        && let Some(kind @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) = sns_type
+        && v.get("TopicArn").is_some()
+    {
+        return Ok(Body::SnsControl {
+            kind: kind.to_string(),
+            topic_arn: v
+                .get("TopicArn")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    if depth == 0 && sns_type == Some("Notification") {
         let inner = v
             .get("Message")
             .and_then(Value::as_str)
@@ -238,7 +255,7 @@ mod tests {
                     Record::Other { .. } => None,
                 })
                 .collect(),
-            Body::Test => panic!("test event"),
+            other => panic!("not records: {other:?}"),
         }
     }
 
@@ -252,6 +269,11 @@ mod tests {
             "차량/데이터.json"
         );
         assert_eq!(decode_key("100%25.txt").unwrap(), "100%.txt");
+        // Kafka Connect's S3 sink names files `<topic>+<partition>+<offset>`.
+        assert_eq!(
+            decode_key("topics/car-telemetry/year%3D2024/month%3D12/day%3D13/car-telemetry%2B0%2B0000001234.json").unwrap(),
+            "topics/car-telemetry/year=2024/month=12/day=13/car-telemetry+0+0000001234.json"
+        );
         assert!(decode_key("%FF%FE").is_err());
         assert!(decode_key("").is_err());
     }
@@ -287,6 +309,97 @@ mod tests {
         let wrapped =
             serde_json::json!({"Type":"Notification","MessageId":"m","Message": t}).to_string();
         assert_eq!(parse_body(&wrapped).unwrap(), Body::Test);
+    }
+
+    /// Real notification shapes: S3's own event (eventVersion 2.1, three records with keys
+    /// encoded the way S3 encodes them), a lifecycle expiration (2.3), and both wrapped by SNS.
+    #[test]
+    fn corpus_of_real_s3_notification_shapes() {
+        let direct = r#"{"Records":[
+          {"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"ap-northeast-2","eventTime":"2024-12-14T11:35:13.118Z",
+           "eventName":"ObjectRemoved:Delete","userIdentity":{"principalId":"AWS:AROAEXAMPLE:ops"},
+           "requestParameters":{"sourceIPAddress":"10.1.2.3"},
+           "responseElements":{"x-amz-request-id":"C3D13FE58DE4C810","x-amz-id-2":"FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+           "s3":{"s3SchemaVersion":"1.0","configurationId":"permanent-deletes",
+                 "bucket":{"name":"vehicle-src","ownerIdentity":{"principalId":"A3NL1KOZZKExample"},"arn":"arn:aws:s3:::vehicle-src"},
+                 "object":{"key":"topics/car+1/year%3D2024/month%3D12/day%3D13/%EC%B0%A8%EB%9F%89+a%2Bb.json","versionId":"3HL4kqtJlcpXroDTDmjVBH40Nrjfkd","sequencer":"0055AED6DCD90281E5"}}},
+          {"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"ap-northeast-2","eventTime":"2024-12-14T11:35:14.000Z",
+           "eventName":"ObjectRemoved:DeleteMarkerCreated",
+           "s3":{"s3SchemaVersion":"1.0","bucket":{"name":"vehicle-src"},"object":{"key":"a.txt","versionId":"dm1","sequencer":"0055AED6DCD90281E6"}}},
+          {"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"ap-northeast-2","eventTime":"2024-12-14T11:35:15.000Z",
+           "eventName":"ObjectCreated:Put",
+           "s3":{"s3SchemaVersion":"1.0","bucket":{"name":"vehicle-src"},"object":{"key":"b.txt","size":1024,"eTag":"d41d8cd98f00b204e9800998ecf8427e","versionId":"v9","sequencer":"0055AED6DCD90281E7"}}}
+        ]}"#;
+        let e = removal(direct);
+        assert_eq!(e.len(), 2, "every removal record, not only the first");
+        assert_eq!(
+            e[0].key,
+            "topics/car 1/year=2024/month=12/day=13/차량 a+b.json"
+        );
+        assert_eq!(e[0].bucket, "vehicle-src");
+        assert_eq!(e[0].event_name, "ObjectRemoved:Delete");
+        assert_eq!(
+            e[0].version_id.as_deref(),
+            Some("3HL4kqtJlcpXroDTDmjVBH40Nrjfkd")
+        );
+        assert_eq!(
+            e[0].event_time.unwrap().to_rfc3339(),
+            "2024-12-14T11:35:13.118+00:00"
+        );
+        assert_eq!(e[1].event_name, "ObjectRemoved:DeleteMarkerCreated");
+
+        let lifecycle = r#"{"Records":[{"eventVersion":"2.3","eventSource":"aws:s3","awsRegion":"ap-northeast-2",
+          "eventTime":"2024-12-14T00:00:00.000Z","eventName":"LifecycleExpiration:Delete",
+          "userIdentity":{"principalId":"s3.amazonaws.com"},"requestParameters":{"sourceIPAddress":"s3.amazonaws.com"},
+          "responseElements":{"x-amz-request-id":"R","x-amz-id-2":"H"},
+          "s3":{"s3SchemaVersion":"1.0","configurationId":"c","bucket":{"name":"vehicle-src","ownerIdentity":{"principalId":"P"},"arn":"arn:aws:s3:::vehicle-src"},
+                "object":{"key":"old/%5Blog%5D+2023.gz","versionId":"v1","sequencer":"S"}}}]}"#;
+        let e = removal(lifecycle);
+        assert_eq!(e[0].event_name, "LifecycleExpiration:Delete");
+        assert_eq!(e[0].key, "old/[log] 2023.gz");
+
+        for inner in [direct, lifecycle] {
+            let sns = serde_json::json!({
+                "Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+                "TopicArn": "arn:aws:sns:ap-northeast-2:111111111111:s3-deletes",
+                "Subject": "Amazon S3 Notification", "Message": inner,
+                "Timestamp": "2024-12-14T11:35:13.500Z", "SignatureVersion": "1",
+                "Signature": "EXAMPLE", "SigningCertURL": "https://sns.ap-northeast-2.amazonaws.com/x.pem",
+                "UnsubscribeURL": "https://sns.ap-northeast-2.amazonaws.com/?Action=Unsubscribe"
+            })
+            .to_string();
+            assert_eq!(removal(&sns), removal(inner), "SNS envelope unwrapped");
+        }
+    }
+
+    #[test]
+    fn a_bad_record_names_its_index() {
+        let b = r#"{"Records":[
+          {"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"ok"}}},
+          {"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"%FF"}}}]}"#;
+        let err = parse_body(b).unwrap_err();
+        assert!(
+            matches!(err, EventError::BadRecord { index: 1, .. }),
+            "{err:?}"
+        );
+        let v1 = r#"{"Records":[{"eventVersion":"1.0","eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
+        assert!(parse_body(v1).unwrap_err().to_string().contains("1.0"));
+    }
+
+    #[test]
+    fn sns_subscription_confirmation_is_recognized() {
+        let b = r#"{"Type":"SubscriptionConfirmation","MessageId":"165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+          "Token":"2336412f37f","TopicArn":"arn:aws:sns:ap-northeast-2:111111111111:s3-deletes",
+          "Message":"You have chosen to subscribe to the topic arn:aws:sns:ap-northeast-2:111111111111:s3-deletes.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+          "SubscribeURL":"https://sns.ap-northeast-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:ap-northeast-2:111111111111:s3-deletes&Token=2336412f37f",
+          "Timestamp":"2024-12-14T11:00:00.000Z","SignatureVersion":"1","Signature":"EXAMPLE","SigningCertURL":"https://sns.ap-northeast-2.amazonaws.com/x.pem"}"#;
+        assert_eq!(
+            parse_body(b).unwrap(),
+            Body::SnsControl {
+                kind: "SubscriptionConfirmation".into(),
+                topic_arn: "arn:aws:sns:ap-northeast-2:111111111111:s3-deletes".into()
+            }
+        );
     }
 
     #[test]
