@@ -253,28 +253,23 @@ async fn run(
     }
 }
 
-/// Clears the emulator. Each run starts from the same fresh state: moto's ListObjectVersions
-/// deep-copies the whole bucket on every call and its memory grows with that, so leftovers of
-/// one run would slow the next (at 2,000 keys it was OOM-killed at 24 GB before a reset was
-/// done between runs).
-fn reset_emulator() {
-    let reset = Command::new("curl")
-        .args([
-            "-sf",
-            "-o",
-            "/dev/null",
-            "-X",
-            "POST",
-            &format!("{}/moto-api/reset", endpoint()),
-        ])
-        .status()
-        .unwrap();
-    assert!(reset.success(), "POST /moto-api/reset failed");
+/// Gives each run a fresh emulator process on the same port. moto's ListObjectVersions
+/// deep-copies the whole bucket on every call and keeps each copy referenced until a reset, so
+/// one 2,000-key run grows it to ~18 GB; a reset frees the objects but not all of the memory, and
+/// the second run then ran the machine out of memory. Only a new process starts from zero.
+fn restart_emulator() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/emulator.sh");
+    let out = Command::new(script).arg("restart").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script} restart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Seeds a fresh world, queues one event per key, and runs the daemon until all are purged.
 async fn measure(concurrency: usize) -> Result {
-    reset_emulator();
+    restart_emulator();
     let s3 = s3().await;
     let sqs = sqs().await;
     let t = Instant::now();

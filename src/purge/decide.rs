@@ -140,6 +140,54 @@ mod tests {
         ));
     }
 
+    /// Keys a prefix listing, a careless decode or a case-insensitive compare would confuse
+    /// with the real one. None of them may ever be chosen, in either mode.
+    #[test]
+    fn no_look_alike_is_ever_chosen() {
+        let key = "topics/car/year=2024/month=12/day=13/car+0+0000001234.json";
+        let look_alikes = [
+            "topics/car/year=2024/month=12/day=13/car+0+0000001234.json.bak",
+            "topics/car/year=2024/month=12/day=13/car+0+0000001234.json/x",
+            "topics/car/year=2024/month=12/day=13/car+0+0000001234.jso",
+            "topics/car/year=2024/month=12/day=13/car 0 0000001234.json",
+            "topics/car/year=2024/month=12/day=13/car%2B0%2B0000001234.json",
+            "topics/car/year%3D2024/month%3D12/day%3D13/car+0+0000001234.json",
+            "Topics/car/year=2024/month=12/day=13/car+0+0000001234.json",
+            "topics/car/year=2024/month=12/day=13/car+0+0000001234.json ",
+            "/topics/car/year=2024/month=12/day=13/car+0+0000001234.json",
+            "topics/car/year=2024/month=12/day=1/car+0+0000001234.json",
+        ];
+        let mut target: Vec<Entry> = look_alikes
+            .iter()
+            .enumerate()
+            .map(|(i, k)| e(k, &format!("la{i}"), i % 2 == 0, 1))
+            .collect();
+        target.push(e(key, "real", false, 1));
+        target.push(e(key, "real-dm", true, 2));
+        for mode in [PurgeMode::WhenSourceEmpty, PurgeMode::MirrorVersions] {
+            match decide(mode, key, &[], &target, t(30)) {
+                Decision::Delete { entries, deferred } => {
+                    assert_eq!(deferred, 0);
+                    let ids: Vec<&str> = entries.iter().map(|e| e.version_id.as_str()).collect();
+                    assert_eq!(ids, vec!["real", "real-dm"], "{mode:?}");
+                }
+                other => panic!("{mode:?}: {other:?}"),
+            }
+            // Look-alikes alone, in the target only: nothing to delete.
+            assert_eq!(
+                decide(mode, key, &[], &target[..look_alikes.len()], t(30)),
+                Decision::NothingToDelete,
+                "{mode:?}"
+            );
+        }
+        // Look-alikes in the source neither block nor protect anything.
+        let source: Vec<Entry> = target[..look_alikes.len()].to_vec();
+        assert!(matches!(
+            decide(PurgeMode::WhenSourceEmpty, key, &source, &target, t(30)),
+            Decision::Delete { ref entries, .. } if entries.len() == 2
+        ));
+    }
+
     #[test]
     fn look_alike_source_keys_do_not_block() {
         let source = vec![e("a.txt.bak", "x", false, 1)];
