@@ -255,7 +255,7 @@ async fn run(
 
 /// Gives each run a fresh emulator process on the same port. moto's ListObjectVersions
 /// deep-copies the whole bucket on every call and keeps each copy referenced until a reset, so
-/// one 2,000-key run grows it to ~18 GB; a reset frees the objects but not all of the memory, and
+/// one 2,000-key run grows it to ~17 GiB; a reset frees the objects but not all of the memory, and
 /// the second run then ran the machine out of memory. Only a new process starts from zero.
 fn restart_emulator() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/emulator.sh");
