@@ -90,7 +90,7 @@ async fn permanent_delete_purges_every_target_entry_of_exactly_that_key() {
         "source": "aws.s3", "account": "111111111111", "time": "2024-12-14T11:40:00Z",
         "region": REGION, "resources": [format!("arn:aws:s3:::{}", w.src)],
         "detail": {"version": "0", "bucket": {"name": w.src},
-                   "object": {"key": "eb/key with space.json", "version-id": "v", "sequencer": "617f08299329d189"},
+                   "object": {"key": "eb/key+with+space.json", "version-id": "v", "sequencer": "617f08299329d189"},
                    "request-id": "N4N7GDK58NMKJ12R", "requester": "111111111111",
                    "source-ip-address": "1.2.3.4", "reason": "DeleteObject", "deletion-type": "Permanently Deleted"}
     });

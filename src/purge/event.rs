@@ -7,8 +7,9 @@
 //! - EventBridge "Object Deleted" events (`detail.deletion-type`);
 //! - `s3:TestEvent`, sent once when a notification is configured, acknowledged and dropped.
 //!
-//! S3 notification keys are URL-encoded form values (space as `+`, `+` as `%2B`, non-ASCII as
-//! UTF-8 `%XX`); EventBridge keys are not encoded. Both come out as the real key.
+//! Object keys arrive URL-encoded as form values (space as `+`, `+` as `%2B`, non-ASCII as
+//! UTF-8 `%XX`) in S3 notifications and, the same way, in S3's EventBridge events (AWS Lambda
+//! Powertools and OpenSearch Data Prepper decode both); both come out as the real key.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -207,9 +208,10 @@ fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
     } else {
         "ObjectRemoved"
     };
+    let key = decode_key(key).map_err(|reason| bad(&reason))?;
     Ok(Record::Removal(RemovalEvent {
         bucket: bucket.to_string(),
-        key: key.to_string(),
+        key,
         event_name: format!("{family}:{kind}"),
         version_id: detail
             .pointer("/object/version-id")
@@ -417,12 +419,19 @@ mod tests {
     #[test]
     fn eventbridge_lifecycle_and_marker() {
         let b = r#"{"version":"0","detail-type":"Object Deleted","source":"aws.s3","time":"2024-12-14T11:35:13Z",
-          "detail":{"bucket":{"name":"src"},"object":{"key":"a b+c.txt","version-id":"v1"},"deletion-type":"Delete Marker Created","reason":"Lifecycle Expiration"}}"#;
+          "detail":{"bucket":{"name":"src"},"object":{"key":"a+b%2Bc%3D%ED%95%9C.txt","version-id":"v1"},"deletion-type":"Delete Marker Created","reason":"Lifecycle Expiration"}}"#;
         let e = removal(b);
         assert_eq!(e[0].event_name, "LifecycleExpiration:DeleteMarkerCreated");
-        assert_eq!(
-            e[0].key, "a b+c.txt",
-            "EventBridge keys are not URL-encoded"
-        );
+        assert_eq!(e[0].key, "a b+c=한.txt");
+    }
+
+    #[test]
+    fn eventbridge_key_that_does_not_decode_is_invalid() {
+        let b = r#"{"version":"0","detail-type":"Object Deleted","source":"aws.s3",
+          "detail":{"bucket":{"name":"src"},"object":{"key":"%FF"},"deletion-type":"Permanently Deleted"}}"#;
+        assert!(matches!(
+            parse_body(b),
+            Err(EventError::BadRecord { index: 0, .. })
+        ));
     }
 }
