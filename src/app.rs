@@ -17,13 +17,15 @@ use tracing::{error, info, warn};
 
 use crate::aws::Clients;
 use crate::config::Config;
-use crate::health::Health;
+use crate::context::{Context, TaskResult};
+use crate::health::{Health, Policy};
+use crate::labels::Task;
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("task `{task}` stopped unexpectedly: {reason}")]
-    TaskDied { task: &'static str, reason: String },
+    TaskDied { task: Task, reason: String },
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("http server on {addr}: {source}")]
@@ -31,22 +33,6 @@ pub enum RunError {
         addr: String,
         source: std::io::Error,
     },
-}
-
-/// What a long-running task returns: `Ok` only after shutdown was asked for.
-pub type TaskResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// Shared context handed to every task.
-#[derive(Clone)]
-pub struct Context {
-    pub config: Arc<Config>,
-    pub clients: Clients,
-    pub metrics: Metrics,
-    pub health: Health,
-    /// Cancelled when the process should stop taking new work.
-    pub shutdown: CancellationToken,
-    /// Tracks in-flight work that shutdown waits for (within the grace period).
-    pub tracker: TaskTracker,
 }
 
 /// Runs the daemon until `shutdown` is cancelled or a task dies.
@@ -72,7 +58,11 @@ pub async fn run_with(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let health = Health::with_gauge(metrics.task_ready.clone());
+    let policy = Policy {
+        max_consecutive_failures: config.readiness.max_consecutive_failures.get(),
+        stall_after: config.readiness.stall_after,
+    };
+    let health = Health::new(policy, Some(metrics.clone()));
     let tracker = TaskTracker::new();
     let ctx = Context {
         config: Arc::new(config),
@@ -85,25 +75,26 @@ pub async fn run_with(
     let failure: Arc<Mutex<Option<RunError>>> = Arc::new(Mutex::new(None));
 
     if ctx.config.purge.enabled {
-        let handle = health.register("purge", "waiting for the first successful receive");
+        let handle = health.register(Task::Purge, "waiting for the first successful receive");
         spawn_task(
             &ctx,
             &failure,
-            "purge",
+            Task::Purge,
             crate::purge::consumer::run(ctx.clone(), handle),
         );
     }
     if ctx.config.sync.enabled {
-        let handle = health.register("sync", "scheduler starting");
+        let handle = health.register(Task::Sync, "scheduler starting");
         spawn_task(
             &ctx,
             &failure,
-            "sync",
+            Task::Sync,
             crate::sync::scheduler::run(ctx.clone(), handle),
         );
     }
 
     let http_stop = CancellationToken::new();
+    tokio::spawn(health.clone().watchdog(http_stop.clone()));
     let mut server = tokio::spawn(crate::http::serve(
         listener,
         health,
@@ -118,6 +109,7 @@ pub async fn run_with(
         res = &mut server => {
             // The server only ends by itself on an accept error; treat it like a dead task.
             shutdown.cancel();
+            http_stop.cancel();
             let source = match res {
                 Ok(Err(e)) => e,
                 Ok(Ok(())) => std::io::Error::other("stopped unexpectedly"),
@@ -146,7 +138,7 @@ pub async fn run_with(
 }
 
 /// Spawns a long-running task; if it returns or panics before shutdown, the process stops.
-fn spawn_task<F>(ctx: &Context, failure: &Arc<Mutex<Option<RunError>>>, task: &'static str, fut: F)
+fn spawn_task<F>(ctx: &Context, failure: &Arc<Mutex<Option<RunError>>>, task: Task, fut: F)
 where
     F: Future<Output = TaskResult> + Send + 'static,
 {
@@ -164,7 +156,7 @@ where
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panicked".into()),
         };
-        error!(task, %reason, "task died; stopping the process so it can be restarted");
+        error!(%task, %reason, "task died; stopping the process so it can be restarted");
         failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -178,51 +170,82 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn config() -> Config {
+    async fn context() -> Context {
         let mut c = Config::default();
         c.source.bucket = "src-bucket".into();
-        c.source.region = "ap-northeast-2".into();
-        c.source.endpoint_url = Some("http://127.0.0.1:9".into());
+        c.source.account.region = "ap-northeast-2".into();
+        c.source.account.endpoint_url = Some("http://127.0.0.1:9".into());
         c.target = c.source.clone();
         c.target.bucket = "tgt-bucket".into();
         c.shutdown.grace = Duration::from_secs(2);
-        c
+        let clients = Clients::new(&c).await;
+        Context {
+            config: Arc::new(c),
+            clients,
+            metrics: Metrics::new().unwrap(),
+            health: Health::default(),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
     }
 
     #[tokio::test]
     async fn a_task_that_dies_stops_the_process_with_an_error() {
-        let mut c = config();
-        c.sync.enabled = true;
-        // Bypasses validation on purpose: the scheduler fails at once on this schedule.
-        c.sync.schedule = "not a cron expression".into();
-        let clients = Clients::new(&c).await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let token = CancellationToken::new();
-        let res = tokio::time::timeout(
-            Duration::from_secs(10),
-            run_with(c, clients, Metrics::new().unwrap(), listener, token.clone()),
-        )
-        .await
-        .expect("run returns instead of staying half-alive");
-        match res {
-            Err(RunError::TaskDied { task, reason }) => {
-                assert_eq!(task, "sync");
-                assert!(reason.contains("not a cron expression"), "{reason}");
+        let ctx = context().await;
+        let failure = Arc::new(Mutex::new(None));
+        spawn_task(&ctx, &failure, Task::Sync, async {
+            Err("schedule `0 0 0 1 1 * 2020` never fires again".into())
+        });
+        ctx.tracker.close();
+        tokio::time::timeout(Duration::from_secs(5), ctx.tracker.wait())
+            .await
+            .expect("the task ends");
+        assert!(
+            ctx.shutdown.is_cancelled(),
+            "the other tasks were told to stop"
+        );
+        match failure.lock().unwrap().take() {
+            Some(RunError::TaskDied { task, reason }) => {
+                assert_eq!(task, Task::Sync);
+                assert!(reason.contains("never fires again"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-        assert!(token.is_cancelled(), "the other tasks were told to stop");
+        // Ending after shutdown was asked for is not a failure.
+        let ctx = context().await;
+        ctx.shutdown.cancel();
+        spawn_task(&ctx, &failure, Task::Purge, async { Ok(()) });
+        ctx.tracker.close();
+        ctx.tracker.wait().await;
+        assert!(failure.lock().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_stops_the_process_too() {
+        let ctx = context().await;
+        let failure = Arc::new(Mutex::new(None));
+        spawn_task(&ctx, &failure, Task::Purge, async { panic!("boom") });
+        ctx.tracker.close();
+        ctx.tracker.wait().await;
+        assert!(ctx.shutdown.is_cancelled());
+        assert!(matches!(
+            failure.lock().unwrap().take(),
+            Some(RunError::TaskDied {
+                task: Task::Purge,
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
     async fn cancellation_stops_run_cleanly() {
-        let c = config();
-        let clients = Clients::new(&c).await;
+        let ctx = context().await;
+        let c = (*ctx.config).clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let token = CancellationToken::new();
         let handle = tokio::spawn(run_with(
             c,
-            clients,
+            ctx.clients.clone(),
             Metrics::new().unwrap(),
             listener,
             token.clone(),

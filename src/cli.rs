@@ -1,19 +1,22 @@
-//! Command line: `run`, `check-config`, `purge`, `sync`. This is the edge of the program: it
-//! maps errors to exit codes (0 ok, 1 runtime failure, 64 bad configuration or usage,
-//! 130 forced by a second signal).
+//! Command line. This is the edge of the program: each command loads the configuration it
+//! needs ([`Purpose`]), gets a typed result, prints it, and maps it to an exit code (0 ok,
+//! 1 runtime failure, 64 bad configuration or usage, 130 forced by a second signal).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use crate::config::Config;
+use crate::config::{Config, Purpose};
 
 /// Exit code for configuration and usage errors (sysexits' EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+const EXIT_CONFIG: u8 = 64;
+/// Exit code after a second signal forced the exit (128 + SIGINT).
+const EXIT_FORCED: u8 = 130;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -69,10 +72,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    fn purpose(&self) -> Purpose {
+        match self {
+            Command::Run | Command::CheckConfig => Purpose::Daemon,
+            Command::Purge { .. } => Purpose::Purge,
+            Command::Healthcheck { .. } => Purpose::Healthcheck,
+            Command::Sync { dry_run: true, .. } => Purpose::SyncPlan,
+            Command::Sync { .. } => Purpose::Sync,
+        }
+    }
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref(), cli.command.purpose()) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{e}");
@@ -106,14 +121,28 @@ pub fn main() -> ExitCode {
                 dates,
                 dry_run,
                 no_wait,
-            } => crate::sync::manual::run(config, dates, dry_run, no_wait).await,
+            } => run_sync(config, dates, dry_run, no_wait).await,
             Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
 }
 
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn new_metrics() -> Option<crate::metrics::Metrics> {
+    crate::metrics::Metrics::new()
+        .map_err(|e| eprintln!("metrics: {e}"))
+        .ok()
+}
+
 async fn run_daemon(config: Config) -> ExitCode {
-    let listener = match TcpListener::bind(&config.http.listen).await {
+    let listener = match TcpListener::bind(config.http.listen).await {
         Ok(l) => l,
         Err(e) => {
             error!(listen = %config.http.listen, error = %e, "cannot bind http.listen");
@@ -135,39 +164,69 @@ async fn run_daemon(config: Config) -> ExitCode {
                 error!(error = %e, "cannot install signal handlers");
                 return ExitCode::FAILURE;
             }
-            ExitCode::from(130)
+            ExitCode::from(EXIT_FORCED)
         }
     }
 }
 
 async fn run_purge(config: Config, keys: Vec<String>, dry_run: bool) -> ExitCode {
-    let metrics = match crate::metrics::Metrics::new() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("metrics: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(metrics) = new_metrics() else {
+        return ExitCode::FAILURE;
     };
-    let attempts = config.aws.max_attempts;
-    let source = crate::aws::s3_client(&config.source, attempts).await;
-    let target = crate::aws::s3_client(&config.target, attempts).await;
-    let mut purger = crate::purge::Purger::new(&config, source, target, metrics);
+    let clients = crate::aws::Clients::new(&config).await;
+    let mut purger = crate::purge::Purger::new(&config, clients.source, clients.target, metrics);
     purger.dry_run |= dry_run;
-    let mut failed = false;
+    let mut ok = true;
     for key in keys {
         let res = purger.purge_key(&key, "manual", "manual").await;
         let line = crate::purge::ManualResult::from_result(&key, res, purger.dry_run);
-        failed |= line.error.is_some();
+        ok &= line.ok();
         match serde_json::to_string(&line) {
             Ok(s) => println!("{s}"),
             Err(e) => eprintln!("{key}: {e}"),
         }
     }
-    if failed {
-        ExitCode::FAILURE
+    exit(ok)
+}
+
+async fn run_sync(
+    config: Config,
+    dates: Vec<chrono::NaiveDate>,
+    dry_run: bool,
+    no_wait: bool,
+) -> ExitCode {
+    use crate::sync::manual::{self, Mode};
+    let Some(metrics) = new_metrics() else {
+        return ExitCode::FAILURE;
+    };
+    let s = &config.sync;
+    let dates = if dates.is_empty() {
+        vec![crate::sync::plan::target_date(
+            chrono::Utc::now(),
+            s.timezone,
+            s.lag_days,
+        )]
     } else {
-        ExitCode::SUCCESS
+        dates
+    };
+    let clients = crate::aws::Clients::new(&config).await;
+    let syncer = crate::sync::runner::Syncer::new(
+        Arc::new(config),
+        clients.source.clone(),
+        clients.source,
+        clients.datasync,
+        metrics,
+    );
+    let mode = if dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Run { wait: !no_wait }
+    };
+    let reports = manual::run(&syncer, &dates, mode).await;
+    for r in &reports {
+        println!("{}", r.render());
     }
+    exit(reports.iter().all(|r| r.ok()))
 }
 
 fn healthcheck(
@@ -175,13 +234,7 @@ fn healthcheck(
     addr: Option<std::net::SocketAddr>,
     timeout: std::time::Duration,
 ) -> ExitCode {
-    let addr = match addr.map(Ok).unwrap_or_else(|| config.http.listen.parse()) {
-        Ok(a) => crate::http::loopback_for(a),
-        Err(e) => {
-            eprintln!("http.listen `{}`: {e}", config.http.listen);
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+    let addr = crate::http::loopback_for(addr.unwrap_or(config.http.listen));
     match crate::http::probe(addr, "/livez", timeout) {
         Ok(200) => ExitCode::SUCCESS,
         Ok(code) => {

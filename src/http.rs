@@ -120,6 +120,7 @@ pub fn probe(addr: std::net::SocketAddr, path: &str, timeout: Duration) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::Task;
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
@@ -143,7 +144,7 @@ mod tests {
         let stop = CancellationToken::new();
         let server = tokio::spawn(serve(
             listener,
-            Health::new(),
+            Health::default(),
             Metrics::new().unwrap(),
             stop.clone(),
         ));
@@ -153,8 +154,6 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!(code, 200);
-        let health = Health::new();
-        health.register("purge", "starting");
         stop.cancel();
         server.await.unwrap().unwrap();
         let closed = probe(addr, "/livez", Duration::from_millis(500));
@@ -167,10 +166,10 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_tasks() {
-        let health = Health::new();
+        let health = Health::default();
         let metrics = Metrics::new().unwrap();
-        let purge = health.register("purge", "waiting for first receive");
-        let sync = health.register("sync", "scheduler starting");
+        let purge = health.register(Task::Purge, "waiting for first receive");
+        let sync = health.register(Task::Sync, "scheduler starting");
         let r = router(health.clone(), metrics);
         assert_eq!(get(r.clone(), "/livez").await.0, StatusCode::OK);
         let (code, body) = get(r.clone(), "/readyz").await;

@@ -1,17 +1,24 @@
 //! s3-reconciler: keeps a destination S3 bucket in step with a source bucket where AWS's own
 //! tools stop short — daily DataSync partition syncs and permanent-delete propagation.
 //!
-//! Pure logic (date math, pattern rendering, event parsing, purge decisions) lives apart from
-//! I/O so it is unit-tested without the network: `sync::plan`, `purge::event`, `purge::decide`.
+//! Dependencies flow one way: `main` → [`cli`] → [`app`] → the capabilities ([`sync`],
+//! [`purge`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
+//! [`metrics`], [`labels`], [`http`], [`shutdown`], [`telemetry`]). `tests/modules.rs` fails the
+//! build when a cycle comes back. Decisions (dates, patterns, event parsing, the purge
+//! decision, the claim state machine, message settlement) are pure functions, unit-tested
+//! without the network.
 
 pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod health;
 pub mod http;
+pub mod labels;
 pub mod metrics;
 pub mod purge;
 pub mod shutdown;
+pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -1,27 +1,18 @@
 //! Prometheus metrics. Every family is prefixed `s3_reconciler_` by the registry; values are in
-//! base units; labels come from small fixed sets (never keys, bucket names or error text).
+//! base units; labels come from the enums in [`crate::labels`], and every series of a labelled
+//! family is registered up front so dashboards see zeros rather than gaps.
+//!
+//! Record through the methods: they take typed labels. The fields are public for reading
+//! (tests, benchmarks).
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-/// Outcomes of one purge event record. Fixed set: the label never carries free text.
-pub const PURGE_OUTCOMES: &[&str] = &[
-    "purged",
-    "nothing_to_purge",
-    "source_present",
-    "out_of_scope",
-    "ignored_event",
-    "test_event",
-    "invalid",
-    "deferred",
-    "refused",
-    "failed",
-];
-
-/// Results of one sync date run.
-pub const SYNC_RESULTS: &[&str] = &["success", "error", "timeout", "skipped", "failed"];
+use crate::labels::{
+    EntryKind, ErrorKind, MessageResult, PurgeOutcome, S3Op, Service, SqsOp, SyncResult, Task,
+};
 
 /// All metrics of the daemon, registered in one registry.
 #[derive(Clone)]
@@ -42,7 +33,15 @@ pub struct Metrics {
     pub purge_in_flight: IntGauge,
     pub purge_dlq_configured: IntGauge,
     pub s3_requests: IntCounterVec,
+    pub sqs_requests: IntCounterVec,
+    pub aws_errors: IntCounterVec,
     pub task_ready: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(
@@ -51,6 +50,13 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(
 ) -> Result<T, prometheus::Error> {
     r.register(Box::new(c.clone()))?;
     Ok(c)
+}
+
+/// Registers every series of a labelled counter, so it reads 0 before its first event.
+fn preregister<L: Copy>(v: &IntCounterVec, all: &[L], label: fn(L) -> &'static str) {
+    for l in all {
+        v.with_label_values(&[label(*l)]);
+    }
 }
 
 impl Metrics {
@@ -107,7 +113,7 @@ impl Metrics {
             )?,
             sync_filter_patterns: gauge(
                 "sync_filter_patterns",
-                "Patterns in the last include filter computed.",
+                "Patterns in the include filters of the date being synced (or last synced).",
             )?,
             sync_executions_in_progress: gauge(
                 "sync_executions_in_progress",
@@ -146,32 +152,44 @@ impl Metrics {
             )?,
             s3_requests: counter_vec(
                 "s3_requests_total",
-                "S3 API requests made, by operation.",
+                "S3 API calls made, by operation (SDK retries of one call count once).",
                 &["operation"],
+            )?,
+            sqs_requests: counter_vec(
+                "sqs_requests_total",
+                "SQS API calls made, by operation (SDK retries of one call count once).",
+                &["operation"],
+            )?,
+            aws_errors: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "aws_errors_total",
+                        "AWS calls that failed after the SDK's retries, by service and kind.",
+                    ),
+                    &["service", "kind"],
+                )?,
             )?,
             task_ready: reg(
                 &registry,
                 IntGaugeVec::new(
                     Opts::new(
                         "task_ready",
-                        "1 when the task (sync or purge) is ready, else 0; absent when disabled.",
+                        "1 when the task is ready, else 0; absent when the task is disabled.",
                     ),
                     &["task"],
                 )?,
             )?,
             registry,
         };
-        for o in PURGE_OUTCOMES {
-            m.purge_events.with_label_values(&[o]);
-        }
-        for r in SYNC_RESULTS {
-            m.sync_runs.with_label_values(&[r]);
-        }
-        for k in ["version", "delete_marker"] {
-            m.purge_deleted.with_label_values(&[k]);
-        }
-        for r in ["deleted", "failed"] {
-            m.purge_messages.with_label_values(&[r]);
+        preregister(&m.purge_events, PurgeOutcome::ALL, PurgeOutcome::label);
+        preregister(&m.sync_runs, SyncResult::ALL, SyncResult::label);
+        preregister(&m.purge_deleted, EntryKind::ALL, EntryKind::label);
+        preregister(&m.purge_messages, MessageResult::ALL, MessageResult::label);
+        for s in Service::ALL {
+            for k in ErrorKind::ALL {
+                m.aws_errors.with_label_values(&[s.label(), k.label()]);
+            }
         }
         Ok(m)
     }
@@ -186,9 +204,103 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Counts one S3 request of `operation` (a fixed operation name).
-    pub fn s3_request(&self, operation: &'static str) {
-        self.s3_requests.with_label_values(&[operation]).inc();
+    pub fn s3_request(&self, op: S3Op) {
+        self.s3_requests.with_label_values(&[op.label()]).inc();
+    }
+
+    pub fn sqs_request(&self, op: SqsOp) {
+        self.sqs_requests.with_label_values(&[op.label()]).inc();
+    }
+
+    pub fn aws_error(&self, service: Service, kind: ErrorKind) {
+        self.aws_errors
+            .with_label_values(&[service.label(), kind.label()])
+            .inc();
+    }
+
+    pub fn purge_event(&self, outcome: PurgeOutcome) {
+        self.purge_events
+            .with_label_values(&[outcome.label()])
+            .inc();
+    }
+
+    pub fn purge_deleted(&self, kind: EntryKind) {
+        self.purge_deleted.with_label_values(&[kind.label()]).inc();
+    }
+
+    pub fn purge_message(&self, result: MessageResult, n: usize) {
+        self.purge_messages
+            .with_label_values(&[result.label()])
+            .inc_by(n as u64);
+    }
+
+    pub fn purge_lag(&self, seconds: f64) {
+        self.purge_lag.observe(seconds.max(0.0));
+    }
+
+    pub fn dlq_configured(&self, configured: bool) {
+        self.purge_dlq_configured.set(i64::from(configured));
+    }
+
+    /// Counts `n` messages in flight until the guard is dropped.
+    pub fn messages_in_flight(&self, n: usize) -> GaugeGuard {
+        GaugeGuard::new(&self.purge_in_flight, n as i64)
+    }
+
+    pub fn sync_run(&self, result: SyncResult) {
+        self.sync_runs.with_label_values(&[result.label()]).inc();
+    }
+
+    /// Raises the last-success gauge to `unix_seconds` (never lowers it).
+    pub fn sync_succeeded_at(&self, unix_seconds: i64) {
+        let g = &self.sync_last_success;
+        g.set(g.get().max(unix_seconds));
+    }
+
+    pub fn sync_transferred(&self, files: i64, bytes: i64) {
+        self.sync_files_transferred.inc_by(files.max(0) as u64);
+        self.sync_bytes_transferred.inc_by(bytes.max(0) as u64);
+    }
+
+    /// Counts one execution being watched until the guard is dropped.
+    pub fn execution_watched(&self) -> GaugeGuard {
+        GaugeGuard::new(&self.sync_executions_in_progress, 1)
+    }
+
+    pub fn task_ready(&self, task: Task, ready: bool) {
+        self.task_ready
+            .with_label_values(&[task.label()])
+            .set(i64::from(ready));
+    }
+}
+
+/// Adds to a gauge on creation and takes it back on drop, so an early return or a panic
+/// cannot leave the gauge drifting.
+pub struct GaugeGuard {
+    gauge: IntGauge,
+    n: i64,
+}
+
+impl GaugeGuard {
+    fn new(gauge: &IntGauge, n: i64) -> Self {
+        gauge.add(n);
+        GaugeGuard {
+            gauge: gauge.clone(),
+            n,
+        }
+    }
+
+    /// Takes `k` back now (part of the work is done).
+    pub fn release(&mut self, k: i64) {
+        let k = k.min(self.n);
+        self.gauge.sub(k);
+        self.n -= k;
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.gauge.sub(self.n);
     }
 }
 
@@ -197,32 +309,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_family_is_prefixed_and_registered() {
+    fn every_family_is_prefixed_and_preregistered() {
         let m = Metrics::new().unwrap();
         let text = m.render();
         assert!(
             text.contains("s3_reconciler_build_info{version=\""),
             "{text}"
         );
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-        {
-            assert!(line.starts_with("s3_reconciler_"), "unprefixed: {line}");
-        }
-        for family in [
-            "sync_runs_total",
-            "sync_last_success_timestamp_seconds",
-            "purge_events_total",
-            "purge_target_entries_deleted_total",
-            "purge_dlq_configured",
-        ] {
+        for o in PurgeOutcome::ALL {
             assert!(
-                text.contains(&format!("s3_reconciler_{family}")),
-                "{family}"
+                text.contains(&format!(
+                    "s3_reconciler_purge_events_total{{outcome=\"{o}\"}} 0"
+                )),
+                "{o}"
             );
         }
+        for r in SyncResult::ALL {
+            assert!(text.contains(&format!(
+                "s3_reconciler_sync_runs_total{{result=\"{r}\"}} 0"
+            )));
+        }
+        assert!(
+            text.contains("s3_reconciler_aws_errors_total{kind=\"throttling\",service=\"s3\"} 0")
+        );
         #[cfg(target_os = "linux")]
         assert!(text.contains("s3_reconciler_process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn gauge_guards_cannot_drift() {
+        let m = Metrics::new().unwrap();
+        {
+            let mut g = m.messages_in_flight(5);
+            assert_eq!(m.purge_in_flight.get(), 5);
+            g.release(2);
+            assert_eq!(m.purge_in_flight.get(), 3);
+            let _w = m.execution_watched();
+            assert_eq!(m.sync_executions_in_progress.get(), 1);
+        }
+        assert_eq!(m.purge_in_flight.get(), 0);
+        assert_eq!(m.sync_executions_in_progress.get(), 0);
+        m.sync_succeeded_at(100);
+        m.sync_succeeded_at(50);
+        assert_eq!(m.sync_last_success.get(), 100);
     }
 }

@@ -17,6 +17,7 @@ pub fn init(cfg: &LogConfig) {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -282,7 +282,7 @@ async fn sigkill_mid_batch_then_restart_converges() {
         put(&s3, &tgt, k, "copy").await;
         put(&s3, &src, k, "still in source").await;
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&s3, &tgt).await;
     for k in gone.iter().chain(&present) {
         send(
             &sqs,
@@ -347,7 +347,7 @@ async fn manual_purge_prints_one_json_line_per_key() {
     put(&s3, &tgt, "gone.txt.bak", "keep").await;
     put(&s3, &tgt, "live.txt", "1").await;
     put(&s3, &src, "live.txt", "1").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&s3, &tgt).await;
     let cfg = write_config(&daemon_toml(
         &src,
         &tgt,

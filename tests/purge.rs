@@ -65,7 +65,7 @@ async fn permanent_delete_purges_every_target_entry_of_exactly_that_key() {
         put(&w.s3, &w.tgt, k, "keep me").await;
     }
     put(&w.s3, &w.src, "a.txt.bak", "still here").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // past the race-guard margin
+    past_race_guard(&w.s3, &w.tgt).await;
 
     // Two records in one direct message, one SNS-wrapped, one EventBridge.
     let mut multi: serde_json::Value =
@@ -140,7 +140,7 @@ async fn source_still_holding_the_key_leaves_the_target_untouched() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&w.s3, &w.tgt).await;
     for k in ["kept.txt", "marker.txt"] {
         send(
             &w.sqs,
@@ -173,7 +173,7 @@ async fn out_of_scope_ignored_and_test_events_are_acknowledged_without_deleting(
     ] {
         seed_target(&w, k, 1).await;
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&w.s3, &w.tgt).await;
     let bodies = [
         s3_event("some-other-bucket", "other-bucket.txt", "ObjectRemoved:Delete", "v"),
         s3_event(&w.src, "marker-only.txt", "ObjectRemoved:DeleteMarkerCreated", "v"),
@@ -230,7 +230,7 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     }
     put(&w.s3, &w.tgt, "big/key.bin.keep", "x").await;
     assert_eq!(entries(&w.s3, &w.tgt, key).await.len(), 1005);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&w.s3, &w.tgt).await;
     let cfg = config(&w.src, &w.tgt, &w.queue);
     let metrics = Metrics::new().unwrap();
     let c = clients(&cfg).await;
@@ -254,7 +254,7 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     for i in 0..5 {
         put(&w.s3, &w.tgt, "guard.txt", &format!("{i}")).await;
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    past_race_guard(&w.s3, &w.tgt).await;
     let mut limited = purger.clone();
     limited.max_versions_per_key = 4;
     assert!(matches!(
@@ -348,7 +348,7 @@ async fn receive_now(w: &World, visibility: i32) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_work_keeps_its_messages_invisible_until_done() {
-    use s3_reconciler::purge::consumer::keep_invisible;
+    use s3_reconciler::purge::consumer::Queue;
     let w = world().await;
     send(&w.sqs, &w.queue, "held").await;
     send(&w.sqs, &w.queue, "control").await;
@@ -357,16 +357,23 @@ async fn long_work_keeps_its_messages_invisible_until_done() {
     let (held, control) = (&got[0], &got[1]);
 
     let done = tokio_util::sync::CancellationToken::new();
-    let hb = tokio::spawn(keep_invisible(
-        w.sqs.clone(),
-        w.queue.clone(),
-        vec![held.1.clone()],
-        Duration::from_secs(2),
-        done.clone(),
-    ));
-    // Well past the 2 s timeout: only the message without a heartbeat has come back.
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    let back: Vec<String> = receive_now(&w, 30).await.into_iter().map(|m| m.0).collect();
+    let queue = Queue::new(w.sqs.clone(), w.queue.clone(), Metrics::new().unwrap());
+    let hb = tokio::spawn({
+        let (receipts, done) = (vec![held.1.clone()], done.clone());
+        async move {
+            queue
+                .keep_invisible(receipts, Duration::from_secs(2), done)
+                .await
+        }
+    });
+    // Past the 2 s timeout only the message without a heartbeat comes back, and the held one
+    // stays invisible until twice the timeout has gone by.
+    let started = tokio::time::Instant::now();
+    let mut back: Vec<String> = Vec::new();
+    while started.elapsed() < Duration::from_millis(4500) {
+        back.extend(receive_now(&w, 30).await.into_iter().map(|m| m.0));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(
         back,
         vec![control.0.clone()],

@@ -10,7 +10,7 @@ use common::*;
 use s3_reconciler::metrics::Metrics;
 use s3_reconciler::sync::runner::{DateOutcome, RunOpts};
 use s3_reconciler::sync::scheduler::dates_to_run;
-use s3_reconciler::sync::state::{ClaimStatus, StateStore};
+use s3_reconciler::sync::state::{ClaimStatus, ExecStatus, StateStore};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: RunOpts = RunOpts {
@@ -18,43 +18,16 @@ const WAIT: RunOpts = RunOpts {
     wait: true,
 };
 
-struct Setup {
-    s3: aws_sdk_s3::Client,
-    cfg: s3_reconciler::config::Config,
-    clients: s3_reconciler::aws::Clients,
-    state: String,
-}
-
-async fn setup(projects: usize, date: NaiveDate) -> Setup {
-    let s3 = s3().await;
-    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
-    create_bucket(&s3, &src, true).await;
-    create_bucket(&s3, &tgt, true).await;
-    create_bucket(&s3, &state, false).await;
-    let names: Vec<String> = (0..projects).map(|i| format!("project{i}")).collect();
-    partitions(&s3, &src, &names, date).await;
-    let task = datasync_task(&src, &tgt).await;
-    let cfg = sync_config(&src, &tgt, &state, &task);
-    let clients = clients(&cfg).await;
-    Setup {
-        s3,
-        cfg,
-        clients,
-        state,
-    }
+async fn setup(projects: usize, date: NaiveDate) -> SyncWorld {
+    SyncWorld::new(&SyncWorld::names(projects), date).await
 }
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 3, d).unwrap()
 }
 
-fn store(s: &Setup) -> StateStore {
-    StateStore::new(
-        s.clients.source.clone(),
-        &s.state,
-        &s.cfg.state.prefix,
-        Metrics::new().unwrap(),
-    )
+fn store(s: &SyncWorld) -> StateStore {
+    s.store()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +76,7 @@ async fn an_execution_is_followed_to_success_and_recorded() {
     assert_eq!(claim.attempts, 1);
     assert_eq!(claim.projects, 3);
     assert_eq!(claim.chunks.len(), 1);
-    assert_eq!(claim.chunks[0].status.as_deref(), Some("SUCCESS"));
+    assert_eq!(claim.chunks[0].status, Some(ExecStatus::Success));
     assert!(
         claim.chunks[0]
             .execution_arn
@@ -227,7 +200,16 @@ async fn a_stale_claim_is_taken_over_and_its_execution_followed() {
     };
     let mut cfg = s.cfg.clone();
     cfg.sync.claim_ttl = Duration::from_millis(200);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ttl = chrono::Duration::from_std(cfg.sync.claim_ttl).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the dead pod's claim to go stale",
+        || async {
+            let claim = store(&s).get(day(8)).await.unwrap().unwrap().claim;
+            chrono::Utc::now() - claim.updated_at > ttl
+        },
+    )
+    .await;
     let heir = syncer(&cfg, &s.clients, "pod-heir", &metrics);
     let out = heir
         .run_date(day(8), WAIT, &CancellationToken::new())
@@ -295,6 +277,6 @@ async fn filters_over_the_limit_run_as_consecutive_executions() {
         claim
             .chunks
             .iter()
-            .all(|c| c.status.as_deref() == Some("SUCCESS"))
+            .all(|c| c.status == Some(ExecStatus::Success))
     );
 }

@@ -17,7 +17,7 @@ use common::*;
 use s3_reconciler::config::FilterMode;
 use s3_reconciler::metrics::Metrics;
 use s3_reconciler::sync::runner::{DateOutcome, RunOpts};
-use s3_reconciler::sync::state::{ClaimStatus, StateStore};
+use s3_reconciler::sync::state::ClaimStatus;
 use tokio_util::sync::CancellationToken;
 
 const EXEC: &str = "arn:aws:datasync:ap-northeast-2:111111111111:task/task-0123456789abcdef0/execution/exec-0bc08d054f39be4db";
@@ -34,31 +34,16 @@ struct Seen {
     update_includes: Vec<Option<Vec<FilterRule>>>,
 }
 
-struct Harness {
-    cfg: s3_reconciler::config::Config,
-    clients: s3_reconciler::aws::Clients,
-    state: String,
-}
-
-async fn harness(mode: FilterMode, date: NaiveDate) -> Harness {
-    let s3 = s3().await;
-    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
-    create_bucket(&s3, &src, true).await;
-    create_bucket(&s3, &state, false).await;
+async fn harness(mode: FilterMode, date: NaiveDate) -> SyncWorld {
     let projects = vec![
         "project1".to_string(),
         "project2".to_string(),
         "차량-kr".to_string(),
     ];
-    partitions(&s3, &src, &projects, date).await;
-    let mut cfg = sync_config(&src, &tgt, &state, TASK);
-    cfg.sync.filter_mode = mode;
-    let clients = clients(&cfg).await;
-    Harness {
-        cfg,
-        clients,
-        state,
-    }
+    let mut w = SyncWorld::new(&projects, date).await;
+    w.cfg.sync.task_arn = TASK.into();
+    w.cfg.sync.filter_mode = mode;
+    w
 }
 
 /// A DataSync client that records what it is sent and answers `describe` in turn.
@@ -114,7 +99,7 @@ fn expected_filter() -> String {
 }
 
 fn syncer_with(
-    h: &Harness,
+    h: &SyncWorld,
     ds: aws_sdk_datasync::Client,
     metrics: &Metrics,
 ) -> s3_reconciler::sync::runner::Syncer {
@@ -230,12 +215,7 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried() {
     assert!(reason.contains("OpNotSupported"), "{reason}");
     assert!(reason.contains("Access Denied"), "{reason}");
     assert_eq!(metrics.sync_runs.with_label_values(&["error"]).get(), 1);
-    let store = StateStore::new(
-        h.clients.source.clone(),
-        &h.state,
-        &h.cfg.state.prefix,
-        metrics.clone(),
-    );
+    let store = h.store();
     let claim = store.get(date()).await.unwrap().unwrap().claim;
     assert_eq!(claim.status, ClaimStatus::Failed);
     assert!(claim.error.as_deref().unwrap().contains("OpNotSupported"));

@@ -1,22 +1,48 @@
 //! The purge decision, from current state rather than from the event, so replays are safe.
 //!
-//! Inputs are the source's and target's entries (versions and delete markers) of exactly one
-//! key, and the time the source listing started. Output is the list of target entries to
-//! delete, or why nothing is deleted.
+//! Inputs are the source's and target's listings (versions and delete markers) of exactly one
+//! key, and the race-guard cutoff. Output is the list of target entries to delete, or why
+//! nothing is deleted. Every delete path (events, `purge KEY`) goes through [`decide`].
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::aws::s3::Entry;
 use crate::config::PurgeMode;
 
-/// One version or delete marker of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: String,
-    pub version_id: String,
-    pub delete_marker: bool,
-    pub last_modified: Option<DateTime<Utc>>,
+/// A key's entries as listed on one side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyListing {
+    pub entries: Vec<Entry>,
+    /// False when the key has more entries than the listing was allowed to collect
+    /// (`purge.max_versions_per_key`): `entries` is then only the first of them.
+    pub complete: bool,
+}
+
+impl KeyListing {
+    pub fn complete(entries: Vec<Entry>) -> Self {
+        KeyListing {
+            entries,
+            complete: true,
+        }
+    }
+}
+
+/// Which side a listing came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +59,8 @@ pub enum Decision {
     },
     /// Every candidate was protected by the race guard: retry later.
     Deferred { protected: usize },
+    /// A guardrail refuses to decide: a listing had more entries than `limit`.
+    Refused { side: Side, limit: usize },
 }
 
 /// Decides what to delete in the target for `key`.
@@ -41,30 +69,47 @@ pub enum Decision {
 /// 1. Only entries whose key is exactly `key` are considered (a prefix listing of `a.txt` also
 ///    returns `a.txt.bak` and `a.txt/x`).
 /// 2. `when-source-empty`: anything left in the source for the key means nothing is deleted.
-///    `mirror-versions`: only version ids the source no longer has are candidates.
-/// 3. Race guard: a target entry modified at or after `cutoff` (source listing start minus the
+///    `mirror-versions`: only version ids the source no longer has are candidates, which needs
+///    the source's complete list.
+/// 3. A target listing cut at the limit is refused (`max_versions_per_key`).
+/// 4. Race guard: a target entry modified at or after `cutoff` (source listing start minus the
 ///    margin) may have been copied after the source was read; it is never deleted now.
 pub fn decide(
     mode: PurgeMode,
     key: &str,
-    source: &[Entry],
-    target: &[Entry],
+    source: &KeyListing,
+    target: &KeyListing,
+    limit: usize,
     cutoff: DateTime<Utc>,
 ) -> Decision {
-    let source: Vec<&Entry> = source.iter().filter(|e| e.key == key).collect();
-    let target = target.iter().filter(|e| e.key == key);
+    let source_entries: Vec<&Entry> = source.entries.iter().filter(|e| e.key == key).collect();
+    let target_entries = target.entries.iter().filter(|e| e.key == key);
     let candidates: Vec<&Entry> = match mode {
         PurgeMode::WhenSourceEmpty => {
-            if !source.is_empty() {
+            if !source_entries.is_empty() {
                 return Decision::SourcePresent {
-                    source_entries: source.len(),
+                    source_entries: source_entries.len(),
                 };
             }
-            target.collect()
+            if !target.complete {
+                return Decision::Refused {
+                    side: Side::Target,
+                    limit,
+                };
+            }
+            target_entries.collect()
         }
         PurgeMode::MirrorVersions => {
-            let kept: HashSet<&str> = source.iter().map(|e| e.version_id.as_str()).collect();
-            target
+            for (side, listing) in [(Side::Source, source), (Side::Target, target)] {
+                if !listing.complete {
+                    return Decision::Refused { side, limit };
+                }
+            }
+            let kept: HashSet<&str> = source_entries
+                .iter()
+                .map(|e| e.version_id.as_str())
+                .collect();
+            target_entries
                 .filter(|e| !kept.contains(e.version_id.as_str()))
                 .collect()
         }
@@ -91,6 +136,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    const LIMIT: usize = 10_000;
+
     fn t(sec: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 12, 14, 11, 0, sec).unwrap()
     }
@@ -104,6 +151,14 @@ mod tests {
         }
     }
 
+    fn all(entries: &[Entry]) -> KeyListing {
+        KeyListing::complete(entries.to_vec())
+    }
+
+    fn none() -> KeyListing {
+        KeyListing::complete(Vec::new())
+    }
+
     #[test]
     fn purges_every_version_and_marker_of_the_exact_key_only() {
         let target = vec![
@@ -113,7 +168,15 @@ mod tests {
             e("a.txt/x", "v8", false, 1),
             e("a.tx", "v7", false, 1),
         ];
-        match decide(PurgeMode::WhenSourceEmpty, "a.txt", &[], &target, t(30)) {
+        let d = decide(
+            PurgeMode::WhenSourceEmpty,
+            "a.txt",
+            &none(),
+            &all(&target),
+            LIMIT,
+            t(30),
+        );
+        match d {
             Decision::Delete { entries, deferred } => {
                 assert_eq!(deferred, 0);
                 let ids: Vec<&str> = entries.iter().map(|e| e.version_id.as_str()).collect();
@@ -126,16 +189,33 @@ mod tests {
 
     #[test]
     fn source_still_holding_the_key_blocks_everything() {
-        let source = vec![e("a.txt", "new", false, 20)];
-        let target = vec![e("a.txt", "v1", false, 1)];
+        let target = all(&[e("a.txt", "v1", false, 1)]);
+        let source = all(&[e("a.txt", "new", false, 20)]);
         assert_eq!(
-            decide(PurgeMode::WhenSourceEmpty, "a.txt", &source, &target, t(30)),
+            decide(
+                PurgeMode::WhenSourceEmpty,
+                "a.txt",
+                &source,
+                &target,
+                LIMIT,
+                t(30)
+            ),
             Decision::SourcePresent { source_entries: 1 }
         );
-        // A delete marker alone in the source also counts as "still holds something".
-        let source = vec![e("a.txt", "dm", true, 20)];
+        // A source listing cut at the limit certainly holds the key.
+        let many = KeyListing {
+            entries: vec![e("a.txt", "x", false, 1)],
+            complete: false,
+        };
         assert!(matches!(
-            decide(PurgeMode::WhenSourceEmpty, "a.txt", &source, &target, t(30)),
+            decide(
+                PurgeMode::WhenSourceEmpty,
+                "a.txt",
+                &many,
+                &target,
+                LIMIT,
+                t(30)
+            ),
             Decision::SourcePresent { .. }
         ));
     }
@@ -156,6 +236,8 @@ mod tests {
             "topics/car/year=2024/month=12/day=13/car+0+0000001234.json ",
             "/topics/car/year=2024/month=12/day=13/car+0+0000001234.json",
             "topics/car/year=2024/month=12/day=1/car+0+0000001234.json",
+            // NFD spelling of an NFC name is a different key to S3.
+            "topics/car/year=2024/month=12/day=13/cafe\u{301}.json",
         ];
         let mut target: Vec<Entry> = look_alikes
             .iter()
@@ -165,7 +247,7 @@ mod tests {
         target.push(e(key, "real", false, 1));
         target.push(e(key, "real-dm", true, 2));
         for mode in [PurgeMode::WhenSourceEmpty, PurgeMode::MirrorVersions] {
-            match decide(mode, key, &[], &target, t(30)) {
+            match decide(mode, key, &none(), &all(&target), LIMIT, t(30)) {
                 Decision::Delete { entries, deferred } => {
                     assert_eq!(deferred, 0);
                     let ids: Vec<&str> = entries.iter().map(|e| e.version_id.as_str()).collect();
@@ -175,38 +257,42 @@ mod tests {
             }
             // Look-alikes alone, in the target only: nothing to delete.
             assert_eq!(
-                decide(mode, key, &[], &target[..look_alikes.len()], t(30)),
+                decide(
+                    mode,
+                    key,
+                    &none(),
+                    &all(&target[..look_alikes.len()]),
+                    LIMIT,
+                    t(30)
+                ),
                 Decision::NothingToDelete,
                 "{mode:?}"
             );
         }
         // Look-alikes in the source neither block nor protect anything.
-        let source: Vec<Entry> = target[..look_alikes.len()].to_vec();
+        let source = all(&target[..look_alikes.len()]);
         assert!(matches!(
-            decide(PurgeMode::WhenSourceEmpty, key, &source, &target, t(30)),
+            decide(PurgeMode::WhenSourceEmpty, key, &source, &all(&target), LIMIT, t(30)),
             Decision::Delete { ref entries, .. } if entries.len() == 2
         ));
     }
 
     #[test]
-    fn look_alike_source_keys_do_not_block() {
-        let source = vec![e("a.txt.bak", "x", false, 1)];
-        let target = vec![e("a.txt", "v1", false, 1)];
-        assert!(matches!(
-            decide(PurgeMode::WhenSourceEmpty, "a.txt", &source, &target, t(30)),
-            Decision::Delete { .. }
-        ));
-    }
-
-    #[test]
     fn mirror_versions_deletes_only_ids_gone_from_source() {
-        let source = vec![e("k", "v2", false, 5), e("k", "dm", true, 6)];
-        let target = vec![
+        let source = all(&[e("k", "v2", false, 5), e("k", "dm", true, 6)]);
+        let target = all(&[
             e("k", "v1", false, 1),
             e("k", "v2", false, 5),
             e("k", "dm", true, 6),
-        ];
-        match decide(PurgeMode::MirrorVersions, "k", &source, &target, t(30)) {
+        ]);
+        match decide(
+            PurgeMode::MirrorVersions,
+            "k",
+            &source,
+            &target,
+            LIMIT,
+            t(30),
+        ) {
             Decision::Delete { entries, .. } => {
                 assert_eq!(entries.len(), 1);
                 assert_eq!(entries[0].version_id, "v1");
@@ -214,15 +300,52 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            decide(PurgeMode::MirrorVersions, "k", &target, &target, t(30)),
+            decide(
+                PurgeMode::MirrorVersions,
+                "k",
+                &target,
+                &target,
+                LIMIT,
+                t(30)
+            ),
             Decision::NothingToDelete
         );
     }
 
     #[test]
+    fn a_listing_cut_at_the_limit_is_refused() {
+        let cut = KeyListing {
+            entries: vec![e("k", "v1", false, 1)],
+            complete: false,
+        };
+        assert_eq!(
+            decide(PurgeMode::WhenSourceEmpty, "k", &none(), &cut, 1, t(30)),
+            Decision::Refused {
+                side: Side::Target,
+                limit: 1
+            }
+        );
+        // Mirroring needs the source's full set of ids.
+        assert_eq!(
+            decide(PurgeMode::MirrorVersions, "k", &cut, &none(), 1, t(30)),
+            Decision::Refused {
+                side: Side::Source,
+                limit: 1
+            }
+        );
+    }
+
+    #[test]
     fn race_guard_protects_recent_target_versions() {
-        let target = vec![e("k", "old", false, 1), e("k", "fresh", false, 30)];
-        match decide(PurgeMode::WhenSourceEmpty, "k", &[], &target, t(30)) {
+        let target = all(&[e("k", "old", false, 1), e("k", "fresh", false, 30)]);
+        match decide(
+            PurgeMode::WhenSourceEmpty,
+            "k",
+            &none(),
+            &target,
+            LIMIT,
+            t(30),
+        ) {
             Decision::Delete { entries, deferred } => {
                 assert_eq!(entries.len(), 1);
                 assert_eq!(entries[0].version_id, "old");
@@ -230,18 +353,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let only_fresh = vec![e("k", "fresh", false, 31)];
+        let only_fresh = all(&[e("k", "fresh", false, 31)]);
         assert_eq!(
-            decide(PurgeMode::WhenSourceEmpty, "k", &[], &only_fresh, t(30)),
+            decide(
+                PurgeMode::WhenSourceEmpty,
+                "k",
+                &none(),
+                &only_fresh,
+                LIMIT,
+                t(30)
+            ),
             Decision::Deferred { protected: 1 }
         );
         // No timestamp at all: cannot prove it is old, so it is protected.
-        let unknown = vec![Entry {
+        let unknown = all(&[Entry {
             last_modified: None,
             ..e("k", "x", false, 0)
-        }];
+        }]);
         assert_eq!(
-            decide(PurgeMode::WhenSourceEmpty, "k", &[], &unknown, t(30)),
+            decide(
+                PurgeMode::WhenSourceEmpty,
+                "k",
+                &none(),
+                &unknown,
+                LIMIT,
+                t(30)
+            ),
             Decision::Deferred { protected: 1 }
         );
     }
@@ -249,7 +386,14 @@ mod tests {
     #[test]
     fn empty_target_is_nothing_to_delete() {
         assert_eq!(
-            decide(PurgeMode::WhenSourceEmpty, "k", &[], &[], t(30)),
+            decide(
+                PurgeMode::WhenSourceEmpty,
+                "k",
+                &none(),
+                &none(),
+                LIMIT,
+                t(30)
+            ),
             Decision::NothingToDelete
         );
     }

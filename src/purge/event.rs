@@ -15,14 +15,15 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::{RemovalEventName, strip_s3_prefix};
+
 /// One removal announced by an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovalEvent {
     pub bucket: String,
     /// The decoded object key.
     pub key: String,
-    /// Normalized S3 event name without the `s3:` prefix, e.g. `ObjectRemoved:Delete`.
-    pub event_name: String,
+    pub event_name: RemovalEventName,
     pub version_id: Option<String>,
     pub event_time: Option<DateTime<Utc>>,
 }
@@ -46,7 +47,7 @@ pub enum Record {
     Other { event_name: String },
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     #[error("body is not JSON: {0}")]
     NotJson(String),
@@ -58,8 +59,6 @@ pub enum EventError {
     BadRecord { index: usize, reason: String },
     #[error("SNS Message is not a JSON string")]
     BadSnsMessage,
-    #[error("unsupported S3 event version `{0}` (expected 2.x)")]
-    UnsupportedVersion(String),
 }
 
 /// Parses one SQS message body.
@@ -147,27 +146,34 @@ struct S3Object {
 fn parse_s3_record(v: &Value) -> Result<Record, String> {
     let r: S3Record = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
     let event_name = r.event_name.clone().unwrap_or_default();
-    if r.event_source.as_deref() != Some("aws:s3") {
-        return Ok(Record::Other { event_name });
+    let removal = RemovalEventName::parse(&event_name);
+    match r.event_source.as_deref() {
+        Some("aws:s3") => {}
+        // Without a source nothing vouches for the record; if it claims a removal, deciding
+        // on it would be a guess, so it is invalid rather than silently ignored.
+        None if removal.is_some() || r.s3.is_some() => {
+            return Err(format!(
+                "record `{event_name}` has no eventSource (expected `aws:s3`)"
+            ));
+        }
+        _ => return Ok(Record::Other { event_name }),
     }
     if let Some(ver) = &r.event_version
         && !ver.starts_with("2.")
     {
         return Err(format!("unsupported eventVersion `{ver}` (expected 2.x)"));
     }
-    let normalized = normalize_event_name(&event_name);
-    if !normalized.starts_with("ObjectRemoved:") && !normalized.starts_with("LifecycleExpiration:")
-    {
+    let Some(event_name) = removal else {
         return Ok(Record::Other {
-            event_name: normalized,
+            event_name: strip_s3_prefix(&event_name).to_string(),
         });
-    }
+    };
     let s3 = r.s3.ok_or("missing `s3` entity")?;
     let key = decode_key(&s3.object.key)?;
     Ok(Record::Removal(RemovalEvent {
         bucket: s3.bucket.name,
         key,
-        event_name: normalized,
+        event_name,
         version_id: s3.object.version_id.filter(|v| !v.is_empty()),
         event_time: r.event_time.as_deref().and_then(parse_time),
     }))
@@ -198,21 +204,18 @@ fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("missing `detail.deletion-type`"))?;
     let lifecycle = detail.get("reason").and_then(Value::as_str) == Some("Lifecycle Expiration");
-    let kind = match deletion_type {
-        "Permanently Deleted" => "Delete",
-        "Delete Marker Created" => "DeleteMarkerCreated",
-        other => return Err(bad(&format!("unknown deletion-type `{other}`"))),
-    };
-    let family = if lifecycle {
-        "LifecycleExpiration"
-    } else {
-        "ObjectRemoved"
+    let event_name = match (deletion_type, lifecycle) {
+        ("Permanently Deleted", false) => RemovalEventName::ObjectRemovedDelete,
+        ("Permanently Deleted", true) => RemovalEventName::LifecycleExpirationDelete,
+        ("Delete Marker Created", false) => RemovalEventName::ObjectRemovedDeleteMarkerCreated,
+        ("Delete Marker Created", true) => RemovalEventName::LifecycleExpirationDeleteMarkerCreated,
+        (other, _) => return Err(bad(&format!("unknown deletion-type `{other}`"))),
     };
     let key = decode_key(key).map_err(|reason| bad(&reason))?;
     Ok(Record::Removal(RemovalEvent {
         bucket: bucket.to_string(),
         key,
-        event_name: format!("{family}:{kind}"),
+        event_name,
         version_id: detail
             .pointer("/object/version-id")
             .and_then(Value::as_str)
@@ -221,21 +224,41 @@ fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
     }))
 }
 
-/// `s3:ObjectRemoved:Delete` and `ObjectRemoved:Delete` are the same event.
-pub fn normalize_event_name(name: &str) -> String {
-    name.strip_prefix("s3:").unwrap_or(name).to_string()
-}
-
-/// Decodes an S3 notification key: form-urlencoded, so `+` is a space and `%XX` are UTF-8 bytes.
+/// Decodes an S3 notification key: form-urlencoded, so `+` is a space and `%XX` are UTF-8
+/// bytes. S3 always encodes `%` itself as `%25`, so a `%` not followed by two hex digits means
+/// the event is malformed or was re-encoded by someone else: deciding on it would be a guess.
 pub fn decode_key(raw: &str) -> Result<String, String> {
-    let spaced = raw.replace('+', " ");
-    let decoded = percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .map_err(|_| format!("key `{raw}` does not decode to UTF-8"))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                let pair = bytes
+                    .get(i + 1)
+                    .copied()
+                    .and_then(hex)
+                    .zip(bytes.get(i + 2).copied().and_then(hex));
+                let Some((hi, lo)) = pair else {
+                    return Err(format!(
+                        "key `{raw}` has a `%` not followed by two hex digits at byte {i}"
+                    ));
+                };
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    let decoded =
+        String::from_utf8(out).map_err(|_| format!("key `{raw}` does not decode to UTF-8"))?;
     if decoded.is_empty() {
         return Err("empty object key".into());
     }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -281,14 +304,34 @@ mod tests {
     }
 
     #[test]
-    fn event_names_are_normalized() {
+    fn malformed_percent_encoding_is_rejected() {
+        for bad in ["100%.json", "trunc%4", "%", "a%G1b", "a%%20", "x%2"] {
+            let err = decode_key(bad).unwrap_err();
+            assert!(
+                err.contains("not followed by two hex digits"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(decode_key("%41%62").unwrap(), "Ab");
+        let b = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"data/100%.json"}}}]}"#;
+        assert!(matches!(
+            parse_body(b),
+            Err(EventError::BadRecord { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_removal_without_event_source_is_invalid_not_ignored() {
+        let b = r#"{"Records":[{"eventVersion":"2.1","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
+        let err = parse_body(b).unwrap_err();
+        assert!(err.to_string().contains("no eventSource"), "{err}");
+        // Another service's record is not ours to judge.
+        let other = r#"{"Records":[{"eventSource":"aws:sqs","eventName":"x"}]}"#;
         assert_eq!(
-            normalize_event_name("s3:ObjectRemoved:Delete"),
-            "ObjectRemoved:Delete"
-        );
-        assert_eq!(
-            normalize_event_name("ObjectRemoved:Delete"),
-            "ObjectRemoved:Delete"
+            parse_body(other).unwrap(),
+            Body::Records(vec![Record::Other {
+                event_name: "x".into()
+            }])
         );
     }
 
@@ -339,7 +382,7 @@ mod tests {
             "topics/car 1/year=2024/month=12/day=13/차량 a+b.json"
         );
         assert_eq!(e[0].bucket, "vehicle-src");
-        assert_eq!(e[0].event_name, "ObjectRemoved:Delete");
+        assert_eq!(e[0].event_name, RemovalEventName::ObjectRemovedDelete);
         assert_eq!(
             e[0].version_id.as_deref(),
             Some("3HL4kqtJlcpXroDTDmjVBH40Nrjfkd")
@@ -348,7 +391,10 @@ mod tests {
             e[0].event_time.unwrap().to_rfc3339(),
             "2024-12-14T11:35:13.118+00:00"
         );
-        assert_eq!(e[1].event_name, "ObjectRemoved:DeleteMarkerCreated");
+        assert_eq!(
+            e[1].event_name,
+            RemovalEventName::ObjectRemovedDeleteMarkerCreated
+        );
 
         let lifecycle = r#"{"Records":[{"eventVersion":"2.3","eventSource":"aws:s3","awsRegion":"ap-northeast-2",
           "eventTime":"2024-12-14T00:00:00.000Z","eventName":"LifecycleExpiration:Delete",
@@ -357,7 +403,7 @@ mod tests {
           "s3":{"s3SchemaVersion":"1.0","configurationId":"c","bucket":{"name":"vehicle-src","ownerIdentity":{"principalId":"P"},"arn":"arn:aws:s3:::vehicle-src"},
                 "object":{"key":"old/%5Blog%5D+2023.gz","versionId":"v1","sequencer":"S"}}}]}"#;
         let e = removal(lifecycle);
-        assert_eq!(e[0].event_name, "LifecycleExpiration:Delete");
+        assert_eq!(e[0].event_name, RemovalEventName::LifecycleExpirationDelete);
         assert_eq!(e[0].key, "old/[log] 2023.gz");
 
         for inner in [direct, lifecycle] {
@@ -421,7 +467,10 @@ mod tests {
         let b = r#"{"version":"0","detail-type":"Object Deleted","source":"aws.s3","time":"2024-12-14T11:35:13Z",
           "detail":{"bucket":{"name":"src"},"object":{"key":"a+b%2Bc%3D%ED%95%9C.txt","version-id":"v1"},"deletion-type":"Delete Marker Created","reason":"Lifecycle Expiration"}}"#;
         let e = removal(b);
-        assert_eq!(e[0].event_name, "LifecycleExpiration:DeleteMarkerCreated");
+        assert_eq!(
+            e[0].event_name,
+            RemovalEventName::LifecycleExpirationDeleteMarkerCreated
+        );
         assert_eq!(e[0].key, "a b+c=한.txt");
     }
 

@@ -1,39 +1,24 @@
 //! Pure planning for the daily sync: which dates, which patterns, how many filters.
 //!
 //! DataSync filters take no variables, one `SIMPLE_PATTERN` rule per execution (patterns joined
-//! with `|`), `*` only at the end, and at most [`DATASYNC_FILTER_MAX_LEN`] characters. Nothing
+//! with `|`), `*` only at the end, and at most [`DATASYNC_FILTER_MAX_LEN`](crate::config::DATASYNC_FILTER_MAX_LEN) characters. Nothing
 //! here does I/O, so every rule is unit-tested.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
-use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 
-use crate::config::{DATASYNC_FILTER_MAX_LEN, SyncConfig};
+use crate::config::{SyncConfig, check_pattern, normalized_subdirectory};
 
-/// Parses a cron expression with a mandatory seconds field.
-pub fn parse_schedule(expr: &str) -> Result<Cron, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            format!(
-                "`{expr}` is not a cron expression with seconds (`sec min hour dom month dow`): {e}"
-            )
-        })
-}
-
-pub fn validate_schedule(expr: &str) -> Result<(), String> {
-    parse_schedule(expr).map(|_| ())
-}
-
-/// The next time `cron` fires after `after`, evaluated in `tz` (so DST is honoured).
-pub fn next_fire(cron: &Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// Why a plan cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "{} pattern(s) cannot be expressed as a DataSync filter (exclude those projects with sync.exclude_projects): {}",
+        .0.len(), .0.join("; ")
+    )]
+    Inexpressible(Vec<String>),
+    #[error("pattern of {len} characters exceeds the filter limit of {max}")]
+    TooLong { len: usize, max: usize },
 }
 
 /// The partition date a run at `now` targets: the calendar day in `tz`, minus `lag_days`.
@@ -51,24 +36,6 @@ pub fn window(target: NaiveDate, lookback_days: u32) -> Vec<NaiveDate> {
         .rev()
         .filter_map(|d| target.checked_sub_days(Days::new(u64::from(d))))
         .collect()
-}
-
-/// Renders the partition template for one date.
-pub fn render_partition(template: &str, date: NaiveDate) -> String {
-    template
-        .replace("{yyyy}", &format!("{:04}", date.year()))
-        .replace("{MM}", &format!("{:02}", date.month()))
-        .replace("{dd}", &format!("{:02}", date.day()))
-}
-
-/// `/`-bounded form of a DataSync location subdirectory: `/`, or `/a/b/`.
-fn normalized_subdirectory(sub: &str) -> String {
-    let trimmed = sub.trim_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else {
-        format!("/{trimmed}/")
-    }
 }
 
 /// The pattern for one project and date, relative to the location subdirectory.
@@ -89,106 +56,6 @@ pub fn pattern(
     let p = format!("/{rest}*");
     check_pattern(&p)?;
     Ok(p)
-}
-
-/// DataSync SIMPLE_PATTERN rules: starts with `/`, no `|` inside, `*` only as the last char.
-pub fn check_pattern(p: &str) -> Result<(), String> {
-    if !p.starts_with('/') {
-        return Err(format!("pattern `{p}` must begin with `/`"));
-    }
-    if p.contains('|') {
-        return Err(format!(
-            "pattern `{p}` contains `|`, DataSync's pattern separator"
-        ));
-    }
-    if p.trim_end_matches('*').contains('*') || p.ends_with("**") {
-        return Err(format!(
-            "pattern `{p}` may only have `*` as its last character"
-        ));
-    }
-    if p.len() > DATASYNC_FILTER_MAX_LEN {
-        return Err(format!(
-            "pattern is {} characters, over DataSync's {DATASYNC_FILTER_MAX_LEN}",
-            p.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Config-time checks of prefix, template and subdirectory. Returns `(key, message)` pairs.
-pub fn validate_layout(s: &SyncConfig) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut bad = |k: &str, m: String| out.push((k.to_string(), m));
-    if s.prefix.starts_with('/') {
-        bad(
-            "sync.prefix",
-            format!(
-                "`{}` must not begin with `/` (it is an S3 key prefix)",
-                s.prefix
-            ),
-        );
-    }
-    if !s.prefix.is_empty() && !s.prefix.ends_with('/') {
-        bad("sync.prefix", format!("`{}` must end with `/`", s.prefix));
-    }
-    if s.prefix.contains('*') || s.prefix.contains('|') {
-        bad(
-            "sync.prefix",
-            format!(
-                "`{}` must not contain `*` or `|` (DataSync filter syntax)",
-                s.prefix
-            ),
-        );
-    }
-    let t = &s.partition;
-    for needed in ["{yyyy}", "{MM}", "{dd}"] {
-        if !t.contains(needed) {
-            bad(
-                "sync.partition",
-                format!("`{t}` must contain {needed}: the filter selects one day"),
-            );
-        }
-    }
-    let stripped = t
-        .replace("{yyyy}", "")
-        .replace("{MM}", "")
-        .replace("{dd}", "");
-    if stripped.contains('{') || stripped.contains('}') {
-        bad(
-            "sync.partition",
-            format!("`{t}` has an unknown placeholder; use {{yyyy}}, {{MM}}, {{dd}}"),
-        );
-    }
-    if t.contains('*') || t.contains('|') {
-        bad(
-            "sync.partition",
-            format!("`{t}` must not contain `*` or `|` (DataSync filter syntax)"),
-        );
-    }
-    if t.starts_with('/') || !t.ends_with('/') {
-        bad(
-            "sync.partition",
-            format!("`{t}` must not begin with `/` and must end with `/`"),
-        );
-    }
-    if !s.location_subdirectory.starts_with('/') {
-        bad(
-            "sync.location_subdirectory",
-            format!("`{}` must begin with `/`", s.location_subdirectory),
-        );
-    } else {
-        let sub = normalized_subdirectory(&s.location_subdirectory);
-        if !format!("/{}", s.prefix).starts_with(&sub) {
-            bad(
-                "sync.location_subdirectory",
-                format!(
-                    "sync.prefix `{}` is not inside the DataSync location subdirectory `{sub}`",
-                    s.prefix
-                ),
-            );
-        }
-    }
-    out
 }
 
 /// Project-name glob filters.
@@ -213,11 +80,11 @@ pub fn build_plan(
     project_prefixes: &[String],
     dates: &[NaiveDate],
     max_len: usize,
-) -> Result<Plan, String> {
+) -> Result<Plan, PlanError> {
     let mut patterns = Vec::with_capacity(project_prefixes.len() * dates.len());
     let mut problems = Vec::new();
     for date in dates {
-        let partition = render_partition(&s.partition, *date);
+        let partition = s.partition.render(*date);
         for prefix in project_prefixes {
             match pattern(&s.location_subdirectory, prefix, &partition) {
                 Ok(p) => patterns.push(p),
@@ -227,11 +94,7 @@ pub fn build_plan(
     }
     if !problems.is_empty() {
         problems.dedup();
-        return Err(format!(
-            "{} pattern(s) cannot be expressed as a DataSync filter (exclude those projects with sync.exclude_projects): {}",
-            problems.len(),
-            problems.join("; ")
-        ));
+        return Err(PlanError::Inexpressible(problems));
     }
     let filters = chunk(&patterns, max_len)?;
     Ok(Plan {
@@ -244,15 +107,15 @@ pub fn build_plan(
 
 /// Packs patterns, in order, into `|`-joined values of at most `max_len` characters.
 /// Never truncates: a single pattern longer than `max_len` is an error.
-pub fn chunk(patterns: &[String], max_len: usize) -> Result<Vec<String>, String> {
+pub fn chunk(patterns: &[String], max_len: usize) -> Result<Vec<String>, PlanError> {
     let mut out = Vec::new();
     let mut current = String::new();
     for p in patterns {
         if p.len() > max_len {
-            return Err(format!(
-                "pattern of {} characters exceeds the filter limit of {max_len}",
-                p.len()
-            ));
+            return Err(PlanError::TooLong {
+                len: p.len(),
+                max: max_len,
+            });
         }
         let needed = if current.is_empty() {
             p.len()
@@ -276,6 +139,7 @@ pub fn chunk(patterns: &[String], max_len: usize) -> Result<Vec<String>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DATASYNC_FILTER_MAX_LEN;
     use chrono::TimeZone;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -323,7 +187,8 @@ mod tests {
 
     #[test]
     fn renders_the_seed_pattern() {
-        let part = render_partition("year={yyyy}/month={MM}/day={dd}/", d(2023, 11, 6));
+        let s = SyncConfig::default();
+        let part = s.partition.render(d(2023, 11, 6));
         assert_eq!(part, "year=2023/month=11/day=06/");
         assert_eq!(
             pattern("/", "topics/project1/", &part).unwrap(),
@@ -338,37 +203,8 @@ mod tests {
             "/project1/year=2023/month=11/day=06/*"
         );
         assert!(pattern("/other/", "topics/project1/", &part).is_err());
-        let dt = render_partition("dt={yyyy}-{MM}-{dd}/", d(2024, 1, 9));
-        assert_eq!(dt, "dt=2024-01-09/");
-    }
-
-    #[test]
-    fn pattern_validation() {
-        assert!(check_pattern("/a/b/*").is_ok());
-        assert!(check_pattern("a/b/*").is_err());
-        assert!(check_pattern("/a/*/b/*").is_err());
-        assert!(check_pattern("/a/b|c/*").is_err());
-        assert!(check_pattern("/a/**").is_err());
         assert!(pattern("/", "topics/we|ird/", "year=2023/month=01/day=01/").is_err());
         assert!(pattern("/", "topics/st*r/", "year=2023/month=01/day=01/").is_err());
-    }
-
-    #[test]
-    fn layout_validation_names_keys() {
-        let mut s = SyncConfig::default();
-        assert!(validate_layout(&s).is_empty());
-        s.partition = "year={yyyy}/month={MM}/day={d}/".into();
-        s.prefix = "/topics".into();
-        s.location_subdirectory = "/elsewhere/".into();
-        let keys: Vec<String> = validate_layout(&s).into_iter().map(|(k, _)| k).collect();
-        assert!(keys.contains(&"sync.partition".to_string()));
-        assert!(keys.contains(&"sync.prefix".to_string()));
-        assert!(keys.contains(&"sync.location_subdirectory".to_string()));
-        let s = SyncConfig {
-            partition: "year={yyyy}/month={MM}/day={dd}/*".into(),
-            ..Default::default()
-        };
-        assert!(!validate_layout(&s).is_empty());
     }
 
     #[test]
@@ -429,7 +265,7 @@ mod tests {
     fn plan_refuses_inexpressible_projects() {
         let s = SyncConfig::default();
         let err = build_plan(&s, &["topics/a|b/".into()], &[d(2024, 1, 1)], 1000).unwrap_err();
-        assert!(err.contains("exclude_projects"), "{err}");
+        assert!(err.to_string().contains("exclude_projects"), "{err}");
     }
 
     #[test]
@@ -440,32 +276,5 @@ mod tests {
         assert!(!project_selected("project1-test", &inc, &exc));
         assert!(!project_selected("other", &inc, &exc));
         assert!(project_selected("other", &[], &[]));
-    }
-
-    #[test]
-    fn schedule_in_zone() {
-        let cron = parse_schedule("0 30 1 * * *").unwrap();
-        let seoul: Tz = "Asia/Seoul".parse().unwrap();
-        let now = Utc.with_ymd_and_hms(2023, 11, 6, 15, 0, 0).unwrap(); // 00:00 Seoul
-        let next = next_fire(&cron, seoul, now).unwrap();
-        assert_eq!(next, Utc.with_ymd_and_hms(2023, 11, 6, 16, 30, 0).unwrap());
-        assert!(
-            parse_schedule("30 1 * * *").is_err(),
-            "seconds are required"
-        );
-        // DST: 01:30 in New York is 05:30 UTC in summer and 06:30 UTC in winter.
-        let ny: Tz = "America/New_York".parse().unwrap();
-        let summer = next_fire(
-            &cron,
-            ny,
-            Utc.with_ymd_and_hms(2024, 7, 1, 12, 0, 0).unwrap(),
-        );
-        let winter = next_fire(
-            &cron,
-            ny,
-            Utc.with_ymd_and_hms(2024, 12, 1, 12, 0, 0).unwrap(),
-        );
-        assert_eq!(summer.unwrap().format("%H:%M").to_string(), "05:30");
-        assert_eq!(winter.unwrap().format("%H:%M").to_string(), "06:30");
     }
 }

@@ -4,15 +4,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
-use super::datasync::{self, DataSyncError, Phase};
-use super::plan::{self, Plan};
-use super::state::{Chunk, Claim, ClaimStatus, StateError, StateStore, Stored, Written};
+use super::claim::{
+    self, Chunk, ChunkStep, Claim, ClaimAction, ClaimPolicy, ClaimStatus, ExecStatus, Skip,
+};
+use super::datasync::DataSync;
+use super::plan::{self, Plan, PlanError};
+use super::state::{StateError, StateStore, Stored, Written};
+use crate::aws::AwsError;
+use crate::aws::s3::Bucket;
 use crate::config::{Config, DATASYNC_FILTER_MAX_LEN};
+use crate::health::TaskHandle;
+use crate::labels::{ErrorKind, SyncResult};
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,15 +26,25 @@ pub enum SyncError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    DataSync(#[from] DataSyncError),
-    #[error("listing projects under s3://{bucket}/{prefix}: {reason}")]
-    Discover {
-        bucket: String,
-        prefix: String,
-        reason: String,
+    DataSync(AwsError),
+    #[error("listing projects: {0}")]
+    Discover(AwsError),
+    #[error("planning {date}: {source}")]
+    Plan {
+        date: NaiveDate,
+        #[source]
+        source: PlanError,
     },
-    #[error("planning {date}: {reason}")]
-    Plan { date: NaiveDate, reason: String },
+}
+
+impl SyncError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SyncError::State(e) => e.kind(),
+            SyncError::DataSync(e) | SyncError::Discover(e) => e.kind,
+            SyncError::Plan { .. } => ErrorKind::Invalid,
+        }
+    }
 }
 
 /// How one date ended for this runner.
@@ -58,13 +74,23 @@ pub enum DateOutcome {
 }
 
 impl DateOutcome {
+    /// The run's result for `sync_runs_total`; `None` while it is still going on elsewhere.
+    pub fn result(&self) -> Option<SyncResult> {
+        match self {
+            DateOutcome::Success { .. } => Some(SyncResult::Success),
+            DateOutcome::Failed { .. } => Some(SyncResult::Error),
+            DateOutcome::TimedOut { .. } => Some(SyncResult::Timeout),
+            DateOutcome::Skipped { .. } => Some(SyncResult::Skipped),
+            DateOutcome::Started { .. } | DateOutcome::Interrupted => None,
+        }
+    }
+
+    /// A short label for output: the result, or `started`/`interrupted`.
     pub fn label(&self) -> &'static str {
         match self {
-            DateOutcome::Success { .. } => "success",
-            DateOutcome::Failed { .. } => "error",
-            DateOutcome::TimedOut { .. } => "timeout",
-            DateOutcome::Skipped { .. } => "skipped",
-            DateOutcome::Started { .. } | DateOutcome::Interrupted => "started",
+            DateOutcome::Started { .. } => "started",
+            DateOutcome::Interrupted => "interrupted",
+            other => other.result().map_or("unknown", SyncResult::label),
         }
     }
 }
@@ -78,18 +104,28 @@ pub struct RunOpts {
     pub wait: bool,
 }
 
+/// How following one execution ended.
+enum Watch {
+    Success,
+    Error(String),
+    Timeout,
+    Lost,
+    Interrupted,
+}
+
 /// Everything needed to sync dates.
 #[derive(Clone)]
 pub struct Syncer {
     pub config: Arc<Config>,
-    pub source: aws_sdk_s3::Client,
-    pub datasync: aws_sdk_datasync::Client,
+    pub source: Bucket,
+    pub datasync: DataSync,
     pub store: StateStore,
     pub metrics: Metrics,
     /// Identity written into claims; stable across restarts of the same pod.
     pub holder: String,
     /// Filter length limit (DataSync's; smaller only in tests).
     pub max_filter_len: usize,
+    health: Option<TaskHandle>,
 }
 
 impl Syncer {
@@ -106,54 +142,48 @@ impl Syncer {
             &config.state.prefix,
             metrics.clone(),
         );
-        let holder = holder_id(&config.state.holder_id);
         Syncer {
+            source: Bucket::new(source, &config.source.bucket, metrics.clone()),
+            datasync: DataSync::new(datasync, &config.sync.task_arn, metrics.clone()),
+            holder: holder_id(&config.state.holder_id),
+            max_filter_len: DATASYNC_FILTER_MAX_LEN,
+            health: None,
             config,
-            source,
-            datasync,
             store,
             metrics,
-            holder,
-            max_filter_len: DATASYNC_FILTER_MAX_LEN,
         }
+    }
+
+    /// Reports outcomes and in-flight watches to the task's health entry.
+    pub fn with_health(mut self, handle: TaskHandle) -> Self {
+        self.health = Some(handle);
+        self
     }
 
     /// Project prefixes (`topics/project1/`) under `sync.prefix` in the *source* bucket, all
     /// pages, filtered by the include/exclude globs, sorted.
     pub async fn discover(&self) -> Result<Vec<String>, SyncError> {
         let s = &self.config.sync;
-        let bucket = &self.config.source.bucket;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.metrics.s3_request("ListObjectsV2");
             let page = self
                 .source
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(&s.prefix)
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
+                .list_objects(&s.prefix, Some("/"), token.take())
                 .await
-                .map_err(|e| SyncError::Discover {
-                    bucket: bucket.clone(),
-                    prefix: s.prefix.clone(),
-                    reason: DisplayErrorContext(&e).to_string(),
-                })?;
-            for cp in page.common_prefixes() {
-                let Some(p) = cp.prefix() else { continue };
+                .map_err(SyncError::Discover)?;
+            for p in page.prefixes {
                 let name = p
                     .strip_prefix(s.prefix.as_str())
-                    .unwrap_or(p)
+                    .unwrap_or(&p)
                     .trim_end_matches('/');
                 if plan::project_selected(name, &s.include_projects, &s.exclude_projects) {
-                    out.push(p.to_string());
+                    out.push(p.clone());
                 }
             }
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
-                _ => break,
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
             }
         }
         out.sort();
@@ -166,7 +196,7 @@ impl Syncer {
         let projects = self.discover().await?;
         let dates = plan::window(date, self.config.sync.lookback_days);
         plan::build_plan(&self.config.sync, &projects, &dates, self.max_filter_len)
-            .map_err(|reason| SyncError::Plan { date, reason })
+            .map_err(|source| SyncError::Plan { date, source })
     }
 
     /// Runs `date` to its end (or to the first started execution with `wait = false`).
@@ -177,24 +207,35 @@ impl Syncer {
         shutdown: &CancellationToken,
     ) -> Result<DateOutcome, SyncError> {
         let started = Instant::now();
-        let outcome = self.claim_and_run(date, opts, shutdown).await;
-        let label = match &outcome {
-            Ok(o) => o.label(),
-            Err(_) => "failed",
+        let outcome = self
+            .claim_and_run(date, opts, shutdown)
+            .instrument(info_span!("date", %date))
+            .await;
+        let result = match &outcome {
+            Ok(o) => o.result(),
+            Err(_) => Some(SyncResult::Failed),
         };
-        if !matches!(
-            outcome,
-            Ok(DateOutcome::Started { .. } | DateOutcome::Interrupted)
-        ) {
-            self.metrics.sync_runs.with_label_values(&[label]).inc();
+        if let Some(r) = result {
+            self.metrics.sync_run(r);
         }
-        if let Ok(DateOutcome::Success { .. }) = &outcome {
-            self.metrics.sync_last_success.set(Utc::now().timestamp());
-        }
-        if !matches!(outcome, Ok(DateOutcome::Skipped { .. })) {
+        if result != Some(SyncResult::Skipped) {
             self.metrics
                 .sync_duration
                 .observe(started.elapsed().as_secs_f64());
+        }
+        if result == Some(SyncResult::Success) {
+            self.metrics.sync_succeeded_at(Utc::now().timestamp());
+        }
+        if let Some(h) = &self.health {
+            match &outcome {
+                Ok(DateOutcome::Success { .. }) => h.record_success(),
+                Ok(DateOutcome::Failed { reason }) => h.record_failure(reason.clone()),
+                Ok(DateOutcome::TimedOut { execution_arn }) => {
+                    h.record_failure(format!("execution {execution_arn} timed out"))
+                }
+                Err(e) => h.record_failure(e.to_string()),
+                Ok(_) => {}
+            }
         }
         outcome
     }
@@ -205,72 +246,68 @@ impl Syncer {
         opts: RunOpts,
         shutdown: &CancellationToken,
     ) -> Result<DateOutcome, SyncError> {
-        let max_attempts = self.config.sync.max_attempts;
-        let now = Utc::now();
-        let (claim, etag) = match self.store.get(date).await? {
-            None => {
-                let claim = self.fresh_claim(date, 1).await?;
-                match self.store.create(&claim).await? {
-                    Written::Ok(etag) => (claim, etag),
-                    Written::Conflict => {
-                        return Ok(skipped(date, "claimed by another runner"));
-                    }
-                }
-            }
-            Some(Stored { claim, etag }) => match claim.status {
-                ClaimStatus::Success if !opts.force => {
-                    return Ok(skipped(date, "already synced"));
-                }
-                ClaimStatus::Failed if claim.attempts >= max_attempts && !opts.force => {
-                    return Ok(skipped(
-                        date,
-                        &format!("gave up after {} attempt(s)", claim.attempts),
-                    ));
-                }
-                ClaimStatus::Success | ClaimStatus::Failed => {
-                    let fresh = self.fresh_claim(date, claim.attempts + 1).await?;
-                    let fresh = Claim {
-                        created_at: claim.created_at,
-                        ..fresh
-                    };
-                    match self.store.update(&fresh, &etag).await? {
-                        Written::Ok(etag) => (fresh, etag),
-                        Written::Conflict => return Ok(skipped(date, "claimed by another runner")),
-                    }
-                }
-                ClaimStatus::Running => {
-                    let stale = now
-                        .signed_duration_since(claim.updated_at)
-                        .to_std()
-                        .unwrap_or_default()
-                        > self.config.sync.claim_ttl;
-                    if claim.holder != self.holder && !stale {
-                        return Ok(skipped(date, &format!("being synced by {}", claim.holder)));
-                    }
-                    if claim.holder == self.holder {
-                        info!(%date, "resuming a run this holder started before a restart");
-                    } else {
-                        warn!(%date, previous_holder = %claim.holder, "taking over a stale claim; checking its executions' real status first");
-                    }
-                    let mine = Claim {
-                        holder: self.holder.clone(),
-                        updated_at: now,
-                        ..claim
-                    };
-                    match self.store.update(&mine, &etag).await? {
-                        Written::Ok(etag) => (mine, etag),
-                        Written::Conflict => return Ok(skipped(date, "claimed by another runner")),
-                    }
-                }
-            },
+        let s = &self.config.sync;
+        let policy = ClaimPolicy {
+            ttl: s.claim_ttl,
+            max_attempts: s.max_attempts.get(),
+            force: opts.force,
         };
-        self.execute(claim, etag, opts, shutdown).await
+        let now = Utc::now();
+        let stored = self.store.get(date).await?;
+        let action = claim::next_action(
+            stored.as_ref().map(|s| &s.claim),
+            now,
+            &self.holder,
+            &policy,
+        );
+        let mine = match (action, stored) {
+            (ClaimAction::Skip(why), _) => return Ok(skipped(why)),
+            (ClaimAction::Retry { attempt }, Some(prev)) => {
+                let fresh = Claim {
+                    created_at: prev.claim.created_at,
+                    ..self.fresh_claim(date, attempt).await?
+                };
+                self.store.update(&fresh, &prev.etag).await?.with(fresh)
+            }
+            (ClaimAction::Resume, Some(prev)) => {
+                info!("resuming a run this holder started before a restart");
+                self.take(prev).await?
+            }
+            (ClaimAction::TakeOver { previous_holder }, Some(prev)) => {
+                warn!(%previous_holder, "taking over a stale claim; checking its executions' real status first");
+                self.take(prev).await?
+            }
+            // No claim to build on: create one; losing the race means someone else just did.
+            _ => {
+                let fresh = self.fresh_claim(date, 1).await?;
+                self.store.create(&fresh).await?.with(fresh)
+            }
+        };
+        match mine {
+            Some((claim, etag)) => self.execute(claim, etag, opts, shutdown).await,
+            None => Ok(skipped(Skip::ClaimedElsewhere)),
+        }
+    }
+
+    /// Makes an existing running claim ours.
+    async fn take(&self, prev: Stored) -> Result<Option<(Claim, String)>, SyncError> {
+        let mine = Claim {
+            holder: self.holder.clone(),
+            updated_at: Utc::now(),
+            ..prev.claim
+        };
+        Ok(self.store.update(&mine, &prev.etag).await?.with(mine))
     }
 
     async fn fresh_claim(&self, date: NaiveDate, attempts: u32) -> Result<Claim, SyncError> {
         let plan = self.plan(date).await?;
-        self.metrics.sync_filter_patterns.set(plan.patterns as i64);
-        info!(%date, projects = plan.projects, patterns = plan.patterns, filters = plan.filters.len(), attempt = attempts, "planned sync");
+        info!(
+            projects = plan.projects,
+            patterns = plan.patterns,
+            filters = plan.filters.len(),
+            attempt = attempts,
+            "planned sync"
+        );
         let now = Utc::now();
         Ok(Claim {
             date,
@@ -281,36 +318,36 @@ impl Syncer {
             updated_at: now,
             window: plan.dates.clone(),
             projects: plan.projects,
-            chunks: plan
-                .filters
-                .iter()
-                .map(|f| Chunk {
-                    filter: f.clone(),
-                    patterns: f.split('|').count(),
-                    execution_arn: None,
-                    status: None,
-                    files_transferred: 0,
-                    bytes_transferred: 0,
-                    error: None,
-                })
-                .collect(),
+            chunks: plan.filters.into_iter().map(Chunk::new).collect(),
             error: None,
         })
     }
 
-    /// Writes the claim; a conflict means another runner took it over.
+    /// Writes the claim; `false` means another runner took it over.
     async fn save(&self, claim: &mut Claim, etag: &mut String) -> Result<bool, SyncError> {
         claim.updated_at = Utc::now();
         match self.store.update(claim, etag).await? {
-            Written::Ok(t) => {
+            Written::Ok { etag: t } => {
                 *etag = t;
                 Ok(true)
             }
             Written::Conflict => {
-                error!(date = %claim.date, "lost the claim to another runner; stopping work on this date");
+                error!("lost the claim to another runner; stopping work on this date");
                 Ok(false)
             }
         }
+    }
+
+    /// Ends the claim as failed with `reason`.
+    async fn fail(
+        &self,
+        claim: &mut Claim,
+        etag: &mut String,
+        reason: String,
+    ) -> Result<(), SyncError> {
+        claim.status = ClaimStatus::Failed;
+        claim.error = Some(reason);
+        self.save(claim, etag).await.map(|_| ())
     }
 
     async fn execute(
@@ -321,75 +358,74 @@ impl Syncer {
         shutdown: &CancellationToken,
     ) -> Result<DateOutcome, SyncError> {
         let s = &self.config.sync;
-        let date = claim.date;
+        self.metrics
+            .sync_filter_patterns
+            .set(claim.patterns() as i64);
         let total = claim.chunks.len();
         if total == 0 {
             claim.status = ClaimStatus::Success;
             self.save(&mut claim, &mut etag).await?;
-            info!(%date, "no project partitions to sync");
+            info!("no project partitions to sync");
             return Ok(DateOutcome::Success { files: 0, bytes: 0 });
         }
         for i in 0..total {
-            if claim.chunks[i].status.as_deref() == Some("SUCCESS") {
-                continue;
-            }
-            let resumable = claim.chunks[i].execution_arn.is_some()
-                && claim.chunks[i].status.as_deref() != Some("ERROR");
-            if !resumable {
-                let arn = datasync::start(
-                    &self.datasync,
-                    &s.task_arn,
-                    s.filter_mode,
-                    &claim.chunks[i].filter,
-                    date,
-                    (i + 1, total),
-                )
-                .await;
-                let arn = match arn {
-                    Ok(a) => a,
-                    Err(e) => {
-                        claim.status = ClaimStatus::Failed;
-                        claim.error = Some(e.to_string());
-                        self.save(&mut claim, &mut etag).await?;
-                        return Err(e.into());
+            let arn = match claim::chunk_step(&claim.chunks[i]) {
+                ChunkStep::Done => continue,
+                ChunkStep::Follow(arn) => arn,
+                ChunkStep::Start => {
+                    let started = self
+                        .datasync
+                        .start(
+                            s.filter_mode,
+                            &claim.chunks[i].filter,
+                            claim.date,
+                            (i + 1, total),
+                        )
+                        .await;
+                    let arn = match started {
+                        Ok(a) => a,
+                        Err(e) => {
+                            self.fail(&mut claim, &mut etag, e.to_string()).await?;
+                            return Err(SyncError::DataSync(e));
+                        }
+                    };
+                    info!(chunk = i + 1, chunks = total, execution_arn = %arn,
+                          patterns = claim.chunks[i].patterns, "started DataSync execution");
+                    let chunk = &mut claim.chunks[i];
+                    chunk.execution_arn = Some(arn.clone());
+                    chunk.status = Some(ExecStatus::Started);
+                    chunk.error = None;
+                    if !self.save(&mut claim, &mut etag).await? {
+                        return Ok(skipped(Skip::Lost));
                     }
-                };
-                info!(%date, chunk = i + 1, chunks = total, execution_arn = %arn, patterns = claim.chunks[i].patterns, "started DataSync execution");
-                claim.chunks[i].execution_arn = Some(arn.clone());
-                claim.chunks[i].status = Some("STARTED".into());
-                claim.chunks[i].error = None;
-                if !self.save(&mut claim, &mut etag).await? {
-                    return Ok(skipped(date, "claim lost"));
+                    if !opts.wait {
+                        return Ok(DateOutcome::Started { execution_arn: arn });
+                    }
+                    arn
                 }
-                if !opts.wait {
-                    return Ok(DateOutcome::Started { execution_arn: arn });
-                }
-            }
-            let arn = claim.chunks[i].execution_arn.clone().unwrap_or_default();
-            self.metrics.sync_executions_in_progress.inc();
-            let res = self.watch(&mut claim, &mut etag, i, &arn, shutdown).await;
-            self.metrics.sync_executions_in_progress.dec();
-            match res? {
+            };
+            let watched = {
+                let _watching = self.metrics.execution_watched();
+                self.watch(&mut claim, &mut etag, i, &arn, shutdown).await?
+            };
+            match watched {
                 Watch::Success => {}
-                Watch::Lost => return Ok(skipped(date, "claim lost")),
+                Watch::Lost => return Ok(skipped(Skip::Lost)),
                 Watch::Interrupted => return Ok(DateOutcome::Interrupted),
                 Watch::Error(reason) => {
-                    claim.status = ClaimStatus::Failed;
-                    claim.error = Some(reason.clone());
-                    self.save(&mut claim, &mut etag).await?;
-                    error!(%date, execution_arn = %arn, %reason, attempt = claim.attempts, "DataSync execution failed");
+                    self.fail(&mut claim, &mut etag, reason.clone()).await?;
+                    error!(execution_arn = %arn, %reason, attempt = claim.attempts, "DataSync execution failed");
                     return Ok(DateOutcome::Failed { reason });
                 }
                 Watch::Timeout => {
-                    if let Err(e) = datasync::cancel(&self.datasync, &arn).await {
+                    if let Err(e) = self.datasync.cancel(&arn).await {
                         warn!(error = %e, "could not cancel the timed-out execution");
                     }
-                    claim.status = ClaimStatus::Failed;
-                    claim.error = Some(format!(
+                    let reason = format!(
                         "execution {arn} did not finish within {}",
                         humantime::format_duration(s.timeout)
-                    ));
-                    self.save(&mut claim, &mut etag).await?;
+                    );
+                    self.fail(&mut claim, &mut etag, reason).await?;
                     return Ok(DateOutcome::TimedOut { execution_arn: arn });
                 }
             }
@@ -399,10 +435,12 @@ impl Syncer {
         self.save(&mut claim, &mut etag).await?;
         let files = claim.chunks.iter().map(|c| c.files_transferred).sum();
         let bytes = claim.chunks.iter().map(|c| c.bytes_transferred).sum();
-        info!(%date, files, bytes, chunks = total, "sync succeeded");
+        info!(files, bytes, chunks = total, "sync succeeded");
         Ok(DateOutcome::Success { files, bytes })
     }
 
+    /// Follows chunk `i`'s execution to its end, refreshing the claim on every poll (the
+    /// heartbeat that keeps it from going stale).
     async fn watch(
         &self,
         claim: &mut Claim,
@@ -412,43 +450,57 @@ impl Syncer {
         shutdown: &CancellationToken,
     ) -> Result<Watch, SyncError> {
         let s = &self.config.sync;
-        let begun = Instant::now();
+        let watching_since = Utc::now();
+        let tracked = self
+            .health
+            .as_ref()
+            .map(|h| h.track("DescribeTaskExecution", arn));
         let mut unknown_logged = false;
+        let mut started_at = None;
         loop {
-            let st = datasync::describe(&self.datasync, arn).await?;
-            let chunk = &mut claim.chunks[i];
-            chunk.status = Some(st.raw.clone());
-            match &st.phase {
-                Phase::Success => {
-                    chunk.files_transferred = st.files_transferred;
-                    chunk.bytes_transferred = st.bytes_transferred;
-                    self.metrics
-                        .sync_files_transferred
-                        .inc_by(st.files_transferred.max(0) as u64);
-                    self.metrics
-                        .sync_bytes_transferred
-                        .inc_by(st.bytes_transferred.max(0) as u64);
-                    if !self.save(claim, etag).await? {
-                        return Ok(Watch::Lost);
+            match self.datasync.describe(arn).await {
+                Ok(ex) => {
+                    if let Some(t) = &tracked {
+                        t.progress();
                     }
-                    return Ok(Watch::Success);
+                    started_at = ex.started_at.or(started_at);
+                    let chunk = &mut claim.chunks[i];
+                    chunk.status = Some(ex.status.clone());
+                    match &ex.status {
+                        ExecStatus::Success => {
+                            chunk.files_transferred = ex.files_transferred;
+                            chunk.bytes_transferred = ex.bytes_transferred;
+                            self.metrics
+                                .sync_transferred(ex.files_transferred, ex.bytes_transferred);
+                            if !self.save(claim, etag).await? {
+                                return Ok(Watch::Lost);
+                            }
+                            return Ok(Watch::Success);
+                        }
+                        ExecStatus::Error => {
+                            let (code, detail) = ex.error.unwrap_or_default();
+                            let reason = format!("{code}: {detail}");
+                            chunk.error = Some(reason.clone());
+                            return Ok(Watch::Error(reason));
+                        }
+                        ExecStatus::Unknown(raw) if !unknown_logged => {
+                            warn!(execution_arn = %arn, status = %raw, "unknown DataSync status; treating it as still running");
+                            unknown_logged = true;
+                        }
+                        _ => {}
+                    }
                 }
-                Phase::Error { code, detail } => {
-                    let reason = format!("{code}: {detail}");
-                    chunk.error = Some(reason.clone());
-                    return Ok(Watch::Error(reason));
+                // A slow or throttled API is no reason to abandon an execution that runs on.
+                Err(e) if e.is_transient() => {
+                    warn!(error = %e, "could not read the execution's status; will try again");
                 }
-                Phase::Unknown(raw) if !unknown_logged => {
-                    warn!(execution_arn = %arn, status = %raw, "unknown DataSync status; treating it as still running");
-                    unknown_logged = true;
-                }
-                _ => {}
+                Err(e) => return Err(SyncError::DataSync(e)),
             }
-            // Refreshing the claim on every poll is the heartbeat that keeps it from going stale.
             if !self.save(claim, etag).await? {
                 return Ok(Watch::Lost);
             }
-            if begun.elapsed() >= s.timeout {
+            let since = started_at.unwrap_or(watching_since);
+            if (Utc::now() - since).to_std().unwrap_or_default() >= s.timeout {
                 return Ok(Watch::Timeout);
             }
             tokio::select! {
@@ -459,18 +511,24 @@ impl Syncer {
     }
 }
 
-enum Watch {
-    Success,
-    Error(String),
-    Timeout,
-    Lost,
-    Interrupted,
+/// A conditional write's result, with the claim it wrote.
+trait WrittenExt {
+    fn with(self, claim: Claim) -> Option<(Claim, String)>;
 }
 
-fn skipped(date: NaiveDate, reason: &str) -> DateOutcome {
-    info!(%date, reason, "sync date skipped");
+impl WrittenExt for Written {
+    fn with(self, claim: Claim) -> Option<(Claim, String)> {
+        match self {
+            Written::Ok { etag } => Some((claim, etag)),
+            Written::Conflict => None,
+        }
+    }
+}
+
+fn skipped(why: Skip) -> DateOutcome {
+    info!(reason = %why, "sync date skipped");
     DateOutcome::Skipped {
-        reason: reason.to_string(),
+        reason: why.to_string(),
     }
 }
 

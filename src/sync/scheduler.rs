@@ -4,31 +4,27 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde_json::json;
 use tracing::{error, info, warn};
 
+use super::claim::Claim;
 use super::plan;
 use super::runner::{DateOutcome, RunOpts, Syncer};
 use super::state::{ClaimStatus, StateError, StateStore};
-use crate::app::{Context, TaskResult};
+use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 
 pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let cfg = ctx.config.clone();
-    let cron = plan::parse_schedule(&cfg.sync.schedule)?;
-    let tz: Tz = cfg
-        .sync
-        .timezone
-        .parse()
-        .map_err(|_| format!("sync.timezone `{}` is not an IANA name", cfg.sync.timezone))?;
+    let (schedule, tz) = (&cfg.sync.schedule, cfg.sync.timezone);
     let syncer = Syncer::new(
         Arc::clone(&cfg),
         ctx.clients.source.clone(),
         ctx.clients.source.clone(),
         ctx.clients.datasync.clone(),
         ctx.metrics.clone(),
-    );
+    )
+    .with_health(handle.clone());
     handle.set_detail("holder", json!(syncer.holder));
 
     // Ready once the state bucket answers: without it no date can be claimed.
@@ -49,12 +45,12 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
 
     // A restart catches up from the last fire time that already passed, never earlier than
     // the schedule would have (the writer may still be filling today's D-1 partitions).
-    if let Ok(prev) = cron.find_previous_occurrence(&Utc::now().with_timezone(&tz), false) {
-        cycle(&ctx, &syncer, &handle, tz, prev.with_timezone(&Utc)).await;
+    if let Some(prev) = schedule.previous_before(tz, Utc::now()) {
+        cycle(&ctx, &syncer, &handle, prev).await;
     }
     loop {
-        let Some(next) = plan::next_fire(&cron, tz, Utc::now()) else {
-            return Err(format!("schedule `{}` never fires again", cfg.sync.schedule).into());
+        let Some(next) = schedule.next_after(tz, Utc::now()) else {
+            return Err(format!("schedule `{}` never fires again", schedule.as_str()).into());
         };
         handle.set_detail("next_run", json!(next));
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
@@ -62,7 +58,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
-        cycle(&ctx, &syncer, &handle, tz, next).await;
+        cycle(&ctx, &syncer, &handle, next).await;
         if ctx.shutdown.is_cancelled() {
             return Ok(());
         }
@@ -70,30 +66,24 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
 }
 
 /// One scheduled cycle: the target date for `fired_at` plus missed dates.
-async fn cycle(
-    ctx: &Context,
-    syncer: &Syncer,
-    handle: &TaskHandle,
-    tz: Tz,
-    fired_at: DateTime<Utc>,
-) {
+async fn cycle(ctx: &Context, syncer: &Syncer, handle: &TaskHandle, fired_at: DateTime<Utc>) {
     let s = &ctx.config.sync;
-    let target = plan::target_date(fired_at, tz, s.lag_days);
-    let dates = match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts).await {
-        Ok(c) => {
-            // After a restart the gauge starts at 0; the claims remember the last success, so
-            // the "no successful sync for 26h" alert does not fire on every deployment.
-            if let Some(at) = c.last_success_at {
-                let m = &ctx.metrics.sync_last_success;
-                m.set(m.get().max(at.timestamp()));
+    let target = plan::target_date(fired_at, s.timezone, s.lag_days);
+    let dates =
+        match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts.get()).await {
+            Ok(c) => {
+                // After a restart the gauge starts at 0; the claims remember the last success, so
+                // the "no successful sync for 26h" alert does not fire on every deployment.
+                if let Some(at) = c.last_success_at {
+                    ctx.metrics.sync_succeeded_at(at.timestamp());
+                }
+                c.dates
             }
-            c.dates
-        }
-        Err(e) => {
-            error!(error = %e, "cannot read claims; running only the target date");
-            vec![target]
-        }
-    };
+            Err(e) => {
+                error!(error = %e, "cannot read claims; running only the target date");
+                vec![target]
+            }
+        };
     if dates.len() > 1 {
         info!(?dates, "catching up missed dates, oldest first");
     }
@@ -174,7 +164,7 @@ pub async fn dates_to_run(
 /// Pure selection behind [`dates_to_run`]; `earlier` is oldest first, without `target`.
 pub fn select_dates(
     target: NaiveDate,
-    earlier: &[(NaiveDate, Option<super::state::Claim>)],
+    earlier: &[(NaiveDate, Option<Claim>)],
     max_attempts: u32,
 ) -> Vec<NaiveDate> {
     let last_success = earlier
@@ -199,7 +189,6 @@ pub fn select_dates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::state::Claim;
 
     fn d(day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2024, 3, day).unwrap()

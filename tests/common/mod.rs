@@ -1,25 +1,86 @@
-//! Shared helpers for the integration tests. They need the local emulator: `make test` starts
-//! it and sets `S3R_TEST_ENDPOINT`; without it every test fails and says so.
+//! Shared helpers for the integration tests. They need the local emulator (moto server):
+//! `make test` starts one and sets `S3R_TEST_ENDPOINT`; without that variable each test
+//! binary starts its own from `.venv` (installed once by `make test` or `scripts/venv.sh`),
+//! and stops it when the binary exits. No test skips silently: without an emulator they fail
+//! and say how to get one.
 #![allow(dead_code)]
 
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use s3_reconciler::config::{BucketSide, Config};
+use chrono::{DateTime, NaiveDate, Utc};
+use s3_reconciler::config::{Account, AwsSettings, BucketSide, Config};
 
 pub const REGION: &str = "ap-northeast-2";
 
-/// The emulator endpoint, or a failure that names the command to run.
+/// The emulator endpoint: `S3R_TEST_ENDPOINT`, or one this test binary starts.
 pub fn endpoint() -> String {
-    match std::env::var("S3R_TEST_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
-        _ => panic!(
-            "S3R_TEST_ENDPOINT is not set: the integration tests need the local AWS emulator. \
-             Run them with `make test` (it installs and starts moto server and sets the variable)."
-        ),
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| match std::env::var("S3R_TEST_ENDPOINT") {
+            Ok(e) if !e.is_empty() => e,
+            _ => start_emulator(),
+        })
+        .clone()
+}
+
+/// Starts moto server from `.venv` on a free port, tied to this process's life.
+fn start_emulator() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let moto = format!("{root}/.venv/bin/moto_server");
+    assert!(
+        std::path::Path::new(&moto).exists(),
+        "the integration tests need the local AWS emulator and {moto} is missing: run \
+         `make test` once (or `scripts/venv.sh`), or set S3R_TEST_ENDPOINT to a running one"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let log = format!("{}/s3r-moto-{port}.log", std::env::temp_dir().display());
+    // A shell watches this process and stops the emulator when it is gone, however the
+    // test binary ends.
+    let script = format!(
+        "{moto} -H 127.0.0.1 -p {port} >{log} 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
+        parent = std::process::id()
+    );
+    static WATCHER: OnceLock<std::sync::Mutex<std::process::Child>> = OnceLock::new();
+    let watcher = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the emulator");
+    // Kept, not waited for: it outlives every test of this binary by design.
+    let _ = WATCHER.set(std::sync::Mutex::new(watcher));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the emulator did not start within 60s; see {log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
+    // SAFETY: this runs once, inside the OnceLock, before any AWS client of this process
+    // exists (every fixture asks for the endpoint first), so nothing reads these variables
+    // concurrently; the daemon processes the tests spawn inherit them.
+    unsafe {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            if std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+    format!("http://127.0.0.1:{port}")
 }
 
 /// A name unique within this test run (bucket and queue names are shared across tests).
@@ -30,11 +91,25 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{pid}-{n}").to_lowercase()
 }
 
+pub fn account() -> Account {
+    Account {
+        region: REGION.into(),
+        endpoint_url: Some(endpoint()),
+        ..Default::default()
+    }
+}
+
 pub fn side(bucket: &str) -> BucketSide {
     BucketSide {
         bucket: bucket.to_string(),
-        region: REGION.into(),
-        endpoint_url: Some(endpoint()),
+        account: account(),
+        force_path_style: None,
+    }
+}
+
+pub fn aws_settings() -> AwsSettings {
+    AwsSettings {
+        max_attempts: NonZeroU32::new(2).unwrap(),
         ..Default::default()
     }
 }
@@ -44,11 +119,11 @@ pub fn config(source: &str, target: &str, queue_url: &str) -> Config {
     let mut c = Config {
         source: side(source),
         target: side(target),
+        aws: aws_settings(),
         ..Default::default()
     };
     c.control.endpoint_url = Some(endpoint());
-    c.aws.max_attempts = 2;
-    c.http.listen = "127.0.0.1:0".into();
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
     c.shutdown.grace = Duration::from_secs(5);
     c.purge.enabled = true;
     c.purge.queue_url = queue_url.to_string();
@@ -56,12 +131,15 @@ pub fn config(source: &str, target: &str, queue_url: &str) -> Config {
     c.purge.visibility_timeout = Duration::from_secs(10);
     c.purge.retry_backoff = Duration::from_secs(1);
     c.purge.retry_backoff_max = Duration::from_secs(2);
-    c.purge.race_guard_margin = Duration::from_secs(1);
+    c.purge.race_guard_margin = RACE_GUARD;
     c
 }
 
+/// The race-guard margin the test configurations use.
+pub const RACE_GUARD: Duration = Duration::from_secs(1);
+
 pub async fn s3() -> aws_sdk_s3::Client {
-    s3_reconciler::aws::s3_client(&side("unused"), 2).await
+    s3_reconciler::aws::s3_client(&side("unused"), &aws_settings()).await
 }
 
 pub async fn clients(cfg: &Config) -> s3_reconciler::aws::Clients {
@@ -125,30 +203,37 @@ pub async fn delete_marker(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
         .unwrap();
 }
 
-/// Every (version id, is delete marker) of exactly `key`.
-pub async fn entries(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<(String, bool)> {
+/// Every (key, version id, is delete marker, last modified) under `prefix`, all pages.
+pub async fn all_entries(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, String, bool, Option<DateTime<Utc>>)> {
     let mut out = Vec::new();
     let mut km: Option<String> = None;
     let mut vm: Option<String> = None;
+    let time = |t: Option<&aws_smithy_types::DateTime>| {
+        t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+    };
     loop {
         let page = s3
             .list_object_versions()
             .bucket(bucket)
-            .prefix(key)
+            .prefix(prefix)
             .set_key_marker(km.take())
             .set_version_id_marker(vm.take())
             .send()
             .await
             .unwrap();
         for v in page.versions() {
-            if v.key() == Some(key) {
-                out.push((v.version_id().unwrap_or("null").to_string(), false));
-            }
+            let key = v.key().unwrap_or_default().to_string();
+            let id = v.version_id().unwrap_or("null").to_string();
+            out.push((key, id, false, time(v.last_modified())));
         }
         for m in page.delete_markers() {
-            if m.key() == Some(key) {
-                out.push((m.version_id().unwrap_or("null").to_string(), true));
-            }
+            let key = m.key().unwrap_or_default().to_string();
+            let id = m.version_id().unwrap_or("null").to_string();
+            out.push((key, id, true, time(m.last_modified())));
         }
         if !page.is_truncated().unwrap_or(false) {
             return out;
@@ -156,6 +241,34 @@ pub async fn entries(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<(S
         km = page.next_key_marker().map(str::to_string);
         vm = page.next_version_id_marker().map(str::to_string);
     }
+}
+
+/// Every (version id, is delete marker) of exactly `key`.
+pub async fn entries(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<(String, bool)> {
+    all_entries(s3, bucket, key)
+        .await
+        .into_iter()
+        .filter(|(k, ..)| k == key)
+        .map(|(_, v, dm, _)| (v, dm))
+        .collect()
+}
+
+/// Waits until every entry in `bucket` is older than the race-guard margin, so a purge that
+/// starts now may delete it (S3 reports LastModified truncated to the second).
+pub async fn past_race_guard(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let newest = all_entries(s3, bucket, "")
+        .await
+        .into_iter()
+        .filter_map(|(.., t)| t)
+        .max();
+    let Some(newest) = newest else { return };
+    let margin = chrono::Duration::from_std(RACE_GUARD + Duration::from_millis(100)).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "target entries past the race guard",
+        || async { Utc::now() - margin > newest },
+    )
+    .await;
 }
 
 /// Permanently deletes every version and marker of `key` (what the seed's operator did).
@@ -239,18 +352,21 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue: &str) -> usize {
     n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible)
 }
 
+/// A key as S3 notifications encode it: form-encoded, `/` left as is.
+pub fn encode_key(key: &str) -> String {
+    form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace("%2F", "/")
+}
+
 /// A realistic S3 event notification body for a permanent delete (key URL-encoded as S3 does).
 pub fn s3_event(bucket: &str, key: &str, event_name: &str, version_id: &str) -> String {
-    // S3 form-encodes the key but leaves `/` as is.
-    let encoded: String = form_urlencoded::byte_serialize(key.as_bytes())
-        .collect::<String>()
-        .replace("%2F", "/");
     serde_json::json!({
         "Records": [{
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": REGION,
-            "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "eventName": event_name,
             "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
             "requestParameters": {"sourceIPAddress": "10.0.0.1"},
@@ -259,7 +375,7 @@ pub fn s3_event(bucket: &str, key: &str, event_name: &str, version_id: &str) -> 
                 "s3SchemaVersion": "1.0",
                 "configurationId": "permanent-deletes",
                 "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": encoded, "versionId": version_id, "sequencer": "0055AED6DCD90281E5"}
+                "object": {"key": encode_key(key), "versionId": version_id, "sequencer": "0055AED6DCD90281E5"}
             }
         }]
     })
@@ -280,7 +396,7 @@ where
         if tokio::time::Instant::now() > deadline {
             panic!("timed out after {timeout:?} waiting for: {what}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -289,10 +405,7 @@ where
 pub async fn datasync_task(src: &str, tgt: &str) -> String {
     let c = Config {
         source: side("unused"),
-        control: s3_reconciler::config::Account {
-            endpoint_url: Some(endpoint()),
-            ..Default::default()
-        },
+        control: account(),
         ..Default::default()
     };
     let ds = s3_reconciler::aws::Clients::new(&c).await.datasync;
@@ -337,7 +450,7 @@ pub fn sync_config(src: &str, tgt: &str, state: &str, task_arn: &str) -> Config 
     c.purge.enabled = false;
     c.sync.enabled = true;
     c.sync.task_arn = task_arn.to_string();
-    c.sync.timezone = "Asia/Seoul".into();
+    c.sync.timezone = chrono_tz::Asia::Seoul;
     c.sync.poll_interval = Duration::from_millis(50);
     c.sync.timeout = Duration::from_secs(30);
     c.sync.claim_ttl = Duration::from_secs(60);
@@ -362,12 +475,22 @@ pub fn syncer(
     )
 }
 
+/// The key of a project's one file in its partition for `date`.
+pub fn partition_key(project: &str, date: NaiveDate) -> String {
+    format!(
+        "topics/{project}/year={}/month={}/day={}/{project}+0+0000000000.json",
+        date.format("%Y"),
+        date.format("%m"),
+        date.format("%d")
+    )
+}
+
 /// Puts one file in each project's partition for `date`.
 pub async fn partitions(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     projects: &[String],
-    date: chrono::NaiveDate,
+    date: NaiveDate,
 ) {
     use futures::StreamExt;
     futures::stream::iter(projects.iter().cloned())
@@ -375,18 +498,55 @@ pub async fn partitions(
             let s3 = s3.clone();
             let bucket = bucket.to_string();
             async move {
-                let key = format!(
-                    "topics/{p}/year={}/month={}/day={}/{p}+0+0000000000.json",
-                    date.format("%Y"),
-                    date.format("%m"),
-                    date.format("%d")
-                );
-                put(&s3, &bucket, &key, "{}").await;
+                put(&s3, &bucket, &partition_key(&p, date), "{}").await;
             }
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
+}
+
+/// A sync world on the emulator: versioned source and target, a state bucket, a DataSync task,
+/// and one file per project in `date`'s partition.
+pub struct SyncWorld {
+    pub s3: aws_sdk_s3::Client,
+    pub cfg: Config,
+    pub clients: s3_reconciler::aws::Clients,
+    pub state: String,
+}
+
+impl SyncWorld {
+    pub async fn new(projects: &[String], date: NaiveDate) -> SyncWorld {
+        let s3 = s3().await;
+        let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
+        create_bucket(&s3, &src, true).await;
+        create_bucket(&s3, &tgt, true).await;
+        create_bucket(&s3, &state, false).await;
+        partitions(&s3, &src, projects, date).await;
+        let task = datasync_task(&src, &tgt).await;
+        let cfg = sync_config(&src, &tgt, &state, &task);
+        let clients = clients(&cfg).await;
+        SyncWorld {
+            s3,
+            cfg,
+            clients,
+            state,
+        }
+    }
+
+    /// `project0` … `project{n-1}`.
+    pub fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("project{i}")).collect()
+    }
+
+    pub fn store(&self) -> s3_reconciler::sync::state::StateStore {
+        s3_reconciler::sync::state::StateStore::new(
+            self.clients.source.clone(),
+            &self.state,
+            &self.cfg.state.prefix,
+            s3_reconciler::metrics::Metrics::new().unwrap(),
+        )
+    }
 }
 
 /// The daemon running in-process on an ephemeral port.
@@ -399,9 +559,14 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(cfg: Config) -> Daemon {
+        let c = clients(&cfg).await;
+        Self::start_with(cfg, c).await
+    }
+
+    /// As [`Daemon::start`], with the AWS clients supplied (mocks).
+    pub async fn start_with(cfg: Config, clients: s3_reconciler::aws::Clients) -> Daemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let clients = clients(&cfg).await;
         let metrics = s3_reconciler::metrics::Metrics::new().unwrap();
         let token = tokio_util::sync::CancellationToken::new();
         let handle = tokio::spawn(s3_reconciler::app::run_with(

@@ -1,14 +1,23 @@
-//! AWS clients, one S3 client per side plus SQS and DataSync for the control plane.
+//! AWS clients (one S3 client per side, SQS and DataSync for the control plane), the error
+//! type every call returns, and the S3 primitives the capabilities share.
 //!
 //! Credentials: the default chain (env, web identity for IRSA, ECS task role, IMDS), optionally
 //! narrowed to a named profile, optionally used to assume `role_arn` (with `external_id`).
 //! Retries: the SDK's standard mode with `aws.max_attempts`; nothing else retries a request.
+//! Time limits: every call is bounded by `aws.connect_timeout`, `read_timeout`,
+//! `attempt_timeout` and `operation_timeout`, so a hung endpoint becomes an error, not a hang.
+
+mod error;
+pub mod s3;
+
+pub use error::{AwsError, classify};
 
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::config::{Account, BucketSide, Config};
+use crate::config::{Account, AwsSettings, BucketSide, Config};
 
 /// The clients the daemon needs.
 #[derive(Clone, Debug)]
@@ -21,11 +30,10 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(cfg: &Config) -> Clients {
-        let attempts = cfg.aws.max_attempts;
-        let control = sdk_config(&cfg.control_account(), attempts).await;
+        let control = sdk_config(&cfg.control_account(), &cfg.aws).await;
         Clients {
-            source: s3_client(&cfg.source, attempts).await,
-            target: s3_client(&cfg.target, attempts).await,
+            source: s3_client(&cfg.source, &cfg.aws).await,
+            target: s3_client(&cfg.target, &cfg.aws).await,
             sqs: aws_sdk_sqs::Client::new(&control),
             datasync: aws_sdk_datasync::Client::new(&control),
         }
@@ -33,10 +41,17 @@ impl Clients {
 }
 
 /// Shared SDK settings for one account.
-pub async fn sdk_config(account: &Account, max_attempts: u32) -> SdkConfig {
+pub async fn sdk_config(account: &Account, settings: &AwsSettings) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(settings.connect_timeout)
+        .read_timeout(settings.read_timeout)
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .operation_timeout(settings.operation_timeout)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(account.region.clone()))
-        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts));
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.get()))
+        .timeout_config(timeouts);
     if let Some(profile) = &account.profile {
         loader = loader.profile_name(profile);
     }
@@ -63,8 +78,8 @@ pub async fn sdk_config(account: &Account, max_attempts: u32) -> SdkConfig {
 }
 
 /// The S3 client for one side, with path-style addressing where the endpoint needs it.
-pub async fn s3_client(side: &BucketSide, max_attempts: u32) -> aws_sdk_s3::Client {
-    let shared = sdk_config(&side.account(), max_attempts).await;
+pub async fn s3_client(side: &BucketSide, settings: &AwsSettings) -> aws_sdk_s3::Client {
+    let shared = sdk_config(&side.account, settings).await;
     let conf = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(side.path_style())
         .build();

@@ -1,0 +1,189 @@
+//! One error type for every AWS call: what was called, on what, what kind of failure, the
+//! service's message, and the SDK error kept as the source.
+
+use std::error::Error as StdError;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::labels::{ErrorKind, Service};
+
+/// A failed AWS call. `Display` is one readable line: operation, resource, kind, message.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} {resource}: {kind}: {message}")]
+pub struct AwsError {
+    pub service: Service,
+    pub operation: &'static str,
+    /// `s3://bucket/key`, a queue URL, a task ARN.
+    pub resource: String,
+    pub kind: ErrorKind,
+    /// The service's error code (`AccessDenied`, `SlowDown`), when it sent one.
+    pub code: Option<String>,
+    pub message: String,
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl AwsError {
+    pub fn from_sdk<E>(
+        service: Service,
+        operation: &'static str,
+        resource: impl Into<String>,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (kind, code, message) = match &err {
+            SdkError::ServiceError(s) => {
+                let e = s.err();
+                let code = e.code().map(str::to_string);
+                let kind = classify(code.as_deref(), status);
+                let message = e
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code.clone().unwrap_or_else(|| format!("HTTP {status:?}")));
+                (kind, code, message)
+            }
+            SdkError::TimeoutError(_) => (
+                ErrorKind::Timeout,
+                None,
+                "no response within the configured timeout".into(),
+            ),
+            SdkError::DispatchFailure(d) => {
+                let kind = if d.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Network
+                };
+                (kind, None, one_line(&err))
+            }
+            SdkError::ResponseError(_) => (classify(None, status), None, one_line(&err)),
+            SdkError::ConstructionFailure(_) => (ErrorKind::Invalid, None, one_line(&err)),
+            _ => (ErrorKind::Other, None, one_line(&err)),
+        };
+        AwsError {
+            service,
+            operation,
+            resource: resource.into(),
+            kind,
+            code,
+            message,
+            source: Box::new(err),
+        }
+    }
+
+    /// An error found in an otherwise successful response (a DeleteObjects entry, a field the
+    /// service should have sent).
+    pub fn in_response(
+        service: Service,
+        operation: &'static str,
+        resource: impl Into<String>,
+        kind: ErrorKind,
+        code: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let message = message.into();
+        AwsError {
+            service,
+            operation,
+            resource: resource.into(),
+            kind,
+            code,
+            source: message.clone().into(),
+            message,
+        }
+    }
+
+    /// Worth trying again later without any change on our side.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Throttling | ErrorKind::Server
+        )
+    }
+}
+
+fn one_line<E: StdError + 'static>(err: &E) -> String {
+    DisplayErrorContext(err).to_string().replace('\n', " ")
+}
+
+/// The kind of a service error, from its code and HTTP status.
+pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    let by_code = code.and_then(|c| match c {
+        "SlowDown"
+        | "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "AWS.SimpleQueueService.RequestThrottled" => Some(ErrorKind::Throttling),
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "Forbidden"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "AllAccessDisabled"
+        | "KMS.AccessDeniedException" => Some(ErrorKind::AccessDenied),
+        "NoSuchKey"
+        | "NoSuchBucket"
+        | "NoSuchVersion"
+        | "NotFound"
+        | "ResourceNotFoundException"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist"
+        | "NoSuchConfiguration" => Some(ErrorKind::NotFound),
+        "PreconditionFailed" | "ConditionalRequestConflict" => Some(ErrorKind::Precondition),
+        "InternalError" | "InternalFailure" | "InternalException" | "ServiceUnavailable" => {
+            Some(ErrorKind::Server)
+        }
+        _ => None,
+    });
+    by_code.unwrap_or(match status {
+        Some(429) => ErrorKind::Throttling,
+        Some(403) => ErrorKind::AccessDenied,
+        Some(404) => ErrorKind::NotFound,
+        Some(409 | 412) => ErrorKind::Precondition,
+        Some(503) => ErrorKind::Throttling,
+        Some(s) if s >= 500 => ErrorKind::Server,
+        Some(s) if s >= 400 => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_codes_and_statuses() {
+        assert_eq!(classify(Some("SlowDown"), Some(503)), ErrorKind::Throttling);
+        assert_eq!(
+            classify(Some("AccessDenied"), Some(403)),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            classify(Some("NoSuchBucket"), Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(Some("AWS.SimpleQueueService.NonExistentQueue"), Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(classify(None, Some(412)), ErrorKind::Precondition);
+        assert_eq!(classify(None, Some(500)), ErrorKind::Server);
+        assert_eq!(
+            classify(Some("InvalidRequestException"), Some(400)),
+            ErrorKind::Invalid
+        );
+        assert_eq!(classify(None, None), ErrorKind::Other);
+    }
+}

@@ -1,0 +1,432 @@
+//! S3 primitives shared by the capabilities: one page of a version or object listing, one
+//! DeleteObjects, conditional reads and writes of small JSON objects. Each call is counted in
+//! `s3_requests_total`, and each failure in `aws_errors_total`, here and nowhere else.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use chrono::{DateTime, Utc};
+
+use super::AwsError;
+use crate::labels::{ErrorKind, S3Op, Service};
+use crate::metrics::Metrics;
+
+/// S3's DeleteObjects limit.
+pub const DELETE_BATCH: usize = 1000;
+
+/// One version or delete marker of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Where a version listing continues: S3's `NextKeyMarker` and `NextVersionIdMarker`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Marker {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+/// One page of ListObjectVersions: versions and delete markers in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionPage {
+    pub entries: Vec<Entry>,
+    /// `None` on the last page.
+    pub next: Option<Marker>,
+}
+
+/// A current object, as ListObjectsV2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub key: String,
+    pub size: i64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One page of ListObjectsV2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectPage {
+    pub objects: Vec<Object>,
+    /// Common prefixes when listed with a delimiter.
+    pub prefixes: Vec<String>,
+    /// Continuation token; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// What DeleteObjects reported, entry by entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// (key, version id) confirmed deleted.
+    pub deleted: Vec<(String, String)>,
+    pub errors: Vec<EntryError>,
+}
+
+/// One entry DeleteObjects did not delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryError {
+    pub key: String,
+    pub version_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// How a write is conditioned.
+#[derive(Debug, Clone, Copy)]
+pub enum Condition<'a> {
+    /// `If-None-Match: *`: only if no object exists.
+    Create,
+    /// `If-Match: etag`: only if the object is still the one read.
+    Replace(&'a str),
+    /// Unconditional.
+    Overwrite,
+}
+
+/// Result of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    Written {
+        etag: String,
+    },
+    /// The condition failed (412 or 409): someone else wrote first.
+    Conflict,
+}
+
+/// A small object read whole, with the ETag that guards the next write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+/// One bucket reached with one client; every call is counted.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub client: aws_sdk_s3::Client,
+    pub name: String,
+    metrics: Metrics,
+}
+
+impl Bucket {
+    pub fn new(client: aws_sdk_s3::Client, name: impl Into<String>, metrics: Metrics) -> Self {
+        Bucket {
+            client,
+            name: name.into(),
+            metrics,
+        }
+    }
+
+    /// `s3://bucket/key` for messages and audit lines.
+    pub fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.name)
+    }
+
+    fn failed(&self, e: AwsError) -> AwsError {
+        self.metrics.aws_error(Service::S3, e.kind);
+        e
+    }
+
+    /// One page of versions and delete markers under `prefix`, continuing at `start`.
+    pub async fn list_versions(
+        &self,
+        prefix: &str,
+        start: Option<&Marker>,
+    ) -> Result<VersionPage, AwsError> {
+        self.metrics.s3_request(S3Op::ListObjectVersions);
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(&self.name)
+            .prefix(prefix)
+            .set_key_marker(start.map(|m| m.key.clone()))
+            .set_version_id_marker(start.and_then(|m| m.version_id.clone()))
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "ListObjectVersions",
+                    self.uri(prefix),
+                    e,
+                ))
+            })?;
+        let versions = out.versions().iter().filter_map(|v| {
+            Some(Entry {
+                key: v.key()?.to_string(),
+                version_id: v.version_id().unwrap_or("null").to_string(),
+                delete_marker: false,
+                last_modified: v.last_modified().and_then(to_chrono),
+            })
+        });
+        let markers = out.delete_markers().iter().filter_map(|m| {
+            Some(Entry {
+                key: m.key()?.to_string(),
+                version_id: m.version_id().unwrap_or("null").to_string(),
+                delete_marker: true,
+                last_modified: m.last_modified().and_then(to_chrono),
+            })
+        });
+        let entries = merge_by_key(versions.collect(), markers.collect());
+        let next = match (out.is_truncated(), out.next_key_marker()) {
+            (Some(true), Some(key)) => Some(Marker {
+                key: key.to_string(),
+                version_id: out.next_version_id_marker().map(str::to_string),
+            }),
+            _ => None,
+        };
+        Ok(VersionPage { entries, next })
+    }
+
+    /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
+    pub async fn list_objects(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<String>,
+    ) -> Result<ObjectPage, AwsError> {
+        self.metrics.s3_request(S3Op::ListObjectsV2);
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_string))
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "ListObjectsV2",
+                    self.uri(prefix),
+                    e,
+                ))
+            })?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(Object {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0),
+                    last_modified: o.last_modified().and_then(to_chrono),
+                })
+            })
+            .collect();
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_string))
+            .collect();
+        let next = match (out.is_truncated(), out.next_continuation_token()) {
+            (Some(true), Some(t)) => Some(t.to_string()),
+            _ => None,
+        };
+        Ok(ObjectPage {
+            objects,
+            prefixes,
+            next,
+        })
+    }
+
+    /// Deletes up to [`DELETE_BATCH`] versions in one request; every entry's fate is reported.
+    pub async fn delete_versions(&self, entries: &[&Entry]) -> Result<DeleteReport, AwsError> {
+        let resource = self.uri(entries.first().map_or("", |e| e.key.as_str()));
+        let invalid = |message: String| {
+            self.failed(AwsError::in_response(
+                Service::S3,
+                "DeleteObjects",
+                resource.clone(),
+                ErrorKind::Invalid,
+                None,
+                message,
+            ))
+        };
+        let objects = entries
+            .iter()
+            .map(|e| {
+                ObjectIdentifier::builder()
+                    .key(&e.key)
+                    .version_id(&e.version_id)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(false)
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        self.metrics.s3_request(S3Op::DeleteObjects);
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.name)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "DeleteObjects",
+                    resource.clone(),
+                    e,
+                ))
+            })?;
+        Ok(DeleteReport {
+            deleted: out
+                .deleted()
+                .iter()
+                .map(|d| {
+                    (
+                        d.key().unwrap_or_default().to_string(),
+                        d.version_id().unwrap_or("null").to_string(),
+                    )
+                })
+                .collect(),
+            errors: out
+                .errors()
+                .iter()
+                .map(|e| EntryError {
+                    key: e.key().unwrap_or_default().to_string(),
+                    version_id: e.version_id().unwrap_or("null").to_string(),
+                    code: e.code().unwrap_or("Unknown").to_string(),
+                    message: e.message().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Reads a small object whole; `None` when it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Fetched>, AwsError> {
+        self.metrics.s3_request(S3Op::GetObject);
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "GetObject",
+                    self.uri(key),
+                    e,
+                )));
+            }
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::in_response(
+                    Service::S3,
+                    "GetObject",
+                    self.uri(key),
+                    ErrorKind::Network,
+                    None,
+                    e.to_string(),
+                ))
+            })?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(Fetched { body, etag }))
+    }
+
+    /// Writes a small JSON object under `condition`.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Condition<'_>,
+    ) -> Result<Put, AwsError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        req = match condition {
+            Condition::Create => req.if_none_match("*"),
+            Condition::Replace(etag) => req.if_match(etag),
+            Condition::Overwrite => req,
+        };
+        self.metrics.s3_request(S3Op::PutObject);
+        match req.send().await {
+            Ok(out) => Ok(Put::Written {
+                etag: out.e_tag().unwrap_or_default().to_string(),
+            }),
+            Err(e) => {
+                let e = AwsError::from_sdk(Service::S3, "PutObject", self.uri(key), e);
+                if e.kind == ErrorKind::Precondition {
+                    Ok(Put::Conflict)
+                } else {
+                    Err(self.failed(e))
+                }
+            }
+        }
+    }
+}
+
+/// Merges two lists sorted by key into one, keeping each list's order within a key.
+fn merge_by_key(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut b = b.into_iter().peekable();
+    for x in a {
+        while let Some(y) = b.next_if(|y| y.key < x.key) {
+            out.push(y);
+        }
+        out.push(x);
+    }
+    out.extend(b);
+    out
+}
+
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(key: &str, v: &str, dm: bool) -> Entry {
+        Entry {
+            key: key.into(),
+            version_id: v.into(),
+            delete_marker: dm,
+            last_modified: None,
+        }
+    }
+
+    #[test]
+    fn versions_and_markers_merge_in_key_order() {
+        let versions = vec![e("a", "1", false), e("c", "2", false), e("c", "3", false)];
+        let markers = vec![e("b", "m1", true), e("c", "m2", true), e("d", "m3", true)];
+        let keys: Vec<(String, String)> = merge_by_key(versions, markers)
+            .into_iter()
+            .map(|x| (x.key, x.version_id))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("a", "1"),
+            ("b", "m1"),
+            ("c", "2"),
+            ("c", "3"),
+            ("c", "m2"),
+            ("d", "m3"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(keys, want);
+    }
+}

@@ -1,0 +1,154 @@
+//! The fixed vocabularies of metric labels, shared by [`crate::metrics`] (which registers every
+//! series up front) and the modules that record them. A label value is always one of these
+//! enums' `label()`: never a key, a bucket name or an error message.
+
+/// Declares a label enum with `label()`, `ALL` and `Display`.
+macro_rules! label_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $label:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $label)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.label())
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// A long-running task of the daemon.
+    pub enum Task {
+        Sync => "sync",
+        Purge => "purge",
+    }
+}
+
+label_enum! {
+    /// What became of one event record.
+    pub enum PurgeOutcome {
+        Purged => "purged",
+        NothingToPurge => "nothing_to_purge",
+        SourcePresent => "source_present",
+        OutOfScope => "out_of_scope",
+        IgnoredEvent => "ignored_event",
+        TestEvent => "test_event",
+        Invalid => "invalid",
+        Deferred => "deferred",
+        Refused => "refused",
+        Failed => "failed",
+    }
+}
+
+label_enum! {
+    /// What became of one SQS message.
+    pub enum MessageResult {
+        Deleted => "deleted",
+        Failed => "failed",
+    }
+}
+
+label_enum! {
+    /// The kind of a target entry that was deleted.
+    pub enum EntryKind {
+        Version => "version",
+        DeleteMarker => "delete_marker",
+    }
+}
+
+label_enum! {
+    /// How one sync date run ended.
+    pub enum SyncResult {
+        Success => "success",
+        /// An execution ended in ERROR.
+        Error => "error",
+        Timeout => "timeout",
+        /// Nothing to do here: already synced, held by another runner, given up.
+        Skipped => "skipped",
+        /// The run could not be carried out (an AWS call failed, the plan was refused).
+        Failed => "failed",
+    }
+}
+
+label_enum! {
+    /// An AWS service the daemon calls.
+    pub enum Service {
+        S3 => "s3",
+        Sqs => "sqs",
+        DataSync => "datasync",
+    }
+}
+
+label_enum! {
+    /// What kind of failure an AWS call ended in; retry and alert decisions use it.
+    pub enum ErrorKind {
+        /// The call did not finish within its time limit.
+        Timeout => "timeout",
+        /// No response: connection refused or reset, DNS.
+        Network => "network",
+        /// The service asked us to slow down (SlowDown, 429, Throttling).
+        Throttling => "throttling",
+        /// Credentials or policies do not allow the call (403).
+        AccessDenied => "access_denied",
+        /// The bucket, key, queue or task does not exist (404).
+        NotFound => "not_found",
+        /// A conditional request lost (412, 409).
+        Precondition => "precondition",
+        /// The request itself was refused as invalid (other 4xx).
+        Invalid => "invalid",
+        /// The service failed (5xx).
+        Server => "server",
+        Other => "other",
+    }
+}
+
+label_enum! {
+    /// S3 operations the daemon performs.
+    pub enum S3Op {
+        ListObjectVersions => "ListObjectVersions",
+        ListObjectsV2 => "ListObjectsV2",
+        DeleteObjects => "DeleteObjects",
+        GetObject => "GetObject",
+        PutObject => "PutObject",
+    }
+}
+
+label_enum! {
+    /// SQS operations the daemon performs.
+    pub enum SqsOp {
+        ReceiveMessage => "ReceiveMessage",
+        DeleteMessageBatch => "DeleteMessageBatch",
+        ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatch",
+        GetQueueAttributes => "GetQueueAttributes",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_snake_case() {
+        fn check<T: Copy + std::fmt::Display>(all: &[T], label: fn(T) -> &'static str) {
+            let set: std::collections::BTreeSet<_> = all.iter().map(|v| label(*v)).collect();
+            assert_eq!(set.len(), all.len());
+        }
+        check(PurgeOutcome::ALL, PurgeOutcome::label);
+        check(ErrorKind::ALL, ErrorKind::label);
+        check(SyncResult::ALL, SyncResult::label);
+        assert_eq!(PurgeOutcome::NothingToPurge.to_string(), "nothing_to_purge");
+        assert_eq!(
+            serde_json::to_string(&SyncResult::Timeout).unwrap(),
+            "\"timeout\""
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! The SQS consumer: receives delete events, purges, and acknowledges only what is settled.
+//!
+//! - Several long polls run at once; each asks for as many messages as there are free slots
+//!   (at most 10). `purge.concurrency` slots bound the messages in flight.
+//! - Each message holds one slot and settles on its own: once all its keys are decided it is
+//!   acknowledged (or left for redelivery), whatever the other messages are doing. A slow key
+//!   holds only its own message's slot; receiving goes on while any slot is free.
+//! - A key already being decided for another message in flight is not decided twice: the
+//!   second message waits for the same decision.
+//! - Acknowledgements and retry delays are batched (10 per call, or after a short interval).
+//! - A message whose work outlives half the visibility timeout has its visibility extended.
+
+mod settle;
+mod sqs;
+
+pub use settle::{MessagePlan, Note, Settlement, Triage, backoff, plan, settle, triage};
+pub use sqs::Queue;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use chrono::Utc;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::context::{Context, TaskResult};
+use crate::health::TaskHandle;
+use crate::labels::{MessageResult, PurgeOutcome};
+use crate::metrics::Metrics;
+use crate::purge::event::RemovalEvent;
+use crate::purge::purger::{KeyOutcome, PurgeError, Purger};
+use sqs::SQS_MAX_BATCH;
+
+/// How long an acknowledgement waits for others to share its DeleteMessageBatch.
+const ACK_LINGER: Duration = Duration::from_millis(25);
+
+/// SQS batch calls in flight at once.
+const ACK_CALLS_IN_FLIGHT: usize = 16;
+
+/// Long polls at once: enough that receiving keeps up with the slots, at most 8.
+fn pollers(concurrency: usize) -> usize {
+    concurrency.div_ceil(SQS_MAX_BATCH).clamp(1, 8)
+}
+
+type KeyResult = Result<KeyOutcome, PurgeError>;
+
+/// Decisions in flight, by key, shared by every message that names the key meanwhile.
+#[derive(Default)]
+struct InFlightKeys {
+    running: Mutex<HashMap<String, Shared<BoxFuture<'static, KeyResult>>>>,
+}
+
+impl InFlightKeys {
+    fn purge(
+        self: &Arc<Self>,
+        purger: &Arc<Purger>,
+        event: &RemovalEvent,
+        message_id: &str,
+    ) -> Shared<BoxFuture<'static, KeyResult>> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = running.get(&event.key) {
+            return f.clone();
+        }
+        let (this, purger) = (self.clone(), purger.clone());
+        let (key, reason, origin) = (
+            event.key.clone(),
+            event.event_name.as_str(),
+            message_id.to_string(),
+        );
+        let fut = async move {
+            let r = purger.purge_key(&key, reason, &origin).await;
+            this.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            r
+        }
+        .boxed()
+        .shared();
+        running.insert(event.key.clone(), fut.clone());
+        fut
+    }
+}
+
+/// What every message task needs.
+struct Consumer {
+    ctx: Context,
+    handle: TaskHandle,
+    queue: Queue,
+    purger: Arc<Purger>,
+    keys: Arc<InFlightKeys>,
+    settler: Settler,
+}
+
+pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
+    let cfg = ctx.config.clone();
+    let queue = Queue::new(
+        ctx.clients.sqs.clone(),
+        &cfg.purge.queue_url,
+        ctx.metrics.clone(),
+    );
+    check_redrive(&queue, &ctx.metrics).await;
+    let consumer = Arc::new(Consumer {
+        purger: Arc::new(Purger::new(
+            &cfg,
+            ctx.clients.source.clone(),
+            ctx.clients.target.clone(),
+            ctx.metrics.clone(),
+        )),
+        settler: Settler::spawn(queue.clone(), ctx.metrics.clone(), &ctx),
+        keys: Arc::default(),
+        handle,
+        queue,
+        ctx,
+    });
+    let slots = Arc::new(Semaphore::new(cfg.purge.concurrency.get()));
+    let polls = (0..pollers(cfg.purge.concurrency.get())).map(|_| poll(&consumer, &slots));
+    futures::future::join_all(polls).await;
+    info!("purge consumer stopped receiving");
+    Ok(())
+}
+
+/// One long-poll loop: takes free slots, receives at most that many messages, starts each.
+async fn poll(c: &Arc<Consumer>, slots: &Arc<Semaphore>) {
+    let cfg = &c.ctx.config.purge;
+    let shutdown = &c.ctx.shutdown;
+    let mut errors: u32 = 0;
+    loop {
+        let mut permits = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let extra = slots.available_permits().min(SQS_MAX_BATCH - 1);
+        if extra > 0
+            && let Ok(more) = slots.clone().try_acquire_many_owned(extra as u32)
+        {
+            permits.merge(more);
+        }
+        let want = permits.num_permits();
+        let received = tokio::select! {
+            // Messages received at this instant become visible again after the timeout.
+            _ = shutdown.cancelled() => return,
+            r = c.queue.receive(want, cfg.wait_time, cfg.visibility_timeout) => r,
+        };
+        match received {
+            Ok(messages) => {
+                errors = 0;
+                c.handle.set_ready();
+                c.handle.touch();
+                for msg in messages {
+                    let Some(slot) = permits.split(1) else { break };
+                    let c = c.clone();
+                    c.ctx
+                        .tracker
+                        .clone()
+                        .spawn(async move { handle(&c, msg, slot).await });
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                error!(error = %e, attempt = errors, "receive failed");
+                c.handle.set_not_ready(e.to_string());
+                drop(permits);
+                let delay = backoff(errors, Duration::from_secs(1), Duration::from_secs(30));
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn check_redrive(queue: &Queue, metrics: &Metrics) {
+    match queue.redrive_policy().await {
+        Ok(Some(p)) => {
+            metrics.dlq_configured(true);
+            info!(queue = %queue.url, redrive_policy = %p, "purge queue has a dead-letter queue");
+        }
+        Ok(None) => {
+            metrics.dlq_configured(false);
+            warn!(queue = %queue.url, "purge queue has no redrive policy: a poison message would be retried forever; configure a DLQ");
+        }
+        Err(e) => {
+            metrics.dlq_configured(false);
+            warn!(error = %e, "could not read the queue's redrive policy");
+        }
+    }
+}
+
+/// Processes one message to its settlement, holding `_slot` until then.
+async fn handle(c: &Consumer, msg: Message, _slot: OwnedSemaphorePermit) {
+    let message_id = msg.message_id().unwrap_or_default().to_string();
+    let span = info_span!("message", message_id = %message_id);
+    async {
+        let m = &c.ctx.metrics;
+        let cfg = &c.ctx.config;
+        let _in_flight = m.messages_in_flight(1);
+        let receipt = msg.receipt_handle().unwrap_or_default().to_string();
+        let receive_count = msg
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let plan = settle::plan(
+            msg.body().unwrap_or_default(),
+            &cfg.source.bucket,
+            &cfg.purge,
+        );
+        for o in &plan.counted {
+            m.purge_event(*o);
+        }
+        log_notes(&plan.notes, receive_count);
+
+        let done = CancellationToken::new();
+        let heartbeat = tokio::spawn({
+            let queue = c.queue.clone();
+            let (receipt, vis, done) =
+                (receipt.clone(), cfg.purge.visibility_timeout, done.clone());
+            async move { queue.keep_invisible(vec![receipt], vis, done).await }
+        });
+        let decisions = plan
+            .act
+            .iter()
+            .map(|e| c.keys.purge(&c.purger, e, &message_id));
+        let results = futures::future::join_all(decisions).await;
+        done.cancel();
+        let _ = heartbeat.await;
+
+        let now = Utc::now();
+        let mut settled = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for (e, r) in plan.act.iter().zip(&results) {
+            match r {
+                Ok(outcome) => {
+                    m.purge_event(outcome.label());
+                    if let (KeyOutcome::Purged { .. }, Some(t)) = (outcome, e.event_time) {
+                        m.purge_lag((now - t).num_milliseconds() as f64 / 1000.0);
+                    }
+                    settled.push(Some(outcome.is_settled()));
+                }
+                Err(err) => {
+                    m.purge_event(PurgeOutcome::Failed);
+                    warn!(key = %e.key, error = %err, "purge failed; message will be retried");
+                    failure.get_or_insert_with(|| err.to_string());
+                    settled.push(None);
+                }
+            }
+        }
+        match failure {
+            Some(reason) => c.handle.record_failure(reason),
+            None if !plan.act.is_empty() => c.handle.record_success(),
+            None => {}
+        }
+        let settlement = settle::settle(
+            plan.valid,
+            &settled,
+            receive_count,
+            cfg.purge.retry_backoff,
+            cfg.purge.retry_backoff_max,
+        );
+        c.settler.settle(receipt, settlement);
+    }
+    .instrument(span)
+    .await
+}
+
+fn log_notes(notes: &[Note], receive_count: u32) {
+    for n in notes {
+        match n {
+            Note::TestEvent => info!("s3:TestEvent acknowledged"),
+            Note::SnsControl { kind, topic_arn } => warn!(%kind, %topic_arn,
+                "SNS control message on the purge queue acknowledged; confirm SNS subscriptions with the queue owner's credentials"),
+            Note::Ignored { event_name } => debug!(%event_name, "event ignored"),
+            Note::OtherBucket { bucket } => warn!(event_bucket = %bucket,
+                "event for a bucket other than source.bucket; not acted on"),
+            Note::OutsidePrefixes { key } => debug!(%key, "key outside purge.prefixes"),
+            Note::Invalid(err) => warn!(error = %err, receive_count,
+                "invalid message left on the queue (the redrive policy moves it to the DLQ)"),
+        }
+    }
+}
+
+/// Batches acknowledgements and retry delays into SQS batch calls.
+#[derive(Clone)]
+struct Settler {
+    tx: mpsc::UnboundedSender<(String, Settlement)>,
+}
+
+impl Settler {
+    fn spawn(queue: Queue, metrics: Metrics, ctx: &Context) -> Settler {
+        let (tx, rx) = mpsc::unbounded_channel();
+        ctx.tracker.spawn(settle_batches(queue, metrics, rx));
+        Settler { tx }
+    }
+
+    fn settle(&self, receipt: String, settlement: Settlement) {
+        // The task lives until every handle is gone, so a send cannot fail while we hold one.
+        let _ = self.tx.send((receipt, settlement));
+    }
+}
+
+async fn settle_batches(
+    queue: Queue,
+    metrics: Metrics,
+    mut rx: mpsc::UnboundedReceiver<(String, Settlement)>,
+) {
+    let calls = Arc::new(Semaphore::new(ACK_CALLS_IN_FLIGHT));
+    let mut flushes = tokio::task::JoinSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut acks: Vec<String> = Vec::new();
+        let mut retries: Vec<(String, Duration)> = Vec::new();
+        let linger = tokio::time::Instant::now() + ACK_LINGER;
+        let mut next = Some(first);
+        while let Some((receipt, s)) = next.take() {
+            match s {
+                Settlement::Ack => acks.push(receipt),
+                Settlement::Retry { delay } => retries.push((receipt, delay)),
+            }
+            if acks.len() >= SQS_MAX_BATCH || retries.len() >= SQS_MAX_BATCH {
+                break;
+            }
+            next = tokio::time::timeout_at(linger, rx.recv())
+                .await
+                .ok()
+                .flatten();
+        }
+        let Ok(slot) = calls.clone().acquire_owned().await else {
+            break;
+        };
+        let (queue, metrics) = (queue.clone(), metrics.clone());
+        flushes.spawn(async move {
+            flush(&queue, &metrics, acks, retries).await;
+            drop(slot);
+        });
+        while flushes.try_join_next().is_some() {}
+    }
+    while flushes.join_next().await.is_some() {}
+}
+
+async fn flush(
+    queue: &Queue,
+    metrics: &Metrics,
+    acks: Vec<String>,
+    retries: Vec<(String, Duration)>,
+) {
+    if !acks.is_empty() {
+        let receipts: Vec<&str> = acks.iter().map(String::as_str).collect();
+        match queue.delete_batch(&receipts).await {
+            Ok(failed) => metrics.purge_message(MessageResult::Deleted, acks.len() - failed),
+            // The work is done and idempotent: a redelivery decides again and finds nothing.
+            Err(e) => {
+                warn!(error = %e, messages = acks.len(), "DeleteMessageBatch failed; the messages will be redelivered")
+            }
+        }
+    }
+    if !retries.is_empty() {
+        metrics.purge_message(MessageResult::Failed, retries.len());
+        let entries: Vec<(&str, Duration)> =
+            retries.iter().map(|(r, d)| (r.as_str(), *d)).collect();
+        if let Err(e) = queue.change_visibility_batch(&entries).await {
+            warn!(error = %e, messages = retries.len(),
+                  "could not set the retry backoff; the messages reappear after their visibility timeout");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pollers_scale_with_concurrency() {
+        assert_eq!(pollers(1), 1);
+        assert_eq!(pollers(16), 2);
+        assert_eq!(pollers(1024), 8);
+    }
+}

@@ -1,0 +1,183 @@
+//! The SQS calls of the consumer. Each is counted in `sqs_requests_total` and each failure in
+//! `aws_errors_total`.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::aws::AwsError;
+use crate::labels::{Service, SqsOp};
+use crate::metrics::Metrics;
+
+/// SQS's limit on messages per receive and entries per batch call.
+pub const SQS_MAX_BATCH: usize = 10;
+
+/// The purge queue.
+#[derive(Clone)]
+pub struct Queue {
+    client: aws_sdk_sqs::Client,
+    pub url: String,
+    metrics: Metrics,
+}
+
+impl Queue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>, metrics: Metrics) -> Self {
+        Queue {
+            client,
+            url: url.into(),
+            metrics,
+        }
+    }
+
+    fn failed<E>(
+        &self,
+        operation: &'static str,
+        e: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> AwsError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        let e = AwsError::from_sdk(Service::Sqs, operation, &self.url, e);
+        self.metrics.aws_error(Service::Sqs, e.kind);
+        e
+    }
+
+    /// Long-polls for up to `max` messages (at most 10).
+    pub async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Message>, AwsError> {
+        self.metrics.sqs_request(SqsOp::ReceiveMessage);
+        self.client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, SQS_MAX_BATCH) as i32)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .visibility_timeout(visibility.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map(|out| out.messages.unwrap_or_default())
+            .map_err(|e| self.failed("ReceiveMessage", e))
+    }
+
+    /// Deletes up to 10 messages by receipt handle; returns how many the queue refused.
+    pub async fn delete_batch(&self, receipts: &[&str]) -> Result<usize, AwsError> {
+        let entries: Vec<_> = receipts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(*r)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        self.metrics.sqs_request(SqsOp::DeleteMessageBatch);
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| self.failed("DeleteMessageBatch", e))?;
+        for f in out.failed() {
+            warn!(entry = %f.id(), code = %f.code(), "DeleteMessageBatch entry failed; the message will be redelivered");
+        }
+        Ok(out.failed().len())
+    }
+
+    /// Sets the visibility timeout of up to 10 messages (receipt, timeout each); returns how
+    /// many the queue refused.
+    pub async fn change_visibility_batch(
+        &self,
+        entries: &[(&str, Duration)],
+    ) -> Result<usize, AwsError> {
+        let entries: Vec<_> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (r, d))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(*r)
+                    .visibility_timeout(d.as_secs().min(43_200) as i32)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        self.metrics
+            .sqs_request(SqsOp::ChangeMessageVisibilityBatch);
+        let out = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| self.failed("ChangeMessageVisibilityBatch", e))?;
+        for f in out.failed() {
+            warn!(entry = %f.id(), code = %f.code(), "could not change a message's visibility");
+        }
+        Ok(out.failed().len())
+    }
+
+    /// The queue's RedrivePolicy, if it has one.
+    pub async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
+        self.metrics.sqs_request(SqsOp::GetQueueAttributes);
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| self.failed("GetQueueAttributes", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+            .cloned())
+    }
+
+    /// Keeps `receipts` invisible while their work goes on: every half `visibility`, their
+    /// visibility is reset to `visibility` from now, until `done` is cancelled. Without this,
+    /// work that outlives the timeout would be received and done twice at once.
+    pub async fn keep_invisible(
+        &self,
+        receipts: Vec<String>,
+        visibility: Duration,
+        done: CancellationToken,
+    ) {
+        let half = visibility / 2;
+        loop {
+            tokio::select! {
+                _ = done.cancelled() => return,
+                _ = tokio::time::sleep(half) => {}
+            }
+            for chunk in receipts.chunks(SQS_MAX_BATCH) {
+                let entries: Vec<(&str, Duration)> =
+                    chunk.iter().map(|r| (r.as_str(), visibility)).collect();
+                match self.change_visibility_batch(&entries).await {
+                    Ok(0) => debug!(messages = chunk.len(), "visibility extended"),
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "could not extend visibility"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Deleting target entries, the only place the daemon deletes anything.
+//!
+//! Entries decided for many keys are packed into DeleteObjects requests of at most 1,000
+//! entries (jobs that arrive within a few milliseconds of each other share a request). Every
+//! entry is audited twice on target `s3_reconciler::audit`: `deleting` with the request's
+//! `batch_id` *before* the request is sent, then `delete` (deleted) or `delete_failed` with the
+//! per-entry error. Whenever the process dies, every deleted version has at least its intent
+//! line. Every per-entry error is checked; an entry DeleteObjects reports neither way is a
+//! failure too.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::aws::AwsError;
+use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError};
+use crate::labels::{EntryKind, ErrorKind};
+use crate::metrics::Metrics;
+
+/// How long a request waits for more jobs to share it. Short against an S3 round trip, long
+/// enough that keys decided together (a burst, a sweep) travel together.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// DeleteObjects requests in flight at once.
+const REQUESTS_IN_FLIGHT: usize = 8;
+
+/// Why target entries were not (all) deleted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeleteError {
+    /// The request itself failed: its entries may or may not be deleted.
+    #[error("{0}")]
+    Request(Arc<AwsError>),
+    #[error("deleting s3://{bucket}/{key} version {version_id}: {code}: {message}")]
+    Entry {
+        bucket: String,
+        key: String,
+        version_id: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "deleting s3://{bucket}/{key} version {version_id}: DeleteObjects reported neither success nor error"
+    )]
+    Unconfirmed {
+        bucket: String,
+        key: String,
+        version_id: String,
+    },
+    #[error("the deleter of s3://{bucket} stopped")]
+    Stopped { bucket: String },
+}
+
+impl DeleteError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DeleteError::Request(e) => e.kind,
+            DeleteError::Entry { code, .. } => crate::aws::classify(Some(code), None),
+            DeleteError::Unconfirmed { .. } | DeleteError::Stopped { .. } => ErrorKind::Other,
+        }
+    }
+}
+
+/// Why and on whose behalf entries are deleted; both go into every audit line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The event name, `manual` or `sweep`.
+    pub reason: String,
+    /// The SQS message id, or what started a manual run.
+    pub message_id: String,
+}
+
+struct Job {
+    entries: Vec<Entry>,
+    origin: Origin,
+    done: oneshot::Sender<Result<(), DeleteError>>,
+}
+
+/// A handle to the task that deletes from one bucket.
+#[derive(Clone)]
+pub struct Deleter {
+    bucket: String,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Deleter {
+    /// Starts the deleting task for `bucket`; it ends when the last handle is dropped.
+    /// Must be called within a Tokio runtime.
+    pub fn spawn(bucket: Bucket, metrics: Metrics) -> Deleter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let name = bucket.name.clone();
+        tokio::spawn(run(bucket, metrics, rx));
+        Deleter {
+            bucket: name,
+            jobs: tx,
+        }
+    }
+
+    /// Deletes `entries`; resolves once every one of them is confirmed deleted or failed.
+    pub async fn delete(&self, entries: Vec<Entry>, origin: Origin) -> Result<(), DeleteError> {
+        let stopped = || DeleteError::Stopped {
+            bucket: self.bucket.clone(),
+        };
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                entries,
+                origin,
+                done,
+            })
+            .map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(bucket: Bucket, metrics: Metrics, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let bucket = Arc::new(bucket);
+    let slots = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        let mut n = batch[0].entries.len();
+        let linger = tokio::time::Instant::now() + LINGER;
+        while n < DELETE_BATCH {
+            match tokio::time::timeout_at(linger, jobs.recv()).await {
+                Ok(Some(job)) => {
+                    n += job.entries.len();
+                    batch.push(job);
+                }
+                _ => break,
+            }
+        }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (bucket, metrics) = (bucket.clone(), metrics.clone());
+        tokio::spawn(async move {
+            send(&bucket, &metrics, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Sends one gathered batch as requests of at most [`DELETE_BATCH`] entries and answers
+/// every job.
+async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
+    let mut results: Vec<Result<(), DeleteError>> = vec![Ok(()); jobs.len()];
+    let all: Vec<(usize, &Entry)> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, j)| j.entries.iter().map(move |e| (i, e)))
+        .collect();
+    for chunk in all.chunks(DELETE_BATCH) {
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        for (i, e) in chunk {
+            audit_intent(bucket, e, &jobs[*i].origin, &batch_id);
+        }
+        let entries: Vec<&Entry> = chunk.iter().map(|(_, e)| *e).collect();
+        let outcome = bucket.delete_versions(&entries).await;
+        for (i, result) in settle_chunk(bucket, metrics, chunk, &jobs, &batch_id, outcome) {
+            if results[i].is_ok() {
+                results[i] = result;
+            }
+        }
+    }
+    for (job, result) in jobs.into_iter().zip(results) {
+        let _ = job.done.send(result);
+    }
+}
+
+/// Audits and counts each entry of one request; returns the failures by job index.
+fn settle_chunk(
+    bucket: &Bucket,
+    metrics: &Metrics,
+    chunk: &[(usize, &Entry)],
+    jobs: &[Job],
+    batch_id: &str,
+    outcome: Result<DeleteReport, AwsError>,
+) -> Vec<(usize, Result<(), DeleteError>)> {
+    let report = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let e = Arc::new(e);
+            error!(error = %e, batch_id, entries = chunk.len(),
+                   "DeleteObjects failed; its entries may or may not be deleted and are decided again on retry");
+            return chunk
+                .iter()
+                .map(|(i, entry)| {
+                    audit_failure(bucket, entry, &jobs[*i].origin, batch_id, &e.to_string());
+                    (*i, Err(DeleteError::Request(e.clone())))
+                })
+                .collect();
+        }
+    };
+    let deleted: HashSet<(&str, &str)> = report
+        .deleted
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let errors: HashMap<(&str, &str), &EntryError> = report
+        .errors
+        .iter()
+        .map(|x| ((x.key.as_str(), x.version_id.as_str()), x))
+        .collect();
+    chunk
+        .iter()
+        .map(|(i, entry)| {
+            let origin = &jobs[*i].origin;
+            let id = (entry.key.as_str(), entry.version_id.as_str());
+            if deleted.contains(&id) {
+                metrics.purge_deleted(if entry.delete_marker {
+                    EntryKind::DeleteMarker
+                } else {
+                    EntryKind::Version
+                });
+                info!(target: "s3_reconciler::audit", action = "delete", bucket = %bucket.name,
+                      key = %entry.key, version_id = %entry.version_id,
+                      delete_marker = entry.delete_marker, reason = %origin.reason,
+                      message_id = %origin.message_id, batch_id, "deleted target entry");
+                return (*i, Ok(()));
+            }
+            let err = match errors.get(&id) {
+                Some(x) => DeleteError::Entry {
+                    bucket: bucket.name.clone(),
+                    key: x.key.clone(),
+                    version_id: x.version_id.clone(),
+                    code: x.code.clone(),
+                    message: x.message.clone(),
+                },
+                None => DeleteError::Unconfirmed {
+                    bucket: bucket.name.clone(),
+                    key: entry.key.clone(),
+                    version_id: entry.version_id.clone(),
+                },
+            };
+            audit_failure(bucket, entry, origin, batch_id, &err.to_string());
+            (*i, Err(err))
+        })
+        .collect()
+}
+
+fn audit_intent(bucket: &Bucket, e: &Entry, origin: &Origin, batch_id: &str) {
+    info!(target: "s3_reconciler::audit", action = "deleting", bucket = %bucket.name, key = %e.key,
+          version_id = %e.version_id, delete_marker = e.delete_marker, reason = %origin.reason,
+          message_id = %origin.message_id, batch_id, "deleting target entry");
+}
+
+fn audit_failure(bucket: &Bucket, e: &Entry, origin: &Origin, batch_id: &str, error: &str) {
+    warn!(target: "s3_reconciler::audit", action = "delete_failed", bucket = %bucket.name,
+          key = %e.key, version_id = %e.version_id, delete_marker = e.delete_marker,
+          reason = %origin.reason, message_id = %origin.message_id, batch_id, error,
+          "target entry not deleted");
+}
+
+/// Logs what a dry run would delete.
+pub fn audit_dry_run(bucket: &str, entries: &[Entry], origin: &Origin) {
+    for e in entries {
+        info!(target: "s3_reconciler::audit", action = "would_delete", bucket, key = %e.key,
+              version_id = %e.version_id, delete_marker = e.delete_marker,
+              reason = %origin.reason, message_id = %origin.message_id, dry_run = true,
+              "dry run: target entry would be deleted");
+    }
+}

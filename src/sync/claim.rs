@@ -1,0 +1,389 @@
+//! A date's claim: the record of who syncs it, with which filters and executions, and how it
+//! ended; and the pure state machine that decides what a runner does with it.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimStatus {
+    Running,
+    Success,
+    Failed,
+}
+
+/// The last status seen for an execution, as DataSync spells it (`STARTED` is ours: started,
+/// not yet described).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecStatus {
+    Started,
+    Queued,
+    Launching,
+    Preparing,
+    Transferring,
+    Verifying,
+    Cancelling,
+    Success,
+    Error,
+    /// A status this build does not know; treated as still running.
+    Unknown(String),
+}
+
+impl ExecStatus {
+    const KNOWN: [(ExecStatus, &'static str); 9] = [
+        (ExecStatus::Started, "STARTED"),
+        (ExecStatus::Queued, "QUEUED"),
+        (ExecStatus::Launching, "LAUNCHING"),
+        (ExecStatus::Preparing, "PREPARING"),
+        (ExecStatus::Transferring, "TRANSFERRING"),
+        (ExecStatus::Verifying, "VERIFYING"),
+        (ExecStatus::Cancelling, "CANCELLING"),
+        (ExecStatus::Success, "SUCCESS"),
+        (ExecStatus::Error, "ERROR"),
+    ];
+
+    pub fn parse(s: &str) -> ExecStatus {
+        Self::KNOWN
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(st, _)| st.clone())
+            .unwrap_or_else(|| ExecStatus::Unknown(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ExecStatus::Unknown(s) => s,
+            known => Self::KNOWN
+                .iter()
+                .find(|(st, _)| st == known)
+                .map_or("UNKNOWN", |(_, name)| name),
+        }
+    }
+}
+
+impl fmt::Display for ExecStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ExecStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ExecStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ExecStatus::parse(&String::deserialize(d)?))
+    }
+}
+
+/// One filter of a date's plan and the execution that ran it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Chunk {
+    pub filter: String,
+    pub patterns: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ExecStatus>,
+    #[serde(default)]
+    pub files_transferred: i64,
+    #[serde(default)]
+    pub bytes_transferred: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Chunk {
+    pub fn new(filter: String) -> Chunk {
+        Chunk {
+            patterns: filter.split('|').count(),
+            filter,
+            execution_arn: None,
+            status: None,
+            files_transferred: 0,
+            bytes_transferred: 0,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claim {
+    pub date: NaiveDate,
+    pub status: ClaimStatus,
+    pub holder: String,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The dates whose partitions the filters cover (the date and its lookback window).
+    #[serde(default)]
+    pub window: Vec<NaiveDate>,
+    #[serde(default)]
+    pub projects: usize,
+    #[serde(default)]
+    pub chunks: Vec<Chunk>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Claim {
+    /// Patterns in all the claim's filters.
+    pub fn patterns(&self) -> usize {
+        self.chunks.iter().map(|c| c.patterns).sum()
+    }
+}
+
+/// The rules a runner applies to an existing claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    /// A running claim not refreshed for this long is abandoned.
+    pub ttl: Duration,
+    /// Attempts before a failed date is given up.
+    pub max_attempts: u32,
+    /// A manual run: re-run dates already synced or given up.
+    pub force: bool,
+}
+
+/// Why a runner leaves a date alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    AlreadySynced,
+    GaveUp {
+        attempts: u32,
+    },
+    HeldBy {
+        holder: String,
+    },
+    /// Lost a conditional write to another runner.
+    ClaimedElsewhere,
+    /// The claim changed under us while we held it.
+    Lost,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::AlreadySynced => f.write_str("already synced"),
+            Skip::GaveUp { attempts } => write!(f, "gave up after {attempts} attempt(s)"),
+            Skip::HeldBy { holder } => write!(f, "being synced by {holder}"),
+            Skip::ClaimedElsewhere => f.write_str("claimed by another runner"),
+            Skip::Lost => f.write_str("claim lost"),
+        }
+    }
+}
+
+/// What a runner does about a date, given its claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAction {
+    /// No claim yet: plan and create one (attempt 1).
+    Create,
+    Skip(Skip),
+    /// This holder's own running claim (a restart): follow its executions.
+    Resume,
+    /// Another holder's running claim went stale: take it over and follow its executions.
+    TakeOver {
+        previous_holder: String,
+    },
+    /// A finished claim to run again (failed, or forced): plan afresh as attempt `attempt`.
+    Retry {
+        attempt: u32,
+    },
+}
+
+/// The claim state machine.
+pub fn next_action(
+    claim: Option<&Claim>,
+    now: DateTime<Utc>,
+    holder: &str,
+    policy: &ClaimPolicy,
+) -> ClaimAction {
+    let Some(claim) = claim else {
+        return ClaimAction::Create;
+    };
+    match claim.status {
+        ClaimStatus::Success if !policy.force => ClaimAction::Skip(Skip::AlreadySynced),
+        ClaimStatus::Failed if claim.attempts >= policy.max_attempts && !policy.force => {
+            ClaimAction::Skip(Skip::GaveUp {
+                attempts: claim.attempts,
+            })
+        }
+        ClaimStatus::Success | ClaimStatus::Failed => ClaimAction::Retry {
+            attempt: claim.attempts + 1,
+        },
+        ClaimStatus::Running if claim.holder == holder => ClaimAction::Resume,
+        ClaimStatus::Running => {
+            let idle = (now - claim.updated_at).to_std().unwrap_or_default();
+            if idle > policy.ttl {
+                ClaimAction::TakeOver {
+                    previous_holder: claim.holder.clone(),
+                }
+            } else {
+                ClaimAction::Skip(Skip::HeldBy {
+                    holder: claim.holder.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// What to do with one chunk of a claim being executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkStep {
+    /// Its execution succeeded.
+    Done,
+    /// Never started, or its execution failed: start one.
+    Start,
+    /// An execution is recorded and not finished: follow it, do not start another.
+    Follow(String),
+}
+
+pub fn chunk_step(c: &Chunk) -> ChunkStep {
+    match (&c.status, &c.execution_arn) {
+        (Some(ExecStatus::Success), _) => ChunkStep::Done,
+        (Some(ExecStatus::Error), _) | (_, None) => ChunkStep::Start,
+        (_, Some(arn)) => ChunkStep::Follow(arn.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 9, 1, min, 0).unwrap()
+    }
+
+    fn claim(status: ClaimStatus, holder: &str, attempts: u32, updated_min: u32) -> Claim {
+        Claim {
+            date: NaiveDate::from_ymd_opt(2024, 3, 8).unwrap(),
+            status,
+            holder: holder.into(),
+            attempts,
+            created_at: at(0),
+            updated_at: at(updated_min),
+            window: vec![],
+            projects: 1,
+            chunks: vec![],
+            error: None,
+        }
+    }
+
+    const POLICY: ClaimPolicy = ClaimPolicy {
+        ttl: Duration::from_secs(600),
+        max_attempts: 3,
+        force: false,
+    };
+
+    fn forced() -> ClaimPolicy {
+        ClaimPolicy {
+            force: true,
+            ..POLICY
+        }
+    }
+
+    #[test]
+    fn every_transition_of_the_claim_state_machine() {
+        use ClaimAction::{Create, Resume, Retry, TakeOver};
+        use ClaimStatus::{Failed, Running, Success};
+        let now = at(30);
+        let cases: Vec<(Option<Claim>, ClaimPolicy, ClaimAction)> = vec![
+            (None, POLICY, Create),
+            (None, forced(), Create),
+            (
+                Some(claim(Success, "a", 1, 5)),
+                POLICY,
+                ClaimAction::Skip(Skip::AlreadySynced),
+            ),
+            (
+                Some(claim(Success, "a", 1, 5)),
+                forced(),
+                Retry { attempt: 2 },
+            ),
+            (Some(claim(Failed, "a", 1, 5)), POLICY, Retry { attempt: 2 }),
+            (Some(claim(Failed, "b", 2, 5)), POLICY, Retry { attempt: 3 }),
+            (
+                Some(claim(Failed, "a", 3, 5)),
+                POLICY,
+                ClaimAction::Skip(Skip::GaveUp { attempts: 3 }),
+            ),
+            (
+                Some(claim(Failed, "a", 3, 5)),
+                forced(),
+                Retry { attempt: 4 },
+            ),
+            // Our own running claim, fresh or stale: a restart resumes it.
+            (Some(claim(Running, "me", 1, 29)), POLICY, Resume),
+            (Some(claim(Running, "me", 1, 0)), POLICY, Resume),
+            // Someone else's fresh claim is theirs, even for a manual run.
+            (
+                Some(claim(Running, "b", 1, 25)),
+                POLICY,
+                ClaimAction::Skip(Skip::HeldBy { holder: "b".into() }),
+            ),
+            (
+                Some(claim(Running, "b", 1, 25)),
+                forced(),
+                ClaimAction::Skip(Skip::HeldBy { holder: "b".into() }),
+            ),
+            // Exactly the TTL is not yet stale; past it, take it over.
+            (
+                Some(claim(Running, "b", 1, 20)),
+                POLICY,
+                ClaimAction::Skip(Skip::HeldBy { holder: "b".into() }),
+            ),
+            (
+                Some(claim(Running, "b", 1, 19)),
+                POLICY,
+                TakeOver {
+                    previous_holder: "b".into(),
+                },
+            ),
+        ];
+        for (claim, policy, want) in cases {
+            assert_eq!(
+                next_action(claim.as_ref(), now, "me", &policy),
+                want,
+                "{claim:?} {policy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_steps() {
+        let mut c = Chunk::new("/a/*|/b/*".into());
+        assert_eq!(c.patterns, 2);
+        assert_eq!(chunk_step(&c), ChunkStep::Start);
+        c.execution_arn = Some("arn:x".into());
+        c.status = Some(ExecStatus::Started);
+        assert_eq!(chunk_step(&c), ChunkStep::Follow("arn:x".into()));
+        c.status = Some(ExecStatus::Unknown("SOMETHING_NEW".into()));
+        assert_eq!(chunk_step(&c), ChunkStep::Follow("arn:x".into()));
+        c.status = Some(ExecStatus::Error);
+        assert_eq!(chunk_step(&c), ChunkStep::Start);
+        c.status = Some(ExecStatus::Success);
+        assert_eq!(chunk_step(&c), ChunkStep::Done);
+    }
+
+    #[test]
+    fn statuses_keep_their_wire_spelling() {
+        for s in [
+            "STARTED",
+            "TRANSFERRING",
+            "SUCCESS",
+            "ERROR",
+            "SOMETHING_NEW",
+        ] {
+            let st = ExecStatus::parse(s);
+            assert_eq!(st.as_str(), s);
+            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{s}\""));
+        }
+        assert_eq!(ExecStatus::parse("SUCCESS"), ExecStatus::Success);
+    }
+}

@@ -1,0 +1,494 @@
+//! Error paths the emulator cannot produce, with aws-smithy-mocks: per-entry DeleteObjects
+//! errors, 503 SlowDown, a failing ReceiveMessage, a 412 on a claim write. Each must keep the
+//! message (or the date) for a later retry and delete nothing it should not.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CommonPrefix, DeleteMarkerEntry, DeletedObject, Error as S3EntryError, ObjectVersion,
+};
+use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput;
+use aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput;
+use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::DateTime as SmithyTime;
+use chrono::NaiveDate;
+use common::*;
+use s3_reconciler::aws::Clients;
+use s3_reconciler::config::Config;
+use s3_reconciler::metrics::Metrics;
+use s3_reconciler::sync::runner::{DateOutcome, RunOpts};
+use tokio_util::sync::CancellationToken;
+
+const QUEUE: &str = "https://sqs.ap-northeast-2.amazonaws.com/111111111111/deletes";
+const TASK: &str = "arn:aws:datasync:ap-northeast-2:111111111111:task/task-0123456789abcdef0";
+const EXEC: &str = "arn:aws:datasync:ap-northeast-2:111111111111:task/task-0123456789abcdef0/execution/exec-0bc08d054f39be4db";
+
+fn s3_client(rules: &[&Rule]) -> aws_sdk_s3::Client {
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules, |c| c.retry_config(
+        aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2)
+    ))
+}
+
+fn sqs_client(rules: &[&Rule]) -> aws_sdk_sqs::Client {
+    mock_client!(aws_sdk_sqs, RuleMode::MatchAny, rules)
+}
+
+fn datasync_client(rules: &[&Rule]) -> aws_sdk_datasync::Client {
+    mock_client!(aws_sdk_datasync, RuleMode::MatchAny, rules)
+}
+
+fn purge_config() -> Config {
+    let mut c = Config::default();
+    c.source.bucket = "src-bucket".into();
+    c.source.account.region = REGION.into();
+    c.target = c.source.clone();
+    c.target.bucket = "tgt-bucket".into();
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
+    c.shutdown.grace = Duration::from_secs(5);
+    c.purge.enabled = true;
+    c.purge.queue_url = QUEUE.into();
+    c.purge.wait_time = Duration::from_secs(1);
+    c.purge.retry_backoff = Duration::from_secs(7);
+    c.purge.retry_backoff_max = Duration::from_secs(60);
+    c.readiness.max_consecutive_failures = std::num::NonZeroU32::new(1).unwrap();
+    c
+}
+
+fn old() -> SmithyTime {
+    SmithyTime::from_secs(1_700_000_000)
+}
+
+fn version(key: &str, id: &str) -> ObjectVersion {
+    ObjectVersion::builder()
+        .key(key)
+        .version_id(id)
+        .last_modified(old())
+        .build()
+}
+
+fn marker(key: &str, id: &str) -> DeleteMarkerEntry {
+    DeleteMarkerEntry::builder()
+        .key(key)
+        .version_id(id)
+        .last_modified(old())
+        .build()
+}
+
+fn message(id: &str, body: String) -> Message {
+    Message::builder()
+        .message_id(id)
+        .receipt_handle(format!("receipt-{id}"))
+        .body(body)
+        .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "1")
+        .build()
+}
+
+/// What the consumer did with its messages.
+#[derive(Default, Debug)]
+struct Settled {
+    acked: Vec<String>,
+    retried: Vec<(String, i32)>,
+}
+
+/// An SQS client that delivers `messages` once, then nothing, and records acknowledgements and
+/// retry delays.
+fn queue(messages: Vec<Message>, settled: Arc<Mutex<Settled>>) -> aws_sdk_sqs::Client {
+    let first = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .output(move || {
+            ReceiveMessageOutput::builder()
+                .set_messages(Some(messages.clone()))
+                .build()
+        })
+        .output(|| {
+            // An idle long poll: nothing arrives for a while.
+            std::thread::sleep(Duration::from_millis(50));
+            ReceiveMessageOutput::builder().build()
+        })
+        .repeatedly()
+        .build();
+    let (s1, s2) = (settled.clone(), settled);
+    let delete = mock!(aws_sdk_sqs::Client::delete_message_batch).then_compute_output(move |req| {
+        for e in req.entries() {
+            s1.lock()
+                .unwrap()
+                .acked
+                .push(e.receipt_handle().to_string());
+        }
+        DeleteMessageBatchOutput::builder()
+            .set_successful(Some(vec![]))
+            .set_failed(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let visibility = mock!(aws_sdk_sqs::Client::change_message_visibility_batch)
+        .then_compute_output(move |req| {
+            for e in req.entries() {
+                s2.lock().unwrap().retried.push((
+                    e.receipt_handle().to_string(),
+                    e.visibility_timeout().unwrap_or(0),
+                ));
+            }
+            ChangeMessageVisibilityBatchOutput::builder()
+                .set_successful(Some(vec![]))
+                .set_failed(Some(vec![]))
+                .build()
+                .unwrap()
+        });
+    let attributes = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
+        GetQueueAttributesOutput::builder()
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:ap-northeast-2:111111111111:dlq","maxReceiveCount":"5"}"#,
+            )
+            .build()
+    });
+    sqs_client(&[&first, &delete, &visibility, &attributes])
+}
+
+/// A source bucket in which every key is gone for good.
+fn empty_source() -> aws_sdk_s3::Client {
+    let list = mock!(aws_sdk_s3::Client::list_object_versions)
+        .then_output(|| ListObjectVersionsOutput::builder().build());
+    s3_client(&[&list])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_entry_delete_errors_keep_the_message_and_touch_only_the_exact_keys() {
+    // k1 has a version and a delete marker (and a look-alike k1.bak); k2 has one version,
+    // which the target refuses to delete (AccessDenied).
+    let list = mock!(aws_sdk_s3::Client::list_object_versions).then_compute_output(|req| {
+        let out = ListObjectVersionsOutput::builder();
+        match req.prefix() {
+            Some("data/k1") => out
+                .versions(version("data/k1", "v1"))
+                .versions(version("data/k1.bak", "vb"))
+                .delete_markers(marker("data/k1", "dm1")),
+            Some("data/k2") => out.versions(version("data/k2", "v2")),
+            _ => out,
+        }
+        .build()
+    });
+    let requested: Arc<Mutex<BTreeSet<(String, String)>>> = Arc::default();
+    let seen = requested.clone();
+    let delete = mock!(aws_sdk_s3::Client::delete_objects).then_compute_output(move |req| {
+        let mut out = DeleteObjectsOutput::builder();
+        for o in req.delete().map(|d| d.objects()).unwrap_or_default() {
+            let (k, v) = (
+                o.key().to_string(),
+                o.version_id().unwrap_or("").to_string(),
+            );
+            seen.lock().unwrap().insert((k.clone(), v.clone()));
+            out = if k == "data/k2" {
+                out.errors(
+                    S3EntryError::builder()
+                        .key(k)
+                        .version_id(v)
+                        .code("AccessDenied")
+                        .message("Access Denied")
+                        .build(),
+                )
+            } else {
+                out.deleted(DeletedObject::builder().key(k).version_id(v).build())
+            };
+        }
+        out.build()
+    });
+    let target = s3_client(&[&list, &delete]);
+    let settled = Arc::new(Mutex::new(Settled::default()));
+    let mut body: serde_json::Value = serde_json::from_str(&s3_event(
+        "src-bucket",
+        "data/k1",
+        "ObjectRemoved:Delete",
+        "v",
+    ))
+    .unwrap();
+    let second: serde_json::Value = serde_json::from_str(&s3_event(
+        "src-bucket",
+        "data/k2",
+        "ObjectRemoved:Delete",
+        "v",
+    ))
+    .unwrap();
+    body["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(second["Records"][0].clone());
+    let clients = Clients {
+        source: empty_source(),
+        target,
+        sqs: queue(vec![message("m1", body.to_string())], settled.clone()),
+        datasync: datasync_client(&[]),
+    };
+    let d = Daemon::start_with(purge_config(), clients).await;
+    eventually(Duration::from_secs(10), "the message settled", || async {
+        !settled.lock().unwrap().retried.is_empty()
+    })
+    .await;
+    let want: BTreeSet<(String, String)> =
+        [("data/k1", "v1"), ("data/k1", "dm1"), ("data/k2", "v2")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    assert_eq!(
+        *requested.lock().unwrap(),
+        want,
+        "exactly the two keys' entries, no look-alike"
+    );
+    {
+        let s = settled.lock().unwrap();
+        assert!(
+            s.acked.is_empty(),
+            "a message with a failed key is not acknowledged: {s:?}"
+        );
+        assert_eq!(
+            s.retried,
+            vec![("receipt-m1".to_string(), 7)],
+            "left for redelivery after the backoff"
+        );
+    }
+    assert_eq!(d.outcome("purged"), 1);
+    assert_eq!(d.outcome("failed"), 1);
+    let deleted = &d.metrics.purge_deleted;
+    assert_eq!(deleted.with_label_values(&["version"]).get(), 1);
+    assert_eq!(deleted.with_label_values(&["delete_marker"]).get(), 1);
+    // The failure makes the task not ready (threshold 1), naming what failed.
+    let (code, ready) = http_get(d.port, "/readyz").await.unwrap();
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready.contains("data/k2") && ready.contains("AccessDenied"),
+        "{ready}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_down_keeps_the_message_and_deletes_nothing() {
+    let slow_down = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>R</RequestId><HostId>H</HostId></Error>"#;
+    let list = mock!(aws_sdk_s3::Client::list_object_versions)
+        .sequence()
+        .http_status(503, Some(slow_down.to_string()))
+        .repeatedly()
+        .build();
+    let delete = mock!(aws_sdk_s3::Client::delete_objects)
+        .then_output(|| DeleteObjectsOutput::builder().build());
+    let target = s3_client(&[&list, &delete]);
+    let settled = Arc::new(Mutex::new(Settled::default()));
+    let clients = Clients {
+        source: empty_source(),
+        target,
+        sqs: queue(
+            vec![message(
+                "m1",
+                s3_event("src-bucket", "k", "ObjectRemoved:Delete", "v"),
+            )],
+            settled.clone(),
+        ),
+        datasync: datasync_client(&[]),
+    };
+    let d = Daemon::start_with(purge_config(), clients).await;
+    eventually(Duration::from_secs(10), "the message settled", || async {
+        !settled.lock().unwrap().retried.is_empty()
+    })
+    .await;
+    assert_eq!(delete.num_calls(), 0, "nothing deleted");
+    assert!(settled.lock().unwrap().acked.is_empty());
+    assert_eq!(
+        list.num_calls(),
+        2,
+        "the SDK retried once (aws.max_attempts = 2), then gave up"
+    );
+    assert_eq!(d.outcome("failed"), 1);
+    let throttled = d
+        .metrics
+        .aws_errors
+        .with_label_values(&["s3", "throttling"])
+        .get();
+    assert_eq!(throttled, 1, "one failed call, counted by kind");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receive_makes_the_task_not_ready_and_touches_nothing() {
+    let denied = r#"{"__type":"com.amazonaws.sqs#AccessDenied","message":"not authorized to perform sqs:ReceiveMessage"}"#;
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .http_status(403, Some(denied.to_string()))
+        .times(3)
+        .output(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            ReceiveMessageOutput::builder().build()
+        })
+        .repeatedly()
+        .build();
+    let attributes = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .then_output(|| GetQueueAttributesOutput::builder().build());
+    let list = mock!(aws_sdk_s3::Client::list_object_versions)
+        .then_output(|| ListObjectVersionsOutput::builder().build());
+    let delete = mock!(aws_sdk_s3::Client::delete_objects)
+        .then_output(|| DeleteObjectsOutput::builder().build());
+    let clients = Clients {
+        source: s3_client(&[&list]),
+        target: s3_client(&[&delete]),
+        sqs: sqs_client(&[&receive, &attributes]),
+        datasync: datasync_client(&[]),
+    };
+    let d = Daemon::start_with(purge_config(), clients).await;
+    eventually(
+        Duration::from_secs(10),
+        "/readyz names the failing receive",
+        || async {
+            matches!(http_get(d.port, "/readyz").await,
+            Some((503, body)) if body.contains("ReceiveMessage") && body.contains("access_denied"))
+        },
+    )
+    .await;
+    // Receives recover after three failures (backoff 1s, 2s, 4s): ready again, no restart.
+    eventually(
+        Duration::from_secs(15),
+        "/readyz 200 once receives work",
+        || async { matches!(http_get(d.port, "/readyz").await, Some((200, _))) },
+    )
+    .await;
+    assert_eq!(
+        list.num_calls() + delete.num_calls(),
+        0,
+        "no S3 call without a message"
+    );
+    assert_eq!(
+        d.metrics.purge_dlq_configured.get(),
+        0,
+        "no redrive policy reported"
+    );
+    d.stop().await;
+}
+
+/// A 412 on a claim write means another runner owns the date: stop, start nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_412_on_a_claim_update_stops_work_on_the_date() {
+    let date = NaiveDate::from_ymd_opt(2024, 3, 9).unwrap();
+    let discover = mock!(aws_sdk_s3::Client::list_objects_v2).then_output(|| {
+        ListObjectsV2Output::builder()
+            .common_prefixes(CommonPrefix::builder().prefix("topics/p1/").build())
+            .build()
+    });
+    let no_claim = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        aws_sdk_s3::operation::get_object::GetObjectError::NoSuchKey(
+            aws_sdk_s3::types::error::NoSuchKey::builder().build(),
+        )
+    });
+    let precondition = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>"#;
+    // The claim is created (If-None-Match), then the write recording the started execution
+    // (If-Match) loses to another runner.
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .sequence()
+        .output(|| PutObjectOutput::builder().e_tag("\"e1\"").build())
+        .http_status(412, Some(precondition.to_string()))
+        .build();
+    let state = s3_client(&[&discover, &no_claim, &put]);
+    let start = mock!(aws_sdk_datasync::Client::start_task_execution).then_output(|| {
+        aws_sdk_datasync::operation::start_task_execution::StartTaskExecutionOutput::builder()
+            .task_execution_arn(EXEC)
+            .build()
+    });
+    let describe = mock!(aws_sdk_datasync::Client::describe_task_execution).then_output(|| {
+        aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionOutput::builder()
+            .build()
+    });
+    let mut cfg = purge_config();
+    cfg.purge.enabled = false;
+    cfg.sync.enabled = true;
+    cfg.sync.task_arn = TASK.into();
+    cfg.state.bucket = "state-bucket".into();
+    let clients = Clients {
+        source: state.clone(),
+        target: state,
+        sqs: sqs_client(&[]),
+        datasync: datasync_client(&[&start, &describe]),
+    };
+    let sy = syncer(&cfg, &clients, "pod-a", &Metrics::new().unwrap());
+    let out = sy
+        .run_date(
+            date,
+            RunOpts {
+                force: false,
+                wait: true,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::Skipped {
+            reason: "claim lost".into()
+        }
+    );
+    assert_eq!(start.num_calls(), 1, "one execution, not a second");
+    assert_eq!(
+        describe.num_calls(),
+        0,
+        "not followed by a runner that lost the claim"
+    );
+    assert_eq!(put.num_calls(), 2);
+
+    // A claim that is already there and being updated by someone else: no execution at all.
+    let body = serde_json::json!({
+        "date": "2024-03-09", "status": "failed", "holder": "pod-b", "attempts": 1,
+        "created_at": "2024-03-09T01:30:00Z", "updated_at": "2024-03-09T01:31:00Z",
+        "chunks": []
+    })
+    .to_string();
+    let existing = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+        GetObjectOutput::builder()
+            .e_tag("\"e0\"")
+            .body(ByteStream::from(body.clone().into_bytes()))
+            .build()
+    });
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .sequence()
+        .http_status(412, Some(precondition.to_string()))
+        .build();
+    let state = s3_client(&[&discover, &existing, &put]);
+    let clients = Clients {
+        source: state.clone(),
+        target: state,
+        ..clients
+    };
+    let sy = syncer(&cfg, &clients, "pod-a", &Metrics::new().unwrap());
+    let out = sy
+        .run_date(
+            date,
+            RunOpts {
+                force: false,
+                wait: true,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::Skipped {
+            reason: "claimed by another runner".into()
+        }
+    );
+    assert_eq!(
+        start.num_calls(),
+        1,
+        "still only the first test's execution"
+    );
+}
