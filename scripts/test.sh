@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: lint, deployment-artifact checks, then unit and
-# integration tests against the emulator, which is stopped even when something fails.
+# The whole test suite, as CI runs it: lint, deployment-artifact checks, unit and integration
+# tests against the emulator (stopped even when something fails), then the container image's
+# build replayed without Docker.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,3 +17,5 @@ echo "==> deployment artifacts"
 scripts/validate-deploy.sh
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"
 cargo test --lib --bins --tests --no-fail-fast
+echo "==> the Dockerfile's stages, replayed without a Docker engine (release build, Debian 12 run)"
+scripts/replay-dockerfile.py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the deployment checks need (idempotent): cfn-lint, checkov, kubernetes-validate
-# and yamllint into .venv-tools (PyPI), and promtool/prometheus from Debian's `prometheus`.
+# Installs what the deployment checks need (idempotent): cfn-lint, checkov, kubernetes-validate,
+# yamllint and hadolint into .venv-tools (PyPI), promtool/prometheus from Debian's `prometheus`,
+# and debootstrap (Debian) for running the release binary in a Debian 12 userland.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 req="$root/scripts/requirements-tools.txt"
@@ -12,10 +13,14 @@ if [ ! -x "$root/.venv-tools/bin/checkov" ] || [ "$(cat "$stamp" 2>/dev/null)" !
   "$root/.venv-tools/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 fi
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
-  echo "==> installing Debian's prometheus (promtool)"
+missing=""
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+if [ -n "$missing" ]; then
+  echo "==> installing Debian packages:$missing"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi

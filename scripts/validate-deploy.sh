@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of deploy/: yamllint, kubernetes-validate, cfn-lint, checkov, promtool rules.
+# Static checks of deploy/ and the Dockerfile: yamllint, kubernetes-validate, cfn-lint, checkov,
+# promtool rules, hadolint.
 # (The live checks — promtool check metrics, a real Prometheus scraping the daemon, every metric
 # named in the rules and the dashboard present in a scrape — are in tests/deploy.rs.)
 set -euo pipefail
@@ -24,5 +25,7 @@ doc = yaml.safe_load(open(sys.argv[1]))
 yaml.safe_dump(doc["spec"], open(sys.argv[2], "w"))
 PY
 promtool check rules "$rules"
+echo "==> hadolint Dockerfile"
+$bin/hadolint Dockerfile
 echo "==> grafana dashboard is valid JSON"
 python3 -m json.tool deploy/grafana/s3-reconciler.json >/dev/null

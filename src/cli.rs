@@ -58,6 +58,14 @@ pub enum Command {
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Compare the synced partitions of the given dates (default: the date the schedule would
+    /// pick) in the source and the target: one JSON line per partition, then a summary. Exit 0
+    /// when every object is there, 1 when some are missing or of another size.
+    Verify {
+        /// Partition dates to verify, YYYY-MM-DD (repeatable); their lookback days too.
+        #[arg(long = "date", value_name = "YYYY-MM-DD")]
+        dates: Vec<chrono::NaiveDate>,
+    },
     /// Run the daily sync now for the given dates (default: the date the schedule would pick).
     Sync {
         /// Partition dates to sync, YYYY-MM-DD (repeatable).
@@ -79,6 +87,7 @@ impl Command {
             Command::Purge { .. } => Purpose::Purge,
             Command::Healthcheck { .. } => Purpose::Healthcheck,
             Command::Sync { dry_run: true, .. } => Purpose::SyncPlan,
+            Command::Verify { .. } => Purpose::Verify,
             Command::Sync { .. } => Purpose::Sync,
         }
     }
@@ -122,6 +131,7 @@ pub fn main() -> ExitCode {
                 dry_run,
                 no_wait,
             } => run_sync(config, dates, dry_run, no_wait).await,
+            Command::Verify { dates } => run_verify(config, dates).await,
             Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
@@ -199,24 +209,9 @@ async fn run_sync(
     let Some(metrics) = new_metrics() else {
         return ExitCode::FAILURE;
     };
-    let s = &config.sync;
-    let dates = if dates.is_empty() {
-        vec![crate::sync::plan::target_date(
-            chrono::Utc::now(),
-            s.timezone,
-            s.lag_days,
-        )]
-    } else {
-        dates
-    };
+    let dates = dates_or_scheduled(&config, dates);
     let clients = crate::aws::Clients::new(&config).await;
-    let syncer = crate::sync::runner::Syncer::new(
-        Arc::new(config),
-        clients.source.clone(),
-        clients.source,
-        clients.datasync,
-        metrics,
-    );
+    let syncer = crate::sync::runner::Syncer::new(Arc::new(config), &clients, metrics);
     let mode = if dry_run {
         Mode::DryRun
     } else {
@@ -227,6 +222,33 @@ async fn run_sync(
         println!("{}", r.render());
     }
     exit(reports.iter().all(|r| r.ok()))
+}
+
+/// The dates given, or the one the schedule would pick now.
+fn dates_or_scheduled(config: &Config, dates: Vec<chrono::NaiveDate>) -> Vec<chrono::NaiveDate> {
+    if !dates.is_empty() {
+        return dates;
+    }
+    let s = &config.sync;
+    vec![crate::sync::plan::target_date(
+        chrono::Utc::now(),
+        s.timezone,
+        s.lag_days,
+    )]
+}
+
+async fn run_verify(config: Config, dates: Vec<chrono::NaiveDate>) -> ExitCode {
+    let Some(metrics) = new_metrics() else {
+        return ExitCode::FAILURE;
+    };
+    let dates = dates_or_scheduled(&config, dates);
+    let clients = crate::aws::Clients::new(&config).await;
+    let syncer = crate::sync::runner::Syncer::new(Arc::new(config), &clients, metrics);
+    let run = crate::sync::manual::verify(&syncer, &dates).await;
+    for line in run.render() {
+        println!("{line}");
+    }
+    exit(run.ok())
 }
 
 fn healthcheck(

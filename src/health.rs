@@ -3,15 +3,16 @@
 //! Each enabled task owns one entry. It is ready when all of these hold:
 //! - it has proved it can work (the consumer after a receive, the scheduler after reaching the
 //!   state bucket): [`TaskHandle::set_ready`];
-//! - its recent outcomes are not all failures: `max_consecutive_failures` failed units of work
-//!   in a row, with no success between them, make it not ready until the next success;
+//! - its recent outcomes are not mostly failures: `max_consecutive_failures` failed units of
+//!   work in a row, or at least `max_failure_ratio` of the last `failure_window` outcomes
+//!   (once half the window is filled), make it not ready until successes bring it back;
 //! - no check it depends on fails ([`TaskHandle::set_condition`], from the preflight checks);
 //! - no operation it has in flight has gone without progress for `stall_after`
 //!   ([`TaskHandle::track`]); the watchdog logs a WARN naming the operation and resource.
 //!
 //! The reason is one readable line. `/livez` never looks at any of this.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,9 +27,12 @@ use crate::labels::Task;
 use crate::metrics::Metrics;
 
 /// When recent outcomes and stalls make a task not ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
     pub max_consecutive_failures: u32,
+    pub max_failure_ratio: f64,
+    /// Outcomes remembered for the ratio.
+    pub failure_window: usize,
     pub stall_after: Duration,
 }
 
@@ -36,6 +40,8 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             max_consecutive_failures: 5,
+            max_failure_ratio: 0.5,
+            failure_window: 20,
             stall_after: Duration::from_secs(120),
         }
     }
@@ -56,6 +62,8 @@ struct Entry {
     proved: Option<Result<(), String>>,
     failures_in_a_row: u32,
     last_failure: Option<String>,
+    /// The last outcomes, newest last: `true` for a failure.
+    recent: VecDeque<bool>,
     /// Failing conditions only: check id → why.
     conditions: BTreeMap<String, String>,
     ops: HashMap<u64, Op>,
@@ -81,11 +89,23 @@ impl Entry {
         if let Some((id, why)) = self.conditions.iter().next() {
             return Some(format!("check {id} failed: {why}"));
         }
+        let last = || self.last_failure.as_deref().unwrap_or("unknown");
         if self.failures_in_a_row >= policy.max_consecutive_failures {
             return Some(format!(
                 "{} failures in a row, no success since; last: {}",
                 self.failures_in_a_row,
-                self.last_failure.as_deref().unwrap_or("unknown")
+                last()
+            ));
+        }
+        let failed = self.recent.iter().filter(|f| **f).count();
+        let seen = self.recent.len();
+        if seen * 2 >= policy.failure_window
+            && seen > 0
+            && failed as f64 >= policy.max_failure_ratio * seen as f64
+        {
+            return Some(format!(
+                "{failed} of the last {seen} outcomes failed; last: {}",
+                last()
             ));
         }
         match &self.proved {
@@ -266,9 +286,10 @@ impl TaskHandle {
 
     /// A unit of work (a message, a date) ended well: clears the failure streak.
     pub fn record_success(&self) {
+        let window = self.health.policy.failure_window;
         self.update(|e| {
             e.failures_in_a_row = 0;
-            e.last_failure = None;
+            remember(&mut e.recent, false, window);
             e.last_activity = Some(Utc::now());
         });
     }
@@ -276,9 +297,11 @@ impl TaskHandle {
     /// A unit of work failed for `reason` (one line: operation, resource, kind, message).
     pub fn record_failure(&self, reason: impl Into<String>) {
         let reason = reason.into();
+        let window = self.health.policy.failure_window;
         self.update(|e| {
             e.failures_in_a_row = e.failures_in_a_row.saturating_add(1);
             e.last_failure = Some(reason);
+            remember(&mut e.recent, true, window);
             e.last_activity = Some(Utc::now());
         });
     }
@@ -324,6 +347,13 @@ impl TaskHandle {
     }
 }
 
+fn remember(recent: &mut VecDeque<bool>, failed: bool, window: usize) {
+    recent.push_back(failed);
+    while recent.len() > window {
+        recent.pop_front();
+    }
+}
+
 /// An operation in flight; dropping it tells the watchdog it is over.
 pub struct Tracked {
     handle: TaskHandle,
@@ -361,6 +391,7 @@ mod tests {
             Policy {
                 max_consecutive_failures: failures,
                 stall_after: Duration::from_millis(stall_ms),
+                ..Policy::default()
             },
             Some(m.clone()),
         );
@@ -394,6 +425,37 @@ mod tests {
         t.record_success();
         assert!(h.not_ready().is_empty());
         assert_eq!(gauge(&m, Task::Purge), 1);
+    }
+
+    #[test]
+    fn half_of_recent_outcomes_failing_makes_a_task_not_ready() {
+        let (h, _) = health(5, 60_000);
+        let t = h.register(Task::Purge, "starting");
+        t.set_ready();
+        // Alternating: never two failures in a row, but half of everything fails.
+        for i in 0..9 {
+            if i % 2 == 1 {
+                t.record_failure("GetObject s3://b/k: throttling: SlowDown");
+            } else {
+                t.record_success();
+            }
+            assert!(
+                h.not_ready().is_empty(),
+                "fewer than half the window seen ({i})"
+            );
+        }
+        t.record_success();
+        assert!(h.not_ready().is_empty(), "4 of 10 failed");
+        t.record_failure("GetObject s3://b/k: throttling: SlowDown");
+        t.record_failure("GetObject s3://b/k: throttling: SlowDown");
+        assert_eq!(
+            h.not_ready()[&Task::Purge],
+            "6 of the last 12 outcomes failed; last: GetObject s3://b/k: throttling: SlowDown"
+        );
+        for _ in 0..8 {
+            t.record_success();
+        }
+        assert!(h.not_ready().is_empty(), "6 of 20 failed");
     }
 
     #[test]

@@ -76,6 +76,30 @@ label_enum! {
         Skipped => "skipped",
         /// The run could not be carried out (an AWS call failed, the plan was refused).
         Failed => "failed",
+        /// The executions succeeded but objects are still missing after `max_attempts`.
+        Incomplete => "incomplete",
+    }
+}
+
+label_enum! {
+    /// How one verification of a date's partitions ended.
+    pub enum VerifyResult {
+        Complete => "complete",
+        Incomplete => "incomplete",
+        /// The listings failed.
+        Failed => "failed",
+    }
+}
+
+label_enum! {
+    /// Where a verified object stands.
+    pub enum ObjectState {
+        Expected => "expected",
+        Present => "present",
+        Missing => "missing",
+        SizeMismatched => "size_mismatched",
+        Extra => "extra",
+        Late => "late",
     }
 }
 

@@ -2,8 +2,8 @@
 //! tools stop short — daily DataSync partition syncs and permanent-delete propagation.
 //!
 //! Dependencies flow one way: `main` → [`cli`] → [`app`] → the capabilities ([`sync`],
-//! [`purge`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
-//! [`metrics`], [`labels`], [`http`], [`shutdown`], [`telemetry`]). `tests/modules.rs` fails the
+//! [`verify`], [`purge`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
+//! [`metrics`], [`labels`], [`merge`], [`http`], [`shutdown`], [`telemetry`]). `tests/modules.rs` fails the
 //! build when a cycle comes back. Decisions (dates, patterns, event parsing, the purge
 //! decision, the claim state machine, message settlement) are pure functions, unit-tested
 //! without the network.
@@ -16,9 +16,11 @@ pub mod context;
 pub mod health;
 pub mod http;
 pub mod labels;
+pub mod merge;
 pub mod metrics;
 pub mod purge;
 pub mod shutdown;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod verify;

@@ -11,7 +11,8 @@ use prometheus::{
 };
 
 use crate::labels::{
-    EntryKind, ErrorKind, MessageResult, PurgeOutcome, S3Op, Service, SqsOp, SyncResult, Task,
+    EntryKind, ErrorKind, MessageResult, ObjectState, PurgeOutcome, S3Op, Service, SqsOp,
+    SyncResult, Task, VerifyResult,
 };
 
 /// All metrics of the daemon, registered in one registry.
@@ -26,6 +27,8 @@ pub struct Metrics {
     pub sync_bytes_transferred: IntCounter,
     pub sync_filter_patterns: IntGauge,
     pub sync_executions_in_progress: IntGauge,
+    pub sync_verifications: IntCounterVec,
+    pub sync_verify_objects: IntGaugeVec,
     pub purge_events: IntCounterVec,
     pub purge_deleted: IntCounterVec,
     pub purge_lag: Histogram,
@@ -119,6 +122,21 @@ impl Metrics {
                 "sync_executions_in_progress",
                 "DataSync executions this process is currently watching.",
             )?,
+            sync_verifications: counter_vec(
+                "sync_verifications_total",
+                "Verifications of a date's partitions after its executions, by result.",
+                &["result"],
+            )?,
+            sync_verify_objects: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sync_verify_objects",
+                        "Objects of the last verified date's partitions, by state.",
+                    ),
+                    &["state"],
+                )?,
+            )?,
             purge_events: counter_vec(
                 "purge_events_total",
                 "Event records handled by the purge consumer, by outcome.",
@@ -186,6 +204,14 @@ impl Metrics {
         preregister(&m.sync_runs, SyncResult::ALL, SyncResult::label);
         preregister(&m.purge_deleted, EntryKind::ALL, EntryKind::label);
         preregister(&m.purge_messages, MessageResult::ALL, MessageResult::label);
+        preregister(
+            &m.sync_verifications,
+            VerifyResult::ALL,
+            VerifyResult::label,
+        );
+        for s in ObjectState::ALL {
+            m.sync_verify_objects.with_label_values(&[s.label()]);
+        }
         for s in Service::ALL {
             for k in ErrorKind::ALL {
                 m.aws_errors.with_label_values(&[s.label(), k.label()]);
@@ -260,6 +286,18 @@ impl Metrics {
     pub fn sync_transferred(&self, files: i64, bytes: i64) {
         self.sync_files_transferred.inc_by(files.max(0) as u64);
         self.sync_bytes_transferred.inc_by(bytes.max(0) as u64);
+    }
+
+    /// Records one verification and, when it listed everything, the objects it found.
+    pub fn sync_verified(&self, result: VerifyResult, objects: &[(ObjectState, u64)]) {
+        self.sync_verifications
+            .with_label_values(&[result.label()])
+            .inc();
+        for (state, n) in objects {
+            self.sync_verify_objects
+                .with_label_values(&[state.label()])
+                .set(*n as i64);
+        }
     }
 
     /// Counts one execution being watched until the guard is dropped.

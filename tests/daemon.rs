@@ -400,3 +400,183 @@ async fn manual_purge_prints_one_json_line_per_key() {
         "audit line: {stderr}"
     );
 }
+
+/// A TCP endpoint that accepts connections and never answers: a hung AWS endpoint.
+fn black_hole() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_endpoint_times_out_and_the_watchdog_names_the_stuck_key() {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let src = unique("src");
+    create_bucket(&s3, &src, true).await;
+    let (queue, _dlq) = queue_with_dlq(&sqs, 5).await;
+    send(
+        &sqs,
+        &queue,
+        &s3_event(&src, "stuck/key.json", "ObjectRemoved:Delete", "v"),
+    )
+    .await;
+    let port = free_port();
+    let hung = format!("http://127.0.0.1:{}", black_hole());
+    let toml = daemon_toml(&src, "tgt-bucket", &queue, port, "").replacen(
+        &format!(
+            "bucket = \"tgt-bucket\"\nregion = \"{REGION}\"\nendpoint_url = \"{}\"",
+            endpoint()
+        ),
+        &format!("bucket = \"tgt-bucket\"\nregion = \"{REGION}\"\nendpoint_url = \"{hung}\""),
+        1,
+    ) + "[aws]\nmax_attempts = 1\nconnect_timeout = \"1s\"\nread_timeout = \"6s\"\n\
+           attempt_timeout = \"6s\"\noperation_timeout = \"7s\"\n\
+           [readiness]\nstall_after = \"2s\"\nmax_consecutive_failures = 1\n";
+    assert!(toml.contains(&hung), "{toml}");
+    let cfg = write_config(&toml);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = spawn(cfg.path(), log.path());
+    // First the watchdog: the key's purge makes no progress.
+    eventually(
+        Duration::from_secs(15),
+        "/readyz names the stalled key",
+        || async {
+            matches!(http_get(port, "/readyz").await, Some((503, body))
+            if body.contains("stalled: purge_key s3://tgt-bucket/stuck/key.json made no progress"))
+        },
+    )
+    .await;
+    let watchdog_line = || {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("work in flight is making no progress"))
+            .map(str::to_string)
+    };
+    eventually(Duration::from_secs(5), "the watchdog's WARN", || async {
+        watchdog_line().is_some()
+    })
+    .await;
+    let warn = watchdog_line().unwrap();
+    assert!(
+        warn.contains("\"level\":\"WARN\"")
+            && warn.contains("purge_key")
+            && warn.contains("stuck/key.json"),
+        "{warn}"
+    );
+    // Then the bounded call gives up: a timeout, counted, and the message kept.
+    eventually(
+        Duration::from_secs(20),
+        "/readyz reports the timeout",
+        || async {
+            matches!(http_get(port, "/readyz").await, Some((503, body))
+            if body.contains("ListObjectVersions s3://tgt-bucket/stuck/key.json: timeout"))
+        },
+    )
+    .await;
+    let (_, metrics) = http_get(port, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("s3_reconciler_aws_errors_total{kind=\"timeout\",service=\"s3\"} 1")
+            || metrics
+                .contains("s3_reconciler_aws_errors_total{kind=\"timeout\",service=\"s3\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(queue_depth(&sqs, &queue).await, 1, "the message is kept");
+    assert_eq!(
+        http_get(port, "/livez").await.unwrap().0,
+        200,
+        "liveness does not depend on AWS"
+    );
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_delete_leaves_an_intent_line_for_every_deleted_version() {
+    let s3 = s3().await;
+    let sqs = sqs().await;
+    let (src, tgt) = (unique("src"), unique("tgt"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    let (queue, _dlq) = queue_with_dlq(&sqs, 5).await;
+    let key = "big/many-versions.bin";
+    // Sequential: the emulator loses versions when one key is written concurrently. It then
+    // takes over a second to delete them, which is when the daemon is killed.
+    for i in 0..300 {
+        put(&s3, &tgt, key, &format!("{i}")).await;
+    }
+    let before: std::collections::BTreeSet<String> = entries(&s3, &tgt, key)
+        .await
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(before.len(), 300);
+    past_race_guard(&s3, &tgt).await;
+    send(
+        &sqs,
+        &queue,
+        &s3_event(&src, key, "ObjectRemoved:Delete", "v"),
+    )
+    .await;
+    let cfg = write_config(&daemon_toml(&src, &tgt, &queue, free_port(), ""));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = spawn(cfg.path(), log.path());
+    let intents = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "s3_reconciler::audit" && v["action"] == "deleting")
+            .collect()
+    };
+    // Every intent line of the request is written before it is sent: kill right after.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while intents(&std::fs::read_to_string(log.path()).unwrap()).len() < 300 {
+        assert!(Instant::now() < deadline, "no DeleteObjects started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let intended: std::collections::BTreeSet<String> = intents(&text)
+        .iter()
+        .filter(|v| v["key"] == key)
+        .map(|v| v["version_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        intents(&text)
+            .iter()
+            .all(|v| v["batch_id"].as_str().is_some_and(|b| !b.is_empty())),
+        "every intent line names its request"
+    );
+    // The emulator finishes the request it was given; whatever is gone has its intent line.
+    eventually(
+        Duration::from_secs(30),
+        "the in-flight DeleteObjects finished",
+        || async { entries(&s3, &tgt, key).await.len() < before.len() },
+    )
+    .await;
+    let after: std::collections::BTreeSet<String> = entries(&s3, &tgt, key)
+        .await
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let deleted: Vec<&String> = before.difference(&after).collect();
+    let confirmed = text.matches("deleted target entry").count();
+    assert!(
+        confirmed < deleted.len(),
+        "the kill landed mid-request ({confirmed} confirmed of {} deleted)",
+        deleted.len()
+    );
+    for v in &deleted {
+        assert!(
+            intended.contains(*v),
+            "version {v} was deleted with no intent line"
+        );
+    }
+}

@@ -492,3 +492,137 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         "still only the first test's execution"
     );
 }
+
+/// An S3 endpoint answering every ListObjectVersions with an empty page, after `delay` for
+/// one key prefix and at once for all others. (The mocks crate answers under a lock, so a
+/// slow rule there would slow every request, not one.)
+#[derive(Debug, Clone)]
+struct SlowForOneKey {
+    slow_prefix: &'static str,
+    delay: Duration,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for SlowForOneKey {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let wanted = format!("prefix={}", self.slow_prefix.replace('/', "%2F"));
+        let slow = request.uri().contains(&wanted);
+        let delay = self.delay;
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            if slow {
+                tokio::time::sleep(delay).await;
+            }
+            let body = r#"<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult><IsTruncated>false</IsTruncated></ListVersionsResult>"#;
+            Ok(
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(body),
+                ),
+            )
+        })
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for SlowForOneKey {
+    fn http_connector(
+        &self,
+        _: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// One slow key holds only its own message: the others are acknowledged, and new messages are
+/// received and acknowledged, while it is still being listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_key_holds_only_its_own_message() {
+    let slow = Duration::from_secs(3);
+    let target = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .with_test_defaults_v2()
+            .http_client(aws_smithy_runtime_api::client::http::SharedHttpClient::new(
+                SlowForOneKey {
+                    slow_prefix: "data/slow",
+                    delay: slow,
+                },
+            ))
+            .build(),
+    );
+    let event = |key: &str| s3_event("src-bucket", key, "ObjectRemoved:Delete", "v");
+    let first = vec![
+        message("slow", event("data/slow")),
+        message("fast1", event("data/fast1")),
+        message("fast2", event("data/fast2")),
+    ];
+    let later = vec![message("fast3", event("data/fast3"))];
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .output(move || {
+            ReceiveMessageOutput::builder()
+                .set_messages(Some(first.clone()))
+                .build()
+        })
+        .output(move || {
+            ReceiveMessageOutput::builder()
+                .set_messages(Some(later.clone()))
+                .build()
+        })
+        .output(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            ReceiveMessageOutput::builder().build()
+        })
+        .repeatedly()
+        .build();
+    let started = std::time::Instant::now();
+    let acked: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    let seen = acked.clone();
+    let ack = mock!(aws_sdk_sqs::Client::delete_message_batch).then_compute_output(move |req| {
+        for e in req.entries() {
+            seen.lock()
+                .unwrap()
+                .push((e.receipt_handle().to_string(), started.elapsed()));
+        }
+        DeleteMessageBatchOutput::builder()
+            .set_successful(Some(vec![]))
+            .set_failed(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let attributes = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .then_output(|| GetQueueAttributesOutput::builder().build());
+    let mut cfg = purge_config();
+    cfg.purge.concurrency = std::num::NonZeroUsize::new(4).unwrap();
+    let clients = Clients {
+        source: empty_source(),
+        target,
+        sqs: sqs_client(&[&receive, &ack, &attributes]),
+        datasync: datasync_client(&[]),
+    };
+    let d = Daemon::start_with(cfg, clients).await;
+    eventually(
+        Duration::from_secs(15),
+        "every message acknowledged",
+        || async { acked.lock().unwrap().len() == 4 },
+    )
+    .await;
+    let acked = acked.lock().unwrap().clone();
+    let at = |id: &str| {
+        acked
+            .iter()
+            .find(|(r, _)| r == &format!("receipt-{id}"))
+            .map(|(_, t)| *t)
+            .unwrap()
+    };
+    assert!(at("slow") >= slow, "{acked:?}");
+    for fast in ["fast1", "fast2", "fast3"] {
+        assert!(
+            at(fast) < slow,
+            "{fast} must be received and acknowledged while the slow key is still listed: {acked:?}"
+        );
+    }
+    assert_eq!(d.outcome("nothing_to_purge"), 4);
+    d.stop().await;
+}

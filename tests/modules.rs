@@ -17,6 +17,7 @@ type Module = Vec<String>;
 /// The layer of each top-level module; a module may only depend on its layer and below.
 const LAYERS: &[(&str, u8)] = &[
     ("labels", 0),
+    ("merge", 0),
     ("metrics", 1),
     ("config", 1),
     ("aws", 2),
@@ -28,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 3),
     ("purge", 4),
     ("sync", 4),
+    ("verify", 4),
     ("app", 5),
     ("cli", 6),
 ];

@@ -389,3 +389,92 @@ async fn long_work_keeps_its_messages_invisible_until_done() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purges_failing_on_a_missing_source_bucket_make_the_task_not_ready() {
+    let w = world().await;
+    seed_target(&w, "k1.txt", 1).await;
+    past_race_guard(&w.s3, &w.tgt).await;
+    let missing = unique("missing");
+    for k in ["k1.txt", "k2.txt"] {
+        send(
+            &w.sqs,
+            &w.queue,
+            &s3_event(&missing, k, "ObjectRemoved:Delete", "v"),
+        )
+        .await;
+    }
+    let mut cfg = config(&missing, &w.tgt, &w.queue);
+    cfg.readiness.max_consecutive_failures = std::num::NonZeroU32::new(2).unwrap();
+    let d = Daemon::start(cfg).await;
+    eventually(
+        Duration::from_secs(20),
+        "/readyz 503 after failures",
+        || async {
+            matches!(http_get(d.port, "/readyz").await,
+            Some((503, body)) if body.contains("failures in a row"))
+        },
+    )
+    .await;
+    let (_, reason) = http_get(d.port, "/readyz").await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&reason).unwrap();
+    let line = v["not_ready"]["purge"].as_str().unwrap();
+    assert!(
+        line.contains(&format!("ListObjectVersions s3://{missing}/"))
+            && line.contains("not_found")
+            && line.contains("bucket does not exist"),
+        "{line}"
+    );
+    assert!(
+        !line.contains('\n') && !line.contains("ServiceError") && !line.contains("{"),
+        "one readable line, no debug dump: {line}"
+    );
+    assert_eq!(
+        entries(&w.s3, &w.tgt, "k1.txt").await.len(),
+        2,
+        "nothing deleted"
+    );
+    assert!(d.outcome("failed") >= 2);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_percent_encoding_is_invalid_and_never_purges() {
+    let w = world().await;
+    // Keys S3 would have sent as `100%25.json` and `trunc%254`.
+    for k in ["data/100%.json", "data/trunc%4", "data/k"] {
+        seed_target(&w, k, 1).await;
+    }
+    past_race_guard(&w.s3, &w.tgt).await;
+    let raw = |key: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&s3_event(&w.src, "x", "ObjectRemoved:Delete", "v")).unwrap();
+        v["Records"][0]["s3"]["object"]["key"] = key.into();
+        v.to_string()
+    };
+    send(&w.sqs, &w.queue, &raw("data/100%.json")).await;
+    send(&w.sqs, &w.queue, &raw("data/trunc%4")).await;
+    // A removal record with no eventSource: nothing vouches for it.
+    let mut no_source: serde_json::Value =
+        serde_json::from_str(&s3_event(&w.src, "data/k", "ObjectRemoved:Delete", "v")).unwrap();
+    no_source["Records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("eventSource");
+    send(&w.sqs, &w.queue, &no_source.to_string()).await;
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(60), "all three in the DLQ", || async {
+        queue_depth(&w.sqs, &w.dlq).await == 3
+    })
+    .await;
+    assert_eq!(
+        d.outcome("invalid"),
+        9,
+        "three messages, each received maxReceiveCount times"
+    );
+    assert_eq!(d.outcome("purged"), 0);
+    for k in ["data/100%.json", "data/trunc%4", "data/k"] {
+        assert_eq!(entries(&w.s3, &w.tgt, k).await.len(), 2, "{k} untouched");
+    }
+    d.stop().await;
+}

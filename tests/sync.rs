@@ -228,8 +228,8 @@ async fn a_stale_claim_is_taken_over_and_its_execution_followed() {
 async fn a_missed_day_is_caught_up_oldest_first() {
     let s = setup(2, day(10)).await;
     let names = vec!["project0".to_string(), "project1".to_string()];
-    partitions(&s.s3, &s.cfg.source.bucket, &names, day(11)).await;
-    partitions(&s.s3, &s.cfg.source.bucket, &names, day(12)).await;
+    s.add_day(&names, day(11)).await;
+    s.add_day(&names, day(12)).await;
     let metrics = Metrics::new().unwrap();
     let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
     let token = CancellationToken::new();
@@ -279,4 +279,34 @@ async fn filters_over_the_limit_run_as_consecutive_executions() {
             .iter()
             .all(|c| c.status == Some(ExecStatus::Success))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_sync_reports_its_patterns() {
+    let s = setup(3, day(16)).await;
+    let first = syncer(&s.cfg, &s.clients, "pod-a", &Metrics::new().unwrap());
+    let started = first
+        .run_date(
+            day(16),
+            RunOpts {
+                force: false,
+                wait: false,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(started, DateOutcome::Started { .. }),
+        "{started:?}"
+    );
+    // The restarted process has fresh metrics; resuming must not leave the gauge at 0.
+    let metrics = Metrics::new().unwrap();
+    let restarted = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = restarted
+        .run_date(day(16), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    assert_eq!(metrics.sync_filter_patterns.get(), 3);
 }

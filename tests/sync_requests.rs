@@ -230,3 +230,139 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried() {
     assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));
     assert_eq!(seen.lock().unwrap().start_includes.len(), 2);
 }
+
+/// A DataSync client whose every execution succeeds, started at `started`, reporting `files`.
+fn always_succeeds(
+    seen: Arc<Mutex<Seen>>,
+    started: chrono::DateTime<chrono::Utc>,
+    files: i64,
+) -> aws_sdk_datasync::Client {
+    let done = DescribeTaskExecutionOutput::builder()
+        .task_execution_arn(EXEC)
+        .status(TaskExecutionStatus::Success)
+        .start_time(aws_smithy_types::DateTime::from_millis(
+            started.timestamp_millis(),
+        ))
+        .files_transferred(files)
+        .build();
+    datasync(seen, (0..6).map(|_| done.clone()).collect())
+}
+
+fn rule(value: &str) -> Option<Vec<FilterRule>> {
+    Some(vec![
+        FilterRule::builder()
+            .filter_type(FilterType::SimplePattern)
+            .value(value)
+            .build(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_execution_includes_exactly_the_incomplete_partitions() {
+    let mut h = harness(FilterMode::Execution, date()).await;
+    h.cfg.sync.max_attempts = std::num::NonZeroU32::new(2).unwrap();
+    // The target lacks project2's file; project1 and the Korean project are complete.
+    permanently_delete(
+        &h.s3,
+        &h.cfg.target.bucket,
+        &partition_key("project2", date()),
+    )
+    .await;
+    // A file lands in the Korean project's partition after the execution started: it is late,
+    // not missing, and no follow-up chases it.
+    past_race_guard(&h.s3, &h.cfg.source.bucket).await;
+    let late_key = format!(
+        "topics/차량-kr/year=2024/month=03/day=09/late+0+{}.json",
+        std::process::id()
+    );
+    put(&h.s3, &h.cfg.source.bucket, &late_key, "late").await;
+    let written = all_entries(&h.s3, &h.cfg.source.bucket, &late_key).await[0]
+        .3
+        .unwrap();
+    let started = written - chrono::Duration::seconds(1);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let metrics = Metrics::new().unwrap();
+    let out = syncer_with(&h, always_succeeds(seen.clone(), started, 3), &metrics)
+        .run_date(date(), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::Incomplete {
+            missing: 1,
+            size_mismatched: 0
+        }
+    );
+    assert_eq!(
+        seen.lock().unwrap().start_includes,
+        vec![
+            rule(&expected_filter()),
+            rule("/topics/project2/year=2024/month=03/day=09/*"),
+        ],
+        "the follow-up names only the incomplete partition"
+    );
+    let claim = h.store().get(date()).await.unwrap().unwrap().claim;
+    assert_eq!((claim.status, claim.attempts), (ClaimStatus::Failed, 2));
+    assert_eq!(claim.chunks.len(), 2);
+    assert_eq!(claim.chunks[1].attempt, 2);
+    let v = claim.verification.unwrap();
+    assert_eq!(
+        (v.counts.missing, v.counts.late, v.counts.present),
+        (1, 1, 2)
+    );
+    assert_eq!(v.missing_keys, vec![partition_key("project2", date())]);
+    assert!(claim.error.unwrap().contains("1 object(s) are missing"));
+    let result = |r: &str| metrics.sync_runs.with_label_values(&[r]).get();
+    assert_eq!((result("incomplete"), result("success")), (1, 0));
+    assert_eq!(
+        metrics
+            .sync_verifications
+            .with_label_values(&["incomplete"])
+            .get(),
+        2
+    );
+    assert_eq!(
+        metrics
+            .sync_verify_objects
+            .with_label_values(&["missing"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_file_success_over_a_non_empty_partition_is_flagged() {
+    let mut h = harness(FilterMode::Execution, date()).await;
+    h.cfg.sync.max_attempts = std::num::NonZeroU32::new(1).unwrap();
+    // What a wrong location subdirectory looks like: SUCCESS, 0 files, nothing in the target.
+    for p in ["project1", "project2", "차량-kr"] {
+        permanently_delete(&h.s3, &h.cfg.target.bucket, &partition_key(p, date())).await;
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let out = syncer_with(
+        &h,
+        always_succeeds(seen, chrono::Utc::now(), 0),
+        &Metrics::new().unwrap(),
+    )
+    .run_date(date(), WAIT, &CancellationToken::new())
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::Incomplete {
+            missing: 3,
+            size_mismatched: 0
+        }
+    );
+    let v = h
+        .store()
+        .get(date())
+        .await
+        .unwrap()
+        .unwrap()
+        .claim
+        .verification
+        .unwrap();
+    assert!(v.transferred_nothing, "{v:?}");
+    assert_eq!(v.counts.expected, 3);
+}

@@ -22,6 +22,18 @@ pub struct Entry {
     pub last_modified: Option<DateTime<Utc>>,
 }
 
+impl crate::merge::Keyed for Entry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl crate::merge::Keyed for Object {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// Where a version listing continues: S3's `NextKeyMarker` and `NextVersionIdMarker`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Marker {

@@ -60,6 +60,8 @@ pub enum Purpose {
     Sync,
     /// `sync --dry-run`: discovery and planning only.
     SyncPlan,
+    /// `verify`: discovery, and both buckets' partitions.
+    Verify,
     /// `purge KEY...`: both buckets.
     Purge,
     /// `healthcheck`: only `http.listen`.
@@ -93,7 +95,7 @@ impl Default for AwsSettings {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(30),
-            operation_timeout: Duration::from_secs(120),
+            operation_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -154,6 +156,10 @@ impl Default for ShutdownConfig {
 pub struct ReadinessConfig {
     /// Failed units of work in a row (messages, dates), with no success between them.
     pub max_consecutive_failures: NonZeroU32,
+    /// Share of the last `failure_window` outcomes that may fail (checked once half the
+    /// window is filled).
+    pub max_failure_ratio: f64,
+    pub failure_window: NonZeroU32,
     /// Work in flight with no progress for this long.
     #[serde(with = "humantime_serde")]
     pub stall_after: Duration,
@@ -163,6 +169,8 @@ impl Default for ReadinessConfig {
     fn default() -> Self {
         Self {
             max_consecutive_failures: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            max_failure_ratio: 0.5,
+            failure_window: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
             stall_after: Duration::from_secs(120),
         }
     }
@@ -253,7 +261,8 @@ impl Config {
             |i| read_fields!(i, &mut p, cfg.shutdown; ; durations: grace)
         );
         section!("readiness", |i| read_fields!(i, &mut p, cfg.readiness;
-            max_consecutive_failures; durations: stall_after));
+            max_consecutive_failures, max_failure_ratio, failure_window;
+            durations: stall_after));
         section!("sync", |i| cfg.sync = SyncConfig::read(&mut i, &mut p));
         section!("state", |i| cfg.state = StateConfig::read(&mut i, &mut p));
         section!("purge", |i| cfg.purge = PurgeConfig::read(&mut i, &mut p));
@@ -268,10 +277,11 @@ impl Config {
     fn validate(&self, purpose: Purpose, p: &mut Problems) {
         let daemon = purpose == Purpose::Daemon;
         let sync_runs = purpose == Purpose::Sync || (daemon && self.sync.enabled);
-        let sync_plans = sync_runs || purpose == Purpose::SyncPlan;
+        let verifies = purpose == Purpose::Verify;
+        let sync_plans = sync_runs || verifies || purpose == Purpose::SyncPlan;
         let purges = daemon && self.purge.enabled || purpose == Purpose::Purge;
         let needs_source = daemon || sync_plans || purges;
-        let needs_target = daemon || purges;
+        let needs_target = daemon || purges || verifies;
         self.source.validate("source", needs_source, p);
         self.target.validate("target", needs_target, p);
         if !self.source.bucket.is_empty() && self.source.bucket == self.target.bucket {
@@ -328,6 +338,13 @@ impl Config {
             p.push(
                 "log.level",
                 format!("`{}` is not a valid tracing filter", self.log.level),
+            );
+        }
+        let ratio = self.readiness.max_failure_ratio;
+        if p.ok(&["readiness.max_failure_ratio"]) && !(ratio > 0.0 && ratio <= 1.0) {
+            p.push(
+                "readiness.max_failure_ratio",
+                format!("{ratio} must be above 0 and at most 1"),
             );
         }
         if p.ok(&["readiness.stall_after", "sync.poll_interval"])

@@ -218,6 +218,9 @@ pub struct SyncConfig {
     pub claim_ttl: Duration,
     /// Executions started for one date before it is given up.
     pub max_attempts: NonZeroU32,
+    /// After the executions succeed, compare the partitions' objects on both sides; a date
+    /// with missing or size-mismatched objects gets a follow-up execution, not a success.
+    pub verify: bool,
 }
 
 impl Default for SyncConfig {
@@ -240,6 +243,7 @@ impl Default for SyncConfig {
             timeout: Duration::from_secs(6 * 3600),
             claim_ttl: Duration::from_secs(600),
             max_attempts: NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN),
+            verify: true,
         }
     }
 }
@@ -250,7 +254,7 @@ impl SyncConfig {
         read_fields!(input, p, s;
             enabled, task_arn, schedule, timezone, lag_days, lookback_days, catch_up_days,
             prefix, partition, location_subdirectory, include_projects, exclude_projects,
-            filter_mode, max_attempts;
+            filter_mode, max_attempts, verify;
             durations: poll_interval, timeout, claim_ttl);
         s
     }

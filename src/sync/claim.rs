@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::verify::Verification;
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ClaimStatus {
@@ -97,10 +99,20 @@ pub struct Chunk {
     pub bytes_transferred: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When its execution started (DataSync's StartTime once known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// The attempt that added it: follow-ups for incomplete partitions come after the first.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 impl Chunk {
-    pub fn new(filter: String) -> Chunk {
+    pub fn new(filter: String, attempt: u32) -> Chunk {
         Chunk {
             patterns: filter.split('|').count(),
             filter,
@@ -109,6 +121,8 @@ impl Chunk {
             files_transferred: 0,
             bytes_transferred: 0,
             error: None,
+            started_at: None,
+            attempt,
         }
     }
 }
@@ -130,6 +144,9 @@ pub struct Claim {
     pub chunks: Vec<Chunk>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The last verification of the date's partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 impl Claim {
@@ -272,6 +289,7 @@ mod tests {
             projects: 1,
             chunks: vec![],
             error: None,
+            verification: None,
         }
     }
 
@@ -357,7 +375,7 @@ mod tests {
 
     #[test]
     fn chunk_steps() {
-        let mut c = Chunk::new("/a/*|/b/*".into());
+        let mut c = Chunk::new("/a/*|/b/*".into(), 1);
         assert_eq!(c.patterns, 2);
         assert_eq!(chunk_step(&c), ChunkStep::Start);
         c.execution_arn = Some("arn:x".into());

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::Plan;
 use super::runner::{DateOutcome, RunOpts, SyncError, Syncer};
+use crate::verify::{self, PartitionReport, Verification};
 
 /// What `sync` does with each date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +58,7 @@ impl DateReport {
                 }
                 out
             }
-            DateReport::Ran(date, o) => {
-                json!({"date": date, "result": o.label(), "detail": format!("{o:?}")}).to_string()
-            }
+            DateReport::Ran(date, o) => o.to_json(*date).to_string(),
             DateReport::Failed(date, e) => {
                 json!({"date": date, "result": "failed", "error": e.to_string()}).to_string()
             }
@@ -89,4 +88,68 @@ pub async fn run(syncer: &Syncer, dates: &[NaiveDate], mode: Mode) -> Vec<DateRe
         out.push(report);
     }
     out
+}
+
+/// What `verify` found: one report per partition, the dates it could not verify, and the sum.
+#[derive(Debug)]
+pub struct VerifyRun {
+    pub reports: Vec<PartitionReport>,
+    pub failures: Vec<(NaiveDate, SyncError)>,
+    pub summary: Verification,
+}
+
+impl VerifyRun {
+    /// Every partition complete and every date verified.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty() && self.summary.complete()
+    }
+
+    /// One JSON line per partition, one per date that could not be verified, then a summary.
+    pub fn render(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .reports
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect();
+        out.extend(
+            self.failures
+                .iter()
+                .map(|(d, e)| json!({"date": d, "error": e.to_string()}).to_string()),
+        );
+        let mut summary = serde_json::to_value(&self.summary).unwrap_or_default();
+        summary["summary"] = json!(true);
+        summary["complete"] = json!(self.ok());
+        out.push(summary.to_string());
+        out
+    }
+}
+
+/// Compares, for each date, every partition its plan covers (the date and its lookback days,
+/// each project discovered in the source) in the source and the target.
+pub async fn verify(syncer: &Syncer, dates: &[NaiveDate]) -> VerifyRun {
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for &date in dates {
+        let parts = match syncer.plan(date).await {
+            Ok(p) => p
+                .partitions
+                .into_iter()
+                .map(|p| (p, None))
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                failures.push((date, e));
+                continue;
+            }
+        };
+        match verify::partitions(&syncer.source, &syncer.target, &parts).await {
+            Ok(r) => reports.extend(r),
+            Err(e) => failures.push((date, SyncError::Verify(e))),
+        }
+    }
+    let summary = Verification::summarize(&reports, None);
+    VerifyRun {
+        reports,
+        failures,
+        summary,
+    }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{SyncConfig, check_pattern, normalized_subdirectory};
+use crate::verify::Partition;
 
 /// Why a plan cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +73,50 @@ pub struct Plan {
     pub patterns: usize,
     /// Filter values, each at most `max_len` characters, to be run one after another.
     pub filters: Vec<String>,
+    /// What the filters select, one partition per project and date.
+    pub partitions: Vec<Partition>,
+}
+
+/// The S3 key prefix a pattern selects: `/p1/day=06/*` under subdirectory `/topics/` is
+/// `topics/p1/day=06/`.
+pub fn pattern_prefix(location_subdirectory: &str, pattern: &str) -> String {
+    let sub = normalized_subdirectory(location_subdirectory);
+    let rest = pattern.trim_start_matches('/').trim_end_matches('*');
+    format!("{}{rest}", sub.trim_start_matches('/'))
+}
+
+/// The partitions of `filters` (as a claim records them), for the dates of `window`.
+/// Patterns that do not end in one of the window's partitions are not partitions of ours and
+/// are left out.
+pub fn partitions_of<'a>(
+    s: &SyncConfig,
+    window: &[NaiveDate],
+    filters: impl IntoIterator<Item = &'a str>,
+) -> Vec<Partition> {
+    let mut out: Vec<Partition> = Vec::new();
+    let rendered: Vec<(NaiveDate, String)> = window
+        .iter()
+        .map(|d| (*d, s.partition.render(*d)))
+        .collect();
+    for pattern in filters.into_iter().flat_map(|f| f.split('|')) {
+        let prefix = pattern_prefix(&s.location_subdirectory, pattern);
+        let found = rendered.iter().find_map(|(date, part)| {
+            let head = prefix.strip_suffix(part.as_str())?;
+            let project = head.strip_prefix(s.prefix.as_str())?.trim_end_matches('/');
+            Some((*date, project.to_string()))
+        });
+        if let Some((date, project)) = found
+            && !out.iter().any(|p| p.prefix == prefix)
+        {
+            out.push(Partition {
+                date,
+                project,
+                prefix,
+                pattern: pattern.to_string(),
+            });
+        }
+    }
+    out
 }
 
 /// Renders every pattern for `project_prefixes` × `dates` and packs them into filters.
@@ -82,12 +127,25 @@ pub fn build_plan(
     max_len: usize,
 ) -> Result<Plan, PlanError> {
     let mut patterns = Vec::with_capacity(project_prefixes.len() * dates.len());
+    let mut partitions = Vec::with_capacity(patterns.capacity());
     let mut problems = Vec::new();
     for date in dates {
         let partition = s.partition.render(*date);
         for prefix in project_prefixes {
             match pattern(&s.location_subdirectory, prefix, &partition) {
-                Ok(p) => patterns.push(p),
+                Ok(p) => {
+                    partitions.push(Partition {
+                        date: *date,
+                        project: prefix
+                            .strip_prefix(s.prefix.as_str())
+                            .unwrap_or(prefix)
+                            .trim_end_matches('/')
+                            .to_string(),
+                        prefix: format!("{prefix}{partition}"),
+                        pattern: p.clone(),
+                    });
+                    patterns.push(p);
+                }
                 Err(e) => problems.push(e),
             }
         }
@@ -102,6 +160,7 @@ pub fn build_plan(
         projects: project_prefixes.len(),
         patterns: patterns.len(),
         filters,
+        partitions,
     })
 }
 
@@ -266,6 +325,25 @@ mod tests {
         let s = SyncConfig::default();
         let err = build_plan(&s, &["topics/a|b/".into()], &[d(2024, 1, 1)], 1000).unwrap_err();
         assert!(err.to_string().contains("exclude_projects"), "{err}");
+    }
+
+    #[test]
+    fn partitions_come_back_from_the_filters() {
+        let mut s = SyncConfig::default();
+        let dates = [d(2024, 3, 8), d(2024, 3, 9)];
+        let projects = vec!["topics/p1/".to_string(), "topics/차량/".to_string()];
+        for sub in ["/", "/topics/"] {
+            s.location_subdirectory = sub.into();
+            let plan = build_plan(&s, &projects, &dates, 60).unwrap();
+            assert!(plan.filters.len() > 1, "several filters");
+            let back = partitions_of(&s, &plan.dates, plan.filters.iter().map(String::as_str));
+            assert_eq!(back, plan.partitions, "{sub}");
+            assert_eq!(back[0].prefix, "topics/p1/year=2024/month=03/day=08/");
+            assert_eq!(back[3].project, "차량");
+            assert_eq!(back[3].date, d(2024, 3, 9));
+        }
+        // A pattern outside the window is not one of ours.
+        assert!(partitions_of(&s, &dates, ["/p1/year=2020/month=01/day=01/*"]).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -14,12 +14,13 @@ use super::claim::{
 use super::datasync::DataSync;
 use super::plan::{self, Plan, PlanError};
 use super::state::{StateError, StateStore, Stored, Written};
-use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
+use crate::aws::{AwsError, Clients};
 use crate::config::{Config, DATASYNC_FILTER_MAX_LEN};
 use crate::health::TaskHandle;
-use crate::labels::{ErrorKind, SyncResult};
+use crate::labels::{ErrorKind, ObjectState, SyncResult, VerifyResult};
 use crate::metrics::Metrics;
+use crate::verify::{self, Partition, PartitionReport, Verification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -35,31 +36,42 @@ pub enum SyncError {
         #[source]
         source: PlanError,
     },
+    #[error("verifying: {0}")]
+    Verify(AwsError),
 }
 
 impl SyncError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SyncError::State(e) => e.kind(),
-            SyncError::DataSync(e) | SyncError::Discover(e) => e.kind,
+            SyncError::DataSync(e) | SyncError::Discover(e) | SyncError::Verify(e) => e.kind,
             SyncError::Plan { .. } => ErrorKind::Invalid,
         }
     }
 }
 
-/// How one date ended for this runner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How one date ended for this runner. Serialized as `{"result": label, ...fields}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
 pub enum DateOutcome {
     Success {
         files: i64,
         bytes: i64,
     },
     /// An execution ended in ERROR (code and detail from DataSync).
+    #[serde(rename = "error")]
     Failed {
         reason: String,
     },
+    #[serde(rename = "timeout")]
     TimedOut {
         execution_arn: String,
+    },
+    /// The executions succeeded, but objects are still missing or of another size after
+    /// `sync.max_attempts` attempts (follow-ups included).
+    Incomplete {
+        missing: u64,
+        size_mismatched: u64,
     },
     /// Nothing done; the reason says why (already synced, claimed elsewhere, gave up).
     Skipped {
@@ -80,18 +92,19 @@ impl DateOutcome {
             DateOutcome::Success { .. } => Some(SyncResult::Success),
             DateOutcome::Failed { .. } => Some(SyncResult::Error),
             DateOutcome::TimedOut { .. } => Some(SyncResult::Timeout),
+            DateOutcome::Incomplete { .. } => Some(SyncResult::Incomplete),
             DateOutcome::Skipped { .. } => Some(SyncResult::Skipped),
             DateOutcome::Started { .. } | DateOutcome::Interrupted => None,
         }
     }
 
-    /// A short label for output: the result, or `started`/`interrupted`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            DateOutcome::Started { .. } => "started",
-            DateOutcome::Interrupted => "interrupted",
-            other => other.result().map_or("unknown", SyncResult::label),
+    /// The outcome as a JSON object for `/status` and command output, with `date` added.
+    pub fn to_json(&self, date: NaiveDate) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("date".into(), serde_json::json!(date));
         }
+        v
     }
 }
 
@@ -118,6 +131,7 @@ enum Watch {
 pub struct Syncer {
     pub config: Arc<Config>,
     pub source: Bucket,
+    pub target: Bucket,
     pub datasync: DataSync,
     pub store: StateStore,
     pub metrics: Metrics,
@@ -129,22 +143,30 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    pub fn new(
-        config: Arc<Config>,
-        source: aws_sdk_s3::Client,
-        state_client: aws_sdk_s3::Client,
-        datasync: aws_sdk_datasync::Client,
-        metrics: Metrics,
-    ) -> Self {
+    /// Claims live in the state bucket, reached with the source account's client.
+    pub fn new(config: Arc<Config>, clients: &Clients, metrics: Metrics) -> Self {
         let store = StateStore::new(
-            state_client,
+            clients.source.clone(),
             &config.state.bucket,
             &config.state.prefix,
             metrics.clone(),
         );
         Syncer {
-            source: Bucket::new(source, &config.source.bucket, metrics.clone()),
-            datasync: DataSync::new(datasync, &config.sync.task_arn, metrics.clone()),
+            source: Bucket::new(
+                clients.source.clone(),
+                &config.source.bucket,
+                metrics.clone(),
+            ),
+            target: Bucket::new(
+                clients.target.clone(),
+                &config.target.bucket,
+                metrics.clone(),
+            ),
+            datasync: DataSync::new(
+                clients.datasync.clone(),
+                &config.sync.task_arn,
+                metrics.clone(),
+            ),
             holder: holder_id(&config.state.holder_id),
             max_filter_len: DATASYNC_FILTER_MAX_LEN,
             health: None,
@@ -233,6 +255,12 @@ impl Syncer {
                 Ok(DateOutcome::TimedOut { execution_arn }) => {
                     h.record_failure(format!("execution {execution_arn} timed out"))
                 }
+                Ok(DateOutcome::Incomplete {
+                    missing,
+                    size_mismatched,
+                }) => h.record_failure(format!(
+                    "{date}: {missing} object(s) missing and {size_mismatched} of another size in the target after every attempt"
+                )),
                 Err(e) => h.record_failure(e.to_string()),
                 Ok(_) => {}
             }
@@ -318,8 +346,13 @@ impl Syncer {
             updated_at: now,
             window: plan.dates.clone(),
             projects: plan.projects,
-            chunks: plan.filters.into_iter().map(Chunk::new).collect(),
+            chunks: plan
+                .filters
+                .into_iter()
+                .map(|f| Chunk::new(f, attempts))
+                .collect(),
             error: None,
+            verification: None,
         })
     }
 
@@ -361,13 +394,67 @@ impl Syncer {
         self.metrics
             .sync_filter_patterns
             .set(claim.patterns() as i64);
-        let total = claim.chunks.len();
-        if total == 0 {
+        if claim.chunks.is_empty() {
             claim.status = ClaimStatus::Success;
             self.save(&mut claim, &mut etag).await?;
             info!("no project partitions to sync");
             return Ok(DateOutcome::Success { files: 0, bytes: 0 });
         }
+        loop {
+            if let Some(ended) = self
+                .run_chunks(&mut claim, &mut etag, opts, shutdown)
+                .await?
+            {
+                return Ok(ended);
+            }
+            if !s.verify {
+                break;
+            }
+            let (v, reports) = self.verify_claim(&claim).await?;
+            let complete = v.complete();
+            claim.verification = Some(v.clone());
+            if complete {
+                break;
+            }
+            if claim.attempts >= s.max_attempts.get() {
+                let reason = format!(
+                    "after {} attempt(s), {} object(s) are missing and {} of another size in the target (e.g. {})",
+                    claim.attempts,
+                    v.counts.missing,
+                    v.counts.size_mismatched,
+                    v.missing_keys.join(", ")
+                );
+                self.fail(&mut claim, &mut etag, reason).await?;
+                return Ok(DateOutcome::Incomplete {
+                    missing: v.counts.missing,
+                    size_mismatched: v.counts.size_mismatched,
+                });
+            }
+            self.add_follow_up(&mut claim, &reports)?;
+            if !self.save(&mut claim, &mut etag).await? {
+                return Ok(skipped(Skip::Lost));
+            }
+        }
+        claim.status = ClaimStatus::Success;
+        claim.error = None;
+        self.save(&mut claim, &mut etag).await?;
+        let files = claim.chunks.iter().map(|c| c.files_transferred).sum();
+        let bytes = claim.chunks.iter().map(|c| c.bytes_transferred).sum();
+        info!(files, bytes, chunks = claim.chunks.len(), "sync succeeded");
+        Ok(DateOutcome::Success { files, bytes })
+    }
+
+    /// Starts or follows every chunk not done yet, in order. `Some` when the date ends here
+    /// (an execution failed or timed out, the claim was lost, shutdown, `--no-wait`).
+    async fn run_chunks(
+        &self,
+        claim: &mut Claim,
+        etag: &mut String,
+        opts: RunOpts,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<DateOutcome>, SyncError> {
+        let s = &self.config.sync;
+        let total = claim.chunks.len();
         for i in 0..total {
             let arn = match claim::chunk_step(&claim.chunks[i]) {
                 ChunkStep::Done => continue,
@@ -385,37 +472,38 @@ impl Syncer {
                     let arn = match started {
                         Ok(a) => a,
                         Err(e) => {
-                            self.fail(&mut claim, &mut etag, e.to_string()).await?;
+                            self.fail(claim, etag, e.to_string()).await?;
                             return Err(SyncError::DataSync(e));
                         }
                     };
-                    info!(chunk = i + 1, chunks = total, execution_arn = %arn,
-                          patterns = claim.chunks[i].patterns, "started DataSync execution");
                     let chunk = &mut claim.chunks[i];
+                    info!(chunk = i + 1, chunks = total, execution_arn = %arn,
+                          patterns = chunk.patterns, attempt = chunk.attempt, "started DataSync execution");
                     chunk.execution_arn = Some(arn.clone());
                     chunk.status = Some(ExecStatus::Started);
+                    chunk.started_at = Some(Utc::now());
                     chunk.error = None;
-                    if !self.save(&mut claim, &mut etag).await? {
-                        return Ok(skipped(Skip::Lost));
+                    if !self.save(claim, etag).await? {
+                        return Ok(Some(skipped(Skip::Lost)));
                     }
                     if !opts.wait {
-                        return Ok(DateOutcome::Started { execution_arn: arn });
+                        return Ok(Some(DateOutcome::Started { execution_arn: arn }));
                     }
                     arn
                 }
             };
             let watched = {
                 let _watching = self.metrics.execution_watched();
-                self.watch(&mut claim, &mut etag, i, &arn, shutdown).await?
+                self.watch(claim, etag, i, &arn, shutdown).await?
             };
             match watched {
                 Watch::Success => {}
-                Watch::Lost => return Ok(skipped(Skip::Lost)),
-                Watch::Interrupted => return Ok(DateOutcome::Interrupted),
+                Watch::Lost => return Ok(Some(skipped(Skip::Lost))),
+                Watch::Interrupted => return Ok(Some(DateOutcome::Interrupted)),
                 Watch::Error(reason) => {
-                    self.fail(&mut claim, &mut etag, reason.clone()).await?;
+                    self.fail(claim, etag, reason.clone()).await?;
                     error!(execution_arn = %arn, %reason, attempt = claim.attempts, "DataSync execution failed");
-                    return Ok(DateOutcome::Failed { reason });
+                    return Ok(Some(DateOutcome::Failed { reason }));
                 }
                 Watch::Timeout => {
                     if let Err(e) = self.datasync.cancel(&arn).await {
@@ -425,18 +513,119 @@ impl Syncer {
                         "execution {arn} did not finish within {}",
                         humantime::format_duration(s.timeout)
                     );
-                    self.fail(&mut claim, &mut etag, reason).await?;
-                    return Ok(DateOutcome::TimedOut { execution_arn: arn });
+                    self.fail(claim, etag, reason).await?;
+                    return Ok(Some(DateOutcome::TimedOut { execution_arn: arn }));
                 }
             }
         }
-        claim.status = ClaimStatus::Success;
-        claim.error = None;
-        self.save(&mut claim, &mut etag).await?;
-        let files = claim.chunks.iter().map(|c| c.files_transferred).sum();
-        let bytes = claim.chunks.iter().map(|c| c.bytes_transferred).sum();
-        info!(files, bytes, chunks = total, "sync succeeded");
-        Ok(DateOutcome::Success { files, bytes })
+        Ok(None)
+    }
+
+    /// Compares every partition the claim's filters selected, each against the start of the
+    /// latest execution that covered it (objects written later are late, not missing).
+    async fn verify_claim(
+        &self,
+        claim: &Claim,
+    ) -> Result<(Verification, Vec<PartitionReport>), SyncError> {
+        let s = &self.config.sync;
+        let mut parts: Vec<(Partition, Option<DateTime<Utc>>)> = Vec::new();
+        for chunk in &claim.chunks {
+            for p in plan::partitions_of(s, &claim.window, [chunk.filter.as_str()]) {
+                match parts.iter_mut().find(|(q, _)| q.prefix == p.prefix) {
+                    Some((_, at)) => *at = (*at).max(chunk.started_at),
+                    None => parts.push((p, chunk.started_at)),
+                }
+            }
+        }
+        let reports = match verify::partitions(&self.source, &self.target, &parts).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.sync_verified(VerifyResult::Failed, &[]);
+                return Err(SyncError::Verify(e));
+            }
+        };
+        let latest_attempt = claim.chunks.iter().map(|c| c.attempt).max().unwrap_or(1);
+        let files: i64 = claim
+            .chunks
+            .iter()
+            .filter(|c| c.attempt == latest_attempt)
+            .map(|c| c.files_transferred)
+            .sum();
+        let v = Verification::summarize(&reports, Some(files));
+        let c = v.counts;
+        let result = if v.complete() {
+            VerifyResult::Complete
+        } else {
+            VerifyResult::Incomplete
+        };
+        self.metrics.sync_verified(
+            result,
+            &[
+                (ObjectState::Expected, c.expected),
+                (ObjectState::Present, c.present),
+                (ObjectState::Missing, c.missing),
+                (ObjectState::SizeMismatched, c.size_mismatched),
+                (ObjectState::Extra, c.extra),
+                (ObjectState::Late, c.late),
+            ],
+        );
+        if v.transferred_nothing && !v.complete() {
+            warn!(
+                expected = c.expected,
+                missing = c.missing,
+                "DataSync reported SUCCESS with 0 files transferred while the source partitions hold objects; check the task's locations, subdirectories and filters (s3-reconciler doctor)"
+            );
+        }
+        if v.complete() {
+            info!(
+                partitions = v.partitions,
+                expected = c.expected,
+                present = c.present,
+                extra = c.extra,
+                late = c.late,
+                "verified: every object is in the target"
+            );
+        } else {
+            warn!(partitions = v.partitions, incomplete = v.incomplete_partitions,
+                  expected = c.expected, missing = c.missing, size_mismatched = c.size_mismatched,
+                  examples = ?v.missing_keys, "verification found objects missing from the target");
+        }
+        if let Some(h) = &self.health {
+            let mut detail = serde_json::to_value(&v).unwrap_or_default();
+            detail["date"] = serde_json::json!(claim.date);
+            h.set_detail("last_verification", detail);
+        }
+        Ok((v, reports))
+    }
+
+    /// Adds chunks whose Includes cover only the partitions the last verification found
+    /// incomplete: the next attempt.
+    fn add_follow_up(
+        &self,
+        claim: &mut Claim,
+        reports: &[PartitionReport],
+    ) -> Result<(), SyncError> {
+        let incomplete: Vec<String> = reports
+            .iter()
+            .filter(|r| !r.complete())
+            .map(|r| r.pattern.clone())
+            .collect();
+        let filters =
+            plan::chunk(&incomplete, self.max_filter_len).map_err(|source| SyncError::Plan {
+                date: claim.date,
+                source,
+            })?;
+        claim.attempts += 1;
+        info!(
+            partitions = incomplete.len(),
+            filters = filters.len(),
+            attempt = claim.attempts,
+            "follow-up execution for the incomplete partitions"
+        );
+        claim
+            .chunks
+            .extend(filters.into_iter().map(|f| Chunk::new(f, claim.attempts)));
+        Ok(())
     }
 
     /// Follows chunk `i`'s execution to its end, refreshing the claim on every poll (the
@@ -466,6 +655,9 @@ impl Syncer {
                     started_at = ex.started_at.or(started_at);
                     let chunk = &mut claim.chunks[i];
                     chunk.status = Some(ex.status.clone());
+                    if ex.started_at.is_some() {
+                        chunk.started_at = ex.started_at;
+                    }
                     match &ex.status {
                         ExecStatus::Success => {
                             chunk.files_transferred = ex.files_transferred;

@@ -17,14 +17,8 @@ use crate::health::TaskHandle;
 pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let cfg = ctx.config.clone();
     let (schedule, tz) = (&cfg.sync.schedule, cfg.sync.timezone);
-    let syncer = Syncer::new(
-        Arc::clone(&cfg),
-        ctx.clients.source.clone(),
-        ctx.clients.source.clone(),
-        ctx.clients.datasync.clone(),
-        ctx.metrics.clone(),
-    )
-    .with_health(handle.clone());
+    let syncer = Syncer::new(Arc::clone(&cfg), &ctx.clients, ctx.metrics.clone())
+        .with_health(handle.clone());
     handle.set_detail("holder", json!(syncer.holder));
 
     // Ready once the state bucket answers: without it no date can be claimed.
@@ -102,14 +96,11 @@ async fn cycle(ctx: &Context, syncer: &Syncer, handle: &TaskHandle, fired_at: Da
                 &ctx.shutdown,
             )
             .await;
-        let summary = match &outcome {
-            Ok(o) => {
-                json!({"date": date, "result": o.label(), "detail": format!("{o:?}"), "at": Utc::now()})
-            }
-            Err(e) => {
-                json!({"date": date, "result": "failed", "detail": e.to_string(), "at": Utc::now()})
-            }
+        let mut summary = match &outcome {
+            Ok(o) => o.to_json(date),
+            Err(e) => json!({"date": date, "result": "failed", "error": e.to_string()}),
         };
+        summary["at"] = json!(Utc::now());
         handle.set_detail("last_run", summary);
         match outcome {
             Ok(DateOutcome::Success { .. }) => handle.set_detail("last_success", json!(date)),
@@ -206,6 +197,7 @@ mod tests {
             projects: 0,
             chunks: vec![],
             error: None,
+            verification: None,
         })
     }
 

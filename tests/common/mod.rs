@@ -466,13 +466,7 @@ pub fn syncer(
 ) -> s3_reconciler::sync::runner::Syncer {
     let mut cfg = cfg.clone();
     cfg.state.holder_id = holder.to_string();
-    s3_reconciler::sync::runner::Syncer::new(
-        std::sync::Arc::new(cfg),
-        clients.source.clone(),
-        clients.source.clone(),
-        clients.datasync.clone(),
-        metrics.clone(),
-    )
+    s3_reconciler::sync::runner::Syncer::new(std::sync::Arc::new(cfg), clients, metrics.clone())
 }
 
 /// The key of a project's one file in its partition for `date`.
@@ -507,7 +501,8 @@ pub async fn partitions(
 }
 
 /// A sync world on the emulator: versioned source and target, a state bucket, a DataSync task,
-/// and one file per project in `date`'s partition.
+/// and one file per project in `date`'s partition, in the source and (since the emulator's
+/// DataSync copies nothing, the fixture plays it) in the target.
 pub struct SyncWorld {
     pub s3: aws_sdk_s3::Client,
     pub cfg: Config,
@@ -523,6 +518,7 @@ impl SyncWorld {
         create_bucket(&s3, &tgt, true).await;
         create_bucket(&s3, &state, false).await;
         partitions(&s3, &src, projects, date).await;
+        partitions(&s3, &tgt, projects, date).await;
         let task = datasync_task(&src, &tgt).await;
         let cfg = sync_config(&src, &tgt, &state, &task);
         let clients = clients(&cfg).await;
@@ -532,6 +528,12 @@ impl SyncWorld {
             clients,
             state,
         }
+    }
+
+    /// Adds `date`'s partitions for `projects`, in the source and, as DataSync would, the target.
+    pub async fn add_day(&self, projects: &[String], date: NaiveDate) {
+        partitions(&self.s3, &self.cfg.source.bucket, projects, date).await;
+        partitions(&self.s3, &self.cfg.target.bucket, projects, date).await;
     }
 
     /// `project0` … `project{n-1}`.

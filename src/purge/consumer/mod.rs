@@ -59,6 +59,7 @@ impl InFlightKeys {
     fn purge(
         self: &Arc<Self>,
         purger: &Arc<Purger>,
+        health: &TaskHandle,
         event: &RemovalEvent,
         message_id: &str,
     ) -> Shared<BoxFuture<'static, KeyResult>> {
@@ -72,8 +73,10 @@ impl InFlightKeys {
             event.event_name.as_str(),
             message_id.to_string(),
         );
+        let tracked = health.track("purge_key", purger.target.uri(&key));
         let fut = async move {
             let r = purger.purge_key(&key, reason, &origin).await;
+            drop(tracked);
             this.running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -230,7 +233,7 @@ async fn handle(c: &Consumer, msg: Message, _slot: OwnedSemaphorePermit) {
         let decisions = plan
             .act
             .iter()
-            .map(|e| c.keys.purge(&c.purger, e, &message_id));
+            .map(|e| c.keys.purge(&c.purger, &c.handle, e, &message_id));
         let results = futures::future::join_all(decisions).await;
         done.cancel();
         let _ = heartbeat.await;
