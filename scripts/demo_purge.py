@@ -2,7 +2,8 @@
 """Demo of permanent-delete propagation (used by `make demo`).
 
 1. A key exists in the source and in the target (the target copy has older versions and a
-   delete marker, as replication leaves them; moto's DataSync copies nothing, so we write it).
+   delete marker, as replication leaves them; moto's DataSync copies nothing, so we write it),
+   next to a look-alike `.bak` that exists on both sides.
 2. Every version of the key is permanently deleted in the source.
 3. The S3 event notification is put on the queue (moto does not emit correct notifications
    for versioned buckets, so we send the event real S3 would send).
@@ -44,7 +45,10 @@ def main():
     for body in (b"v1", b"v2"):
         s3.put_object(Bucket=TARGET, Key=KEY, Body=body)
     s3.delete_object(Bucket=TARGET, Key=KEY)
-    s3.put_object(Bucket=TARGET, Key=KEY + ".bak", Body=b"look-alike")
+    # A look-alike that really exists (in the source, and synced to the target): the seed
+    # Lambda's Prefix=key listing would have deleted it with the key.
+    for bucket in (SOURCE, TARGET):
+        s3.put_object(Bucket=bucket, Key=KEY + ".bak", Body=b"look-alike")
     print(f"  target before: s3://{TARGET}/{KEY}: {entries(s3, TARGET, KEY)}")
 
     page = s3.list_object_versions(Bucket=SOURCE, Prefix=KEY)

@@ -33,7 +33,8 @@ case "${1:-}" in
     else
       port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     fi
-    nohup "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+    # Through our launcher: moto with the fixes scripts/moto_server.py describes.
+    nohup "$py" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
     echo $! >"$state/pid"
     echo "$port" >"$state/port"
     "$py" - "$port" <<'PY'

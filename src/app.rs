@@ -77,8 +77,11 @@ pub async fn run_with(
     };
     let failure: Arc<Mutex<Option<RunError>>> = Arc::new(Mutex::new(None));
 
+    // Handles of the running tasks, for the preflight checks to mark them not ready.
+    let mut handles = Vec::new();
     if ctx.config.purge.enabled {
         let handle = health.register(Task::Purge, "waiting for the first successful receive");
+        handles.push((Task::Purge, handle.clone()));
         spawn_task(
             &ctx,
             &failure,
@@ -88,11 +91,30 @@ pub async fn run_with(
     }
     if ctx.config.sync.enabled {
         let handle = health.register(Task::Sync, "scheduler starting");
+        handles.push((Task::Sync, handle.clone()));
         spawn_task(
             &ctx,
             &failure,
             Task::Sync,
             crate::sync::scheduler::run(ctx.clone(), handle),
+        );
+    }
+    if ctx.config.sweep.enabled {
+        let handle = health.register(Task::Sweep, "sweep starting");
+        handles.push((Task::Sweep, handle.clone()));
+        spawn_task(
+            &ctx,
+            &failure,
+            Task::Sweep,
+            crate::sweep::scheduler::run(ctx.clone(), handle),
+        );
+    }
+    if ctx.config.preflight.enabled && !handles.is_empty() {
+        spawn_task(
+            &ctx,
+            &failure,
+            Task::Preflight,
+            crate::doctor::preflight::run(ctx.clone(), handles),
         );
     }
 

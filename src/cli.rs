@@ -58,6 +58,25 @@ pub enum Command {
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Sweep now: walk the source's and the target's versions under each prefix, and purge
+    /// target keys the source no longer has, within `sweep.max_deletes`. One JSON line per
+    /// orphan, then a summary. Exit 0 when the run completed within its guardrails.
+    Sweep {
+        /// Prefixes to sweep (repeatable); default `sweep.prefixes`.
+        #[arg(long = "prefix", value_name = "PREFIX")]
+        prefixes: Vec<String>,
+        /// Decide every orphan, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check that AWS is wired the way the configuration assumes (for the enabled tasks):
+    /// buckets, versioning, the delete notification, the queue, the DataSync task and its
+    /// locations, schedule, filters and options, the state bucket. Read-only calls, plus one
+    /// probe document under the state prefix. Exit 0 when nothing fails (warnings allowed).
+    Doctor {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Compare the synced partitions of the given dates (default: the date the schedule would
     /// pick) in the source and the target: one JSON line per partition, then a summary. Exit 0
     /// when every object is there, 1 when some are missing or of another size.
@@ -80,14 +99,26 @@ pub enum Command {
     },
 }
 
+/// How `doctor` prints.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per check, then its fix.
+    Text,
+    /// One JSON object per line: check, status, resource, detail, fix.
+    Json,
+}
+
 impl Command {
     fn purpose(&self) -> Purpose {
         match self {
-            Command::Run | Command::CheckConfig => Purpose::Daemon,
+            Command::Run | Command::CheckConfig | Command::Doctor { .. } => Purpose::Daemon,
             Command::Purge { .. } => Purpose::Purge,
             Command::Healthcheck { .. } => Purpose::Healthcheck,
             Command::Sync { dry_run: true, .. } => Purpose::SyncPlan,
             Command::Verify { .. } => Purpose::Verify,
+            Command::Sweep { prefixes, .. } => Purpose::Sweep {
+                prefixes_given: !prefixes.is_empty(),
+            },
             Command::Sync { .. } => Purpose::Sync,
         }
     }
@@ -132,6 +163,8 @@ pub fn main() -> ExitCode {
                 no_wait,
             } => run_sync(config, dates, dry_run, no_wait).await,
             Command::Verify { dates } => run_verify(config, dates).await,
+            Command::Doctor { format } => run_doctor(config, format).await,
+            Command::Sweep { prefixes, dry_run } => run_sweep(config, prefixes, dry_run).await,
             Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
@@ -249,6 +282,54 @@ async fn run_verify(config: Config, dates: Vec<chrono::NaiveDate>) -> ExitCode {
         println!("{line}");
     }
     exit(run.ok())
+}
+
+async fn run_doctor(config: Config, format: Format) -> ExitCode {
+    let Some(metrics) = new_metrics() else {
+        return ExitCode::FAILURE;
+    };
+    let clients = crate::aws::Clients::new(&config).await;
+    let doctor = crate::doctor::Doctor::new(Arc::new(config), clients, metrics);
+    let checks = doctor.run().await;
+    match format {
+        Format::Text => print!("{}", crate::doctor::render_text(&checks)),
+        Format::Json => {
+            for c in &checks {
+                println!("{}", serde_json::to_string(c).unwrap_or_default());
+            }
+        }
+    }
+    exit(crate::doctor::healthy(&checks))
+}
+
+async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool) -> ExitCode {
+    use crate::sweep::{RunKind, Sweeper};
+    let Some(metrics) = new_metrics() else {
+        return ExitCode::FAILURE;
+    };
+    let prefixes = if prefixes.is_empty() {
+        config.sweep.prefixes.clone()
+    } else {
+        prefixes
+    };
+    let clients = crate::aws::Clients::new(&config).await;
+    let sweeper = Sweeper::new(Arc::new(config), &clients, metrics);
+    let kind = if dry_run {
+        RunKind::DryRun
+    } else {
+        RunKind::Purge
+    };
+    // Ctrl-C stops the walk at the next page; the checkpoint lets the next run resume.
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(crate::shutdown::watch(stop.clone()));
+    let summary = sweeper
+        .run(&prefixes, kind, &stop, &mut |line| {
+            println!("{}", crate::sweep::run::json_line(line));
+        })
+        .await;
+    signals.abort();
+    println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+    exit(summary.ok())
 }
 
 fn healthcheck(

@@ -138,6 +138,8 @@ pub struct TaskStatus {
 #[derive(Clone)]
 pub struct Health {
     inner: Arc<Mutex<BTreeMap<Task, Entry>>>,
+    /// The last preflight checks, as `/status` shows them.
+    checks: Arc<Mutex<Value>>,
     policy: Policy,
     started: Instant,
     next_op: Arc<AtomicU64>,
@@ -155,6 +157,7 @@ impl Health {
     pub fn new(policy: Policy, metrics: Option<Metrics>) -> Self {
         Self {
             inner: Arc::new(Mutex::new(BTreeMap::new())),
+            checks: Arc::new(Mutex::new(Value::Null)),
             policy,
             started: Instant::now(),
             next_op: Arc::new(AtomicU64::new(0)),
@@ -219,6 +222,18 @@ impl Health {
                 )
             })
             .collect()
+    }
+
+    /// Replaces the preflight checks shown in `/status`.
+    pub fn set_checks(&self, checks: Value) {
+        *self.checks.lock().unwrap_or_else(|p| p.into_inner()) = checks;
+    }
+
+    pub fn checks(&self) -> Value {
+        self.checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn uptime_seconds(&self) -> u64 {

@@ -83,6 +83,7 @@ async fn status(State(s): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": s.health.uptime_seconds(),
         "tasks": s.health.snapshot(),
+        "preflight": s.health.checks(),
     }))
     .into_response()
 }

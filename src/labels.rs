@@ -6,7 +6,7 @@
 macro_rules! label_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $label:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         pub enum $name { $($(#[$vmeta])* #[serde(rename = $label)] $variant),+ }
 
         impl $name {
@@ -30,6 +30,9 @@ label_enum! {
     pub enum Task {
         Sync => "sync",
         Purge => "purge",
+        Sweep => "sweep",
+        /// The periodic preflight checks (not a task with readiness of its own).
+        Preflight => "preflight",
     }
 }
 
@@ -143,6 +146,8 @@ label_enum! {
         DeleteObjects => "DeleteObjects",
         GetObject => "GetObject",
         PutObject => "PutObject",
+        GetBucketVersioning => "GetBucketVersioning",
+        GetBucketNotificationConfiguration => "GetBucketNotificationConfiguration",
     }
 }
 
@@ -174,5 +179,81 @@ mod tests {
             serde_json::to_string(&SyncResult::Timeout).unwrap(),
             "\"timeout\""
         );
+    }
+}
+
+label_enum! {
+    /// A side of the reconciliation.
+    pub enum Side {
+        Source => "source",
+        Target => "target",
+    }
+}
+
+label_enum! {
+    /// How one sweep run ended.
+    pub enum SweepResult {
+        /// Every prefix walked to its end within the guardrails.
+        Completed => "completed",
+        /// More orphans than `max_deletes`: the rest were left and reported.
+        ExceededMaxDeletes => "exceeded_max_deletes",
+        /// A delete failed; nothing more was deleted after it.
+        StoppedAfterError => "stopped_after_error",
+        /// A listing or the lease failed; the checkpoint lets the next run resume.
+        Failed => "failed",
+        /// A prefix is being swept by another replica.
+        Busy => "busy",
+        /// Shutdown; the checkpoint lets the next run resume.
+        Interrupted => "interrupted",
+    }
+}
+
+label_enum! {
+    /// Why an orphan was not purged.
+    pub enum KeptReason {
+        /// Re-listed, the source holds the key after all (re-created, or a look-alike).
+        SourcePresent => "source_present",
+        /// Re-listed, the target has nothing left to delete.
+        NothingToPurge => "nothing_to_purge",
+        /// Its newest target entry is younger than `min_age`.
+        TooYoung => "too_young",
+        /// The race guard protected recent target entries.
+        RaceGuard => "race_guard",
+        /// More entries than `purge.max_versions_per_key`.
+        Refused => "refused",
+        /// The run reached `max_deletes`.
+        MaxDeletes => "max_deletes",
+        /// An earlier delete failed in this run.
+        AfterError => "after_error",
+        /// Deciding it failed.
+        Failed => "failed",
+    }
+}
+
+label_enum! {
+    /// A preflight check: that AWS is wired the way the configuration assumes.
+    pub enum CheckId {
+        SourceBucket => "source.bucket",
+        TargetBucket => "target.bucket",
+        SourceVersioning => "source.versioning",
+        TargetVersioning => "target.versioning",
+        SourceNotification => "source.notification",
+        QueueExists => "queue.exists",
+        QueueRedrive => "queue.redrive",
+        DatasyncTask => "datasync.task",
+        DatasyncLocations => "datasync.locations",
+        DatasyncSchedule => "datasync.schedule",
+        DatasyncFilters => "datasync.filters",
+        DatasyncOptions => "datasync.options",
+        StateBucket => "state.bucket",
+    }
+}
+
+label_enum! {
+    /// How a preflight check came out.
+    pub enum CheckStatus {
+        Pass => "pass",
+        Warn => "warn",
+        Fail => "fail",
     }
 }

@@ -2,7 +2,7 @@
 //! tools stop short — daily DataSync partition syncs and permanent-delete propagation.
 //!
 //! Dependencies flow one way: `main` → [`cli`] → [`app`] → the capabilities ([`sync`],
-//! [`verify`], [`purge`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
+//! [`verify`], [`purge`], [`sweep`], [`doctor`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
 //! [`metrics`], [`labels`], [`merge`], [`http`], [`shutdown`], [`telemetry`]). `tests/modules.rs` fails the
 //! build when a cycle comes back. Decisions (dates, patterns, event parsing, the purge
 //! decision, the claim state machine, message settlement) are pure functions, unit-tested
@@ -13,6 +13,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod health;
 pub mod http;
 pub mod labels;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod purge;
 pub mod shutdown;
 pub mod store;
+pub mod sweep;
 pub mod sync;
 pub mod telemetry;
 pub mod verify;

@@ -11,8 +11,8 @@ use prometheus::{
 };
 
 use crate::labels::{
-    EntryKind, ErrorKind, MessageResult, ObjectState, PurgeOutcome, S3Op, Service, SqsOp,
-    SyncResult, Task, VerifyResult,
+    CheckId, CheckStatus, EntryKind, ErrorKind, KeptReason, MessageResult, ObjectState,
+    PurgeOutcome, S3Op, Service, Side, SqsOp, SweepResult, SyncResult, Task, VerifyResult,
 };
 
 /// All metrics of the daemon, registered in one registry.
@@ -35,6 +35,16 @@ pub struct Metrics {
     pub purge_messages: IntCounterVec,
     pub purge_in_flight: IntGauge,
     pub purge_dlq_configured: IntGauge,
+    pub sweep_scanned: IntCounterVec,
+    pub sweep_orphans: IntCounter,
+    pub sweep_purged: IntCounter,
+    pub sweep_would_purge: IntCounter,
+    pub sweep_kept: IntCounterVec,
+    pub sweep_runs: IntCounterVec,
+    pub sweep_last_success: IntGauge,
+    pub sweep_last_orphans: IntGauge,
+    pub preflight_checks: IntGaugeVec,
+    pub preflight_last_run: IntGauge,
     pub s3_requests: IntCounterVec,
     pub sqs_requests: IntCounterVec,
     pub aws_errors: IntCounterVec,
@@ -168,6 +178,48 @@ impl Metrics {
                 "purge_dlq_configured",
                 "1 when the purge queue has a redrive policy (a dead-letter queue), else 0.",
             )?,
+            sweep_scanned: counter_vec(
+                "sweep_keys_scanned_total",
+                "Keys the sweep walked past, by side.",
+                &["side"],
+            )?,
+            sweep_orphans: counter(
+                "sweep_orphans_total",
+                "Target keys the sweep found orphaned (old enough to decide).",
+            )?,
+            sweep_purged: counter("sweep_purged_keys_total", "Orphaned keys the sweep purged.")?,
+            sweep_would_purge: counter(
+                "sweep_would_purge_keys_total",
+                "Orphaned keys a report or dry-run sweep would have purged.",
+            )?,
+            sweep_kept: counter_vec(
+                "sweep_kept_keys_total",
+                "Orphaned keys the sweep left, by reason.",
+                &["reason"],
+            )?,
+            sweep_runs: counter_vec("sweep_runs_total", "Sweep runs by result.", &["result"])?,
+            sweep_last_success: gauge(
+                "sweep_last_success_timestamp_seconds",
+                "Unix time the last sweep run completed within its guardrails.",
+            )?,
+            sweep_last_orphans: gauge(
+                "sweep_last_orphans",
+                "Orphans found by the last completed sweep run.",
+            )?,
+            preflight_checks: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "preflight_check",
+                        "1 for the status each preflight check last had (pass, warn, fail), else 0.",
+                    ),
+                    &["check", "status"],
+                )?,
+            )?,
+            preflight_last_run: gauge(
+                "preflight_last_run_timestamp_seconds",
+                "Unix time the preflight checks last ran.",
+            )?,
             s3_requests: counter_vec(
                 "s3_requests_total",
                 "S3 API calls made, by operation (SDK retries of one call count once).",
@@ -298,6 +350,51 @@ impl Metrics {
                 .with_label_values(&[state.label()])
                 .set(*n as i64);
         }
+    }
+
+    /// Records a check's status, one-hot over the statuses.
+    pub fn preflight_check(&self, check: CheckId, status: CheckStatus) {
+        for s in CheckStatus::ALL {
+            self.preflight_checks
+                .with_label_values(&[check.label(), s.label()])
+                .set(i64::from(*s == status));
+        }
+    }
+
+    pub fn preflight_ran(&self, unix_seconds: i64) {
+        self.preflight_last_run.set(unix_seconds);
+    }
+
+    pub fn sweep_scanned(&self, side: Side) {
+        self.sweep_scanned.with_label_values(&[side.label()]).inc();
+    }
+
+    pub fn sweep_orphan(&self) {
+        self.sweep_orphans.inc();
+    }
+
+    /// One orphan settled: purged, would have been, or kept for `reason`.
+    pub fn sweep_settled(&self, purged: bool, would_purge: bool, reason: Option<KeptReason>) {
+        if purged {
+            self.sweep_purged.inc();
+        }
+        if would_purge {
+            self.sweep_would_purge.inc();
+        }
+        if let Some(r) = reason {
+            self.sweep_kept.with_label_values(&[r.label()]).inc();
+        }
+    }
+
+    pub fn sweep_run(&self, result: SweepResult) {
+        self.sweep_runs.with_label_values(&[result.label()]).inc();
+    }
+
+    /// A run completed within its guardrails at `unix_seconds`, having found `orphans`.
+    pub fn sweep_completed(&self, unix_seconds: i64, orphans: u64) {
+        let g = &self.sweep_last_success;
+        g.set(g.get().max(unix_seconds));
+        self.sweep_last_orphans.set(orphans as i64);
     }
 
     /// Counts one execution being watched until the guard is dropped.

@@ -30,22 +30,20 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-/// A daemon with both tasks enabled, so every metric family is exported.
+/// A daemon with every task enabled on a correctly wired world, so every metric family
+/// (the preflight checks' too) is exported.
 async fn daemon() -> Daemon {
-    let s3 = s3().await;
-    let sqs = sqs().await;
-    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
-    create_bucket(&s3, &src, true).await;
-    create_bucket(&s3, &tgt, true).await;
-    create_bucket(&s3, &state, false).await;
-    let (queue, _) = queue_with_dlq(&sqs, 3).await;
-    let task = datasync_task(&src, &tgt).await;
-    let mut cfg = sync_config(&src, &tgt, &state, &task);
-    cfg.purge.enabled = true;
-    cfg.purge.queue_url = queue;
+    let w = Wired::new().await;
+    let mut cfg = w.config();
+    cfg.sweep.enabled = true;
+    cfg.sweep.prefixes = vec!["topics/".into()];
     let d = Daemon::start(cfg).await;
     eventually(Duration::from_secs(30), "daemon ready", || async {
         matches!(http_get(d.port, "/readyz").await, Some((200, _)))
+    })
+    .await;
+    eventually(Duration::from_secs(30), "preflight ran", || async {
+        d.metrics.preflight_last_run.get() > 0
     })
     .await;
     d
@@ -186,7 +184,9 @@ async fn a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(loaded.len(), 6, "{rules}");
+    let declared = rules_file().matches("- alert:").count();
+    assert!(declared >= 9, "{declared}");
+    assert_eq!(loaded.len(), declared, "{rules}");
     for r in loaded {
         assert_ne!(
             r["health"], "err",

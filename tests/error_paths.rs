@@ -626,3 +626,110 @@ async fn a_slow_key_holds_only_its_own_message() {
     assert_eq!(d.outcome("nothing_to_purge"), 4);
     d.stop().await;
 }
+
+/// The sweep's walk only nominates: a key re-created in the source after the walk passed it is
+/// kept, because every orphan is re-listed and decided. And after the first delete error,
+/// nothing more is deleted in the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_rechecks_each_orphan_and_stops_deleting_after_the_first_error() {
+    use s3_reconciler::sweep::{RunKind, Sweeper};
+    let walk_src = mock!(aws_sdk_s3::Client::list_object_versions).then_compute_output(|req| {
+        let out = ListObjectVersionsOutput::builder();
+        match req.prefix() {
+            // The walk: p/recreated is not there yet.
+            Some("p/") => out.versions(version("p/common", "c1")),
+            Some("p/common") => out.versions(version("p/common", "c1")),
+            // Re-listed for the decision: it came back meanwhile.
+            Some("p/recreated") => out.versions(version("p/recreated", "new")),
+            _ => out,
+        }
+        .build()
+    });
+    let no_lease = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        aws_sdk_s3::operation::get_object::GetObjectError::NoSuchKey(
+            aws_sdk_s3::types::error::NoSuchKey::builder().build(),
+        )
+    });
+    let lease_put = mock!(aws_sdk_s3::Client::put_object)
+        .then_output(|| PutObjectOutput::builder().e_tag("\"l\"").build());
+    let target_keys = ["p/common", "p/o1", "p/o2", "p/o3", "p/recreated"];
+    let walk_tgt =
+        mock!(aws_sdk_s3::Client::list_object_versions).then_compute_output(move |req| {
+            let prefix = req.prefix().unwrap_or_default();
+            let mut out = ListObjectVersionsOutput::builder();
+            for k in target_keys.iter().filter(|k| k.starts_with(prefix)) {
+                out = out.versions(version(k, "v1"));
+            }
+            out.build()
+        });
+    let requested: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = requested.clone();
+    let delete = mock!(aws_sdk_s3::Client::delete_objects).then_compute_output(move |req| {
+        let mut out = DeleteObjectsOutput::builder();
+        for o in req.delete().map(|d| d.objects()).unwrap_or_default() {
+            seen.lock().unwrap().push(o.key().to_string());
+            let (k, v) = (o.key(), o.version_id().unwrap_or_default());
+            out = if k == "p/o1" {
+                out.errors(
+                    S3EntryError::builder()
+                        .key(k)
+                        .version_id(v)
+                        .code("AccessDenied")
+                        .message("Access Denied")
+                        .build(),
+                )
+            } else {
+                out.deleted(DeletedObject::builder().key(k).version_id(v).build())
+            };
+        }
+        out.build()
+    });
+    let mut cfg = purge_config();
+    cfg.state.bucket = "state-bucket".into();
+    cfg.sweep.prefixes = vec!["p/".into()];
+    cfg.sweep.concurrency = std::num::NonZeroUsize::new(1).unwrap();
+    cfg.sweep.min_age = Duration::from_secs(1);
+    let clients = Clients {
+        source: s3_client(&[&walk_src, &no_lease, &lease_put]),
+        target: s3_client(&[&walk_tgt, &delete]),
+        sqs: sqs_client(&[]),
+        datasync: datasync_client(&[]),
+    };
+    let metrics = Metrics::new().unwrap();
+    let sweeper = Sweeper::new(std::sync::Arc::new(cfg), &clients, metrics.clone());
+    let mut lines = Vec::new();
+    let summary = sweeper
+        .run(
+            &["p/".to_string()],
+            RunKind::Purge,
+            &CancellationToken::new(),
+            &mut |l| lines.push(serde_json::to_value(l).unwrap()),
+        )
+        .await;
+    let fate = |k: &str| {
+        let l = lines
+            .iter()
+            .find(|l| l["key"] == k)
+            .unwrap_or_else(|| panic!("{k}: {lines:#?}"));
+        (
+            l["action"].as_str().unwrap().to_string(),
+            l["reason"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(fate("p/o1"), ("kept".into(), "failed".into()));
+    assert_eq!(fate("p/o2"), ("kept".into(), "after_error".into()));
+    assert_eq!(fate("p/o3"), ("kept".into(), "after_error".into()));
+    assert_eq!(
+        fate("p/recreated"),
+        ("kept".into(), "source_present".into())
+    );
+    assert!(lines.iter().all(|l| l["key"] != "p/common"));
+    assert_eq!(
+        *requested.lock().unwrap(),
+        vec!["p/o1".to_string()],
+        "one delete, then none"
+    );
+    assert_eq!(summary.result.label(), "stopped_after_error");
+    assert!(!summary.ok());
+    assert_eq!(metrics.sweep_purged.get(), 0);
+}

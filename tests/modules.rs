@@ -30,6 +30,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("purge", 4),
     ("sync", 4),
     ("verify", 4),
+    ("sweep", 4),
+    ("doctor", 4),
     ("app", 5),
     ("cli", 6),
 ];

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use s3_reconciler::config::MarkerOnlySource;
 use s3_reconciler::metrics::Metrics;
 use s3_reconciler::purge::{KeyOutcome, Purger};
 
@@ -151,13 +152,66 @@ async fn source_still_holding_the_key_leaves_the_target_untouched() {
     }
     let before_kept = entries(&w.s3, &w.tgt, "kept.txt").await;
     let before_marker = entries(&w.s3, &w.tgt, "marker.txt").await;
-    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    let mut cfg = config(&w.src, &w.tgt, &w.queue);
+    // A delete marker counts like data only when asked to (the default purges: see the next
+    // test).
+    cfg.purge.marker_only_source = MarkerOnlySource::Keep;
+    let d = Daemon::start(cfg).await;
     eventually(Duration::from_secs(20), "both messages handled", || async {
         d.outcome("source_present") == 2 && queue_depth(&w.sqs, &w.queue).await == 0
     })
     .await;
     assert_eq!(entries(&w.s3, &w.tgt, "kept.txt").await, before_kept);
     assert_eq!(entries(&w.s3, &w.tgt, "marker.txt").await, before_marker);
+    d.stop().await;
+}
+
+/// By default a source left with only delete markers no longer holds the key: every data
+/// version is gone, so the target's copy is purged, markers and all. A source that still has a
+/// data version under its marker keeps the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_with_only_delete_markers_is_purged_by_default() {
+    let w = world().await;
+    for k in ["expired.txt", "hidden.txt"] {
+        seed_target(&w, k, 2).await;
+        put(&w.s3, &w.src, k, "data").await;
+        delete_marker(&w.s3, &w.src, k).await;
+    }
+    // Lifecycle expired the noncurrent data version of one key; the marker stays.
+    let data = entries(&w.s3, &w.src, "expired.txt")
+        .await
+        .into_iter()
+        .find(|(_, dm)| !dm)
+        .unwrap()
+        .0;
+    w.s3.delete_object()
+        .bucket(&w.src)
+        .key("expired.txt")
+        .version_id(data)
+        .send()
+        .await
+        .unwrap();
+    past_race_guard(&w.s3, &w.tgt).await;
+    for k in ["expired.txt", "hidden.txt"] {
+        send(
+            &w.sqs,
+            &w.queue,
+            &s3_event(&w.src, k, "LifecycleExpiration:Delete", "v"),
+        )
+        .await;
+    }
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(20), "both messages handled", || async {
+        queue_depth(&w.sqs, &w.queue).await == 0
+    })
+    .await;
+    assert!(entries(&w.s3, &w.tgt, "expired.txt").await.is_empty());
+    assert_eq!(
+        entries(&w.s3, &w.tgt, "hidden.txt").await.len(),
+        3,
+        "data behind a marker is kept"
+    );
+    assert_eq!((d.outcome("purged"), d.outcome("source_present")), (1, 1));
     d.stop().await;
 }
 

@@ -5,7 +5,6 @@ use std::error::Error as StdError;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::labels::{ErrorKind, Service};
@@ -20,8 +19,11 @@ pub struct AwsError {
     pub resource: String,
     pub kind: ErrorKind,
     /// The service's error code (`AccessDenied`, `SlowDown`), when it sent one.
-    pub code: Option<String>,
+    pub code: Option<Box<str>>,
     pub message: String,
+    /// The bucket's real region, when S3 said so (`x-amz-bucket-region`, on redirects and
+    /// region mismatches).
+    pub bucket_region: Option<Box<str>>,
     #[source]
     pub source: Box<dyn StdError + Send + Sync>,
 }
@@ -37,6 +39,10 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
+        let bucket_region = err
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(Box::from);
         let (kind, code, message) = match &err {
             SdkError::ServiceError(s) => {
                 let e = s.err();
@@ -45,8 +51,13 @@ impl AwsError {
                 let message = e
                     .message()
                     .map(str::to_string)
-                    .unwrap_or_else(|| code.clone().unwrap_or_else(|| format!("HTTP {status:?}")));
-                (kind, code, message)
+                    .or_else(|| code.clone())
+                    // Neither: an unparseable answer; the chain says what did not parse.
+                    .unwrap_or_else(|| match status {
+                        Some(s) => format!("HTTP {s}: {}", one_line(&err)),
+                        None => one_line(&err),
+                    });
+                (kind, code.map(Box::from), message)
             }
             SdkError::TimeoutError(_) => (
                 ErrorKind::Timeout,
@@ -72,6 +83,7 @@ impl AwsError {
             kind,
             code,
             message,
+            bucket_region,
             source: Box::new(err),
         }
     }
@@ -92,7 +104,8 @@ impl AwsError {
             operation,
             resource: resource.into(),
             kind,
-            code,
+            code: code.map(Box::from),
+            bucket_region: None,
             source: message.clone().into(),
             message,
         }
@@ -107,8 +120,19 @@ impl AwsError {
     }
 }
 
+/// The error and its sources, each displayed once, on one line (without the raw response
+/// that the SDK's `Debug` would add).
 fn one_line<E: StdError + 'static>(err: &E) -> String {
-    DisplayErrorContext(err).to_string().replace('\n', " ")
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        next = e.source();
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 /// The kind of a service error, from its code and HTTP status.

@@ -191,6 +191,71 @@ impl Bucket {
         Ok(VersionPage { entries, next })
     }
 
+    /// A one-entry version listing: proves the bucket is there, reachable in the configured
+    /// region, and listable with the permissions the purge uses.
+    pub async fn probe(&self) -> Result<(), AwsError> {
+        self.metrics.s3_request(S3Op::ListObjectVersions);
+        self.client
+            .list_object_versions()
+            .bucket(&self.name)
+            .max_keys(1)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "ListObjectVersions",
+                    self.uri(""),
+                    e,
+                ))
+            })
+    }
+
+    /// The bucket's versioning status (`Enabled`, `Suspended`), `None` if never enabled.
+    pub async fn versioning(&self) -> Result<Option<String>, AwsError> {
+        self.metrics.s3_request(S3Op::GetBucketVersioning);
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "GetBucketVersioning",
+                    self.uri(""),
+                    e,
+                ))
+            })?;
+        Ok(out.status().map(|s| s.as_str().to_string()))
+    }
+
+    /// The bucket's event notification configuration.
+    pub async fn notifications(
+        &self,
+    ) -> Result<
+        aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
+        AwsError,
+    >{
+        self.metrics
+            .s3_request(S3Op::GetBucketNotificationConfiguration);
+        self.client
+            .get_bucket_notification_configuration()
+            .bucket(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(AwsError::from_sdk(
+                    Service::S3,
+                    "GetBucketNotificationConfiguration",
+                    self.uri(""),
+                    e,
+                ))
+            })
+    }
+
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
     pub async fn list_objects(
         &self,

@@ -10,6 +10,7 @@
 mod account;
 mod purge;
 mod read;
+mod sweep;
 mod sync;
 
 use std::collections::BTreeMap;
@@ -22,8 +23,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use account::{Account, BucketSide, TaskArn, check_bucket_name, parse_task_arn};
-pub use purge::{PurgeConfig, PurgeMode, RemovalEventName, strip_s3_prefix};
+pub use purge::{MarkerOnlySource, PurgeConfig, PurgeMode, RemovalEventName, strip_s3_prefix};
 pub use read::Problem;
+pub use sweep::{SweepAction, SweepConfig};
 pub use sync::{
     DATASYNC_FILTER_MAX_LEN, FilterMode, PartitionTemplate, Schedule, StateConfig, SyncConfig,
     check_pattern, normalized_subdirectory,
@@ -46,9 +48,11 @@ pub struct Config {
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
     pub readiness: ReadinessConfig,
+    pub preflight: PreflightConfig,
     pub sync: SyncConfig,
     pub state: StateConfig,
     pub purge: PurgeConfig,
+    pub sweep: SweepConfig,
 }
 
 /// What the configuration is loaded for: each command requires only the settings it uses.
@@ -64,6 +68,9 @@ pub enum Purpose {
     Verify,
     /// `purge KEY...`: both buckets.
     Purge,
+    /// `sweep`: both buckets, the state bucket, and `sweep.prefixes` unless the command line
+    /// names prefixes.
+    Sweep { prefixes_given: bool },
     /// `healthcheck`: only `http.listen`.
     Healthcheck,
 }
@@ -176,6 +183,24 @@ impl Default for ReadinessConfig {
     }
 }
 
+/// The doctor's checks inside the daemon.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PreflightConfig {
+    /// Run them at start-up and then every `interval`.
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for PreflightConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Every problem found, reported together.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
@@ -195,20 +220,6 @@ impl fmt::Display for ConfigError {
         Ok(())
     }
 }
-
-const SECTIONS: &[&str] = &[
-    "source",
-    "target",
-    "control",
-    "aws",
-    "http",
-    "log",
-    "shutdown",
-    "readiness",
-    "sync",
-    "state",
-    "purge",
-];
 
 impl Config {
     /// Loads defaults, then `file` (if any), then `S3R__*` variables from the process
@@ -234,11 +245,6 @@ impl Config {
             }
         };
         let env = read::env_sections(ENV_PREFIX, env, &mut p);
-        for name in tables.keys().chain(env.keys()) {
-            if !SECTIONS.contains(&name.as_str()) {
-                p.push(name.clone(), "unknown section");
-            }
-        }
         let mut inputs = Inputs { tables, env };
         let mut cfg = Config::default();
         // Each section: read its keys into `cfg`, then report the keys nobody read.
@@ -263,9 +269,19 @@ impl Config {
         section!("readiness", |i| read_fields!(i, &mut p, cfg.readiness;
             max_consecutive_failures, max_failure_ratio, failure_window;
             durations: stall_after));
+        section!(
+            "preflight",
+            |i| read_fields!(i, &mut p, cfg.preflight; enabled;
+            durations: interval)
+        );
         section!("sync", |i| cfg.sync = SyncConfig::read(&mut i, &mut p));
         section!("state", |i| cfg.state = StateConfig::read(&mut i, &mut p));
         section!("purge", |i| cfg.purge = PurgeConfig::read(&mut i, &mut p));
+        section!("sweep", |i| cfg.sweep = SweepConfig::read(&mut i, &mut p));
+        // Whatever no section took is not a section.
+        for name in inputs.tables.keys().chain(inputs.env.keys()) {
+            p.push(name.clone(), "unknown section");
+        }
         cfg.validate(purpose, &mut p);
         if p.list.is_empty() {
             Ok(cfg)
@@ -279,7 +295,15 @@ impl Config {
         let sync_runs = purpose == Purpose::Sync || (daemon && self.sync.enabled);
         let verifies = purpose == Purpose::Verify;
         let sync_plans = sync_runs || verifies || purpose == Purpose::SyncPlan;
-        let purges = daemon && self.purge.enabled || purpose == Purpose::Purge;
+        let sweeps = matches!(purpose, Purpose::Sweep { .. }) || daemon && self.sweep.enabled;
+        let sweep_prefixes = sweeps
+            && !matches!(
+                purpose,
+                Purpose::Sweep {
+                    prefixes_given: true
+                }
+            );
+        let purges = daemon && self.purge.enabled || purpose == Purpose::Purge || sweeps;
         let needs_source = daemon || sync_plans || purges;
         let needs_target = daemon || purges || verifies;
         self.source.validate("source", needs_source, p);
@@ -290,22 +314,28 @@ impl Config {
         self.control.validate("control", false, p);
         self.validate_runtime(p);
         if daemon
-            && p.ok(&["sync.enabled", "purge.enabled"])
+            && p.ok(&["sync.enabled", "purge.enabled", "sweep.enabled"])
             && !self.sync.enabled
             && !self.purge.enabled
+            && !self.sweep.enabled
         {
             p.push(
                 "sync.enabled",
-                "no task is enabled: set sync.enabled or purge.enabled to true",
+                "no task is enabled: set sync.enabled, purge.enabled or sweep.enabled to true",
             );
         }
         self.sync.validate(sync_runs, p);
-        self.state.validate(
-            sync_runs.then_some(
-                "for sync: claims that stop two replicas double-running a date live there",
-            ),
-            p,
-        );
+        let state_needed_by = if sync_runs {
+            Some("for sync: claims that stop two replicas double-running a date live there")
+        } else if sweeps {
+            Some(
+                "for sweep: leases and checkpoints that stop two replicas sweeping a prefix at once live there",
+            )
+        } else {
+            None
+        };
+        self.state.validate(state_needed_by, p);
+        self.sweep.validate(sweep_prefixes, p);
         self.purge.validate(daemon && self.purge.enabled, p);
         if purges || daemon {
             self.validate_timeouts_against_long_polls(p);
@@ -355,6 +385,9 @@ impl Config {
                 "readiness.stall_after",
                 "must be longer than sync.poll_interval: a watched execution shows progress once per poll",
             );
+        }
+        if p.ok(&["preflight.interval"]) && self.preflight.interval < Duration::from_secs(10) {
+            p.push("preflight.interval", "must be at least 10s");
         }
         if p.ok(&["shutdown.grace"])
             && (self.shutdown.grace.is_zero() || self.shutdown.grace > Duration::from_secs(3600))

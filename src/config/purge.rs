@@ -95,6 +95,16 @@ pub enum PurgeMode {
     MirrorVersions,
 }
 
+/// What a source key holding only delete markers means in `when-source-empty` mode.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MarkerOnlySource {
+    /// Every data version is gone: the key is gone from the source, purge the target's copy.
+    Purge,
+    /// A delete marker counts like data: leave the target alone.
+    Keep,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PurgeConfig {
     pub enabled: bool,
@@ -118,6 +128,8 @@ pub struct PurgeConfig {
     /// Key prefixes in scope; empty means every key.
     pub prefixes: Vec<String>,
     pub mode: PurgeMode,
+    /// `when-source-empty`: whether a source left with only delete markers still holds the key.
+    pub marker_only_source: MarkerOnlySource,
     pub dry_run: bool,
     /// Refuse (and fail the message) when one key has more target entries than this.
     pub max_versions_per_key: NonZeroUsize,
@@ -143,6 +155,7 @@ impl Default for PurgeConfig {
             ],
             prefixes: Vec::new(),
             mode: PurgeMode::WhenSourceEmpty,
+            marker_only_source: MarkerOnlySource::Purge,
             dry_run: false,
             max_versions_per_key: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
             race_guard_margin: Duration::from_secs(5),
@@ -154,7 +167,7 @@ impl PurgeConfig {
     pub(super) fn read(input: &mut SectionInput, p: &mut Problems) -> Self {
         let mut c = PurgeConfig::default();
         read_fields!(input, p, c;
-            enabled, queue_url, concurrency, events, prefixes, mode, dry_run,
+            enabled, queue_url, concurrency, events, prefixes, mode, marker_only_source, dry_run,
             max_versions_per_key;
             durations: visibility_timeout, wait_time, retry_backoff, retry_backoff_max,
             race_guard_margin);

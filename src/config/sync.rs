@@ -37,6 +37,11 @@ impl Schedule {
             })
     }
 
+    /// One of the built-in default expressions, known to parse (a unit test checks each).
+    pub(crate) fn builtin(expr: &'static str) -> Schedule {
+        Schedule::parse(expr).unwrap_or_else(|e| unreachable!("built-in schedule: {e}"))
+    }
+
     /// The next fire time strictly after `after`, evaluated in `tz` so DST is honoured.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.0
@@ -228,7 +233,7 @@ impl Default for SyncConfig {
         Self {
             enabled: false,
             task_arn: String::new(),
-            schedule: Schedule::parse("0 30 1 * * *").unwrap_or_else(|_| unreachable!()),
+            schedule: Schedule::builtin("0 30 1 * * *"),
             timezone: Tz::UTC,
             lag_days: 1,
             lookback_days: 0,

@@ -9,7 +9,35 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 pub use crate::aws::s3::Entry;
-use crate::config::PurgeMode;
+use crate::config::{MarkerOnlySource, PurgeConfig, PurgeMode};
+
+/// The rules a decision applies, from `[purge]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub mode: PurgeMode,
+    pub marker_only_source: MarkerOnlySource,
+    /// `max_versions_per_key`: more entries than this on a side and the decision is refused.
+    pub limit: usize,
+}
+
+impl Policy {
+    pub fn from_config(c: &PurgeConfig) -> Self {
+        Policy {
+            mode: c.mode,
+            marker_only_source: c.marker_only_source,
+            limit: c.max_versions_per_key.get(),
+        }
+    }
+
+    /// Whether the source still holds the key, in `when-source-empty` terms.
+    pub fn source_holds(&self, source: &[&Entry], complete: bool) -> bool {
+        match self.marker_only_source {
+            MarkerOnlySource::Keep => !source.is_empty(),
+            // A listing cut at the limit is not looked into: it certainly holds data.
+            MarkerOnlySource::Purge => !complete || source.iter().any(|e| !e.delete_marker),
+        }
+    }
+}
 
 /// A key's entries as listed on one side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,25 +96,26 @@ pub enum Decision {
 /// Guards, in order:
 /// 1. Only entries whose key is exactly `key` are considered (a prefix listing of `a.txt` also
 ///    returns `a.txt.bak` and `a.txt/x`).
-/// 2. `when-source-empty`: anything left in the source for the key means nothing is deleted.
-///    `mirror-versions`: only version ids the source no longer has are candidates, which needs
-///    the source's complete list.
+/// 2. `when-source-empty`: anything left in the source for the key means nothing is deleted
+///    (with `marker_only_source = "purge"`, delete markers alone are not "anything": the
+///    data is gone). `mirror-versions`: only version ids the source no longer has are
+///    candidates, which needs the source's complete list.
 /// 3. A target listing cut at the limit is refused (`max_versions_per_key`).
 /// 4. Race guard: a target entry modified at or after `cutoff` (source listing start minus the
 ///    margin) may have been copied after the source was read; it is never deleted now.
 pub fn decide(
-    mode: PurgeMode,
+    policy: &Policy,
     key: &str,
     source: &KeyListing,
     target: &KeyListing,
-    limit: usize,
     cutoff: DateTime<Utc>,
 ) -> Decision {
+    let limit = policy.limit;
     let source_entries: Vec<&Entry> = source.entries.iter().filter(|e| e.key == key).collect();
     let target_entries = target.entries.iter().filter(|e| e.key == key);
-    let candidates: Vec<&Entry> = match mode {
+    let candidates: Vec<&Entry> = match policy.mode {
         PurgeMode::WhenSourceEmpty => {
-            if !source_entries.is_empty() {
+            if policy.source_holds(&source_entries, source.complete) {
                 return Decision::SourcePresent {
                     source_entries: source_entries.len(),
                 };
@@ -137,6 +166,31 @@ mod tests {
     use chrono::TimeZone;
 
     const LIMIT: usize = 10_000;
+
+    fn policy(mode: PurgeMode) -> Policy {
+        Policy {
+            mode,
+            marker_only_source: MarkerOnlySource::Purge,
+            limit: LIMIT,
+        }
+    }
+
+    /// The old argument order, so each case reads as before: mode, key, source, target,
+    /// limit, cutoff.
+    fn decide(
+        mode: PurgeMode,
+        key: &str,
+        source: &KeyListing,
+        target: &KeyListing,
+        limit: usize,
+        cutoff: DateTime<Utc>,
+    ) -> Decision {
+        let p = Policy {
+            limit,
+            ..policy(mode)
+        };
+        super::decide(&p, key, source, target, cutoff)
+    }
 
     fn t(sec: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 12, 14, 11, 0, sec).unwrap()
@@ -274,6 +328,39 @@ mod tests {
         assert!(matches!(
             decide(PurgeMode::WhenSourceEmpty, key, &source, &all(&target), LIMIT, t(30)),
             Decision::Delete { ref entries, .. } if entries.len() == 2
+        ));
+    }
+
+    #[test]
+    fn a_source_holding_only_delete_markers_follows_the_setting() {
+        let target = all(&[e("k", "v1", false, 1), e("k", "dm0", true, 2)]);
+        let markers_only = all(&[e("k", "dm", true, 20)]);
+        let keep = Policy {
+            marker_only_source: MarkerOnlySource::Keep,
+            ..policy(PurgeMode::WhenSourceEmpty)
+        };
+        let purge = policy(PurgeMode::WhenSourceEmpty);
+        assert_eq!(
+            super::decide(&keep, "k", &markers_only, &target, t(30)),
+            Decision::SourcePresent { source_entries: 1 }
+        );
+        assert!(matches!(
+            super::decide(&purge, "k", &markers_only, &target, t(30)),
+            Decision::Delete { ref entries, .. } if entries.len() == 2
+        ));
+        // Data anywhere among the source's entries keeps the target, whatever the setting.
+        let with_data = all(&[e("k", "dm", true, 20), e("k", "v0", false, 19)]);
+        for p in [keep, purge] {
+            assert!(matches!(
+                super::decide(&p, "k", &with_data, &target, t(30)),
+                Decision::SourcePresent { .. }
+            ));
+        }
+        // A look-alike's data does not count for the key.
+        let look_alike = all(&[e("k.bak", "v", false, 1), e("k", "dm", true, 20)]);
+        assert!(matches!(
+            super::decide(&purge, "k", &look_alike, &target, t(30)),
+            Decision::Delete { .. }
         ));
     }
 

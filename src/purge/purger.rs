@@ -8,12 +8,12 @@ use chrono::Utc;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
-use super::decide::{self, Decision, Entry};
+use super::decide::{self, Decision, Entry, Policy};
 use super::delete::{self, DeleteError, Deleter, Origin};
 use super::listing::list_key;
 use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
-use crate::config::{Config, PurgeMode};
+use crate::config::{Config, MarkerOnlySource, PurgeMode};
 use crate::labels::{ErrorKind, PurgeOutcome};
 use crate::metrics::Metrics;
 
@@ -81,6 +81,7 @@ pub struct Purger {
     pub source: Bucket,
     pub target: Bucket,
     pub mode: PurgeMode,
+    pub marker_only_source: MarkerOnlySource,
     pub dry_run: bool,
     pub max_versions_per_key: usize,
     pub race_guard_margin: Duration,
@@ -102,6 +103,7 @@ impl Purger {
             source,
             target,
             mode: config.purge.mode,
+            marker_only_source: config.purge.marker_only_source,
             dry_run: config.purge.dry_run,
             max_versions_per_key: config.purge.max_versions_per_key.get(),
             race_guard_margin: config.purge.race_guard_margin,
@@ -130,7 +132,12 @@ impl Purger {
             reason: reason.to_string(),
             message_id: origin.to_string(),
         };
-        match decide::decide(self.mode, key, &source, &target, limit, cutoff) {
+        let policy = Policy {
+            mode: self.mode,
+            marker_only_source: self.marker_only_source,
+            limit,
+        };
+        match decide::decide(&policy, key, &source, &target, cutoff) {
             Decision::SourcePresent { .. } => Ok(KeyOutcome::SourcePresent),
             Decision::NothingToDelete => Ok(KeyOutcome::NothingToPurge),
             Decision::Deferred { protected } => {

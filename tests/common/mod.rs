@@ -28,13 +28,14 @@ pub fn endpoint() -> String {
         .clone()
 }
 
-/// Starts moto server from `.venv` on a free port, tied to this process's life.
+/// Starts moto server from `.venv` (through `scripts/moto_server.py`, which fixes what the
+/// SDK cannot parse) on a free port, tied to this process's life.
 fn start_emulator() -> String {
     let root = env!("CARGO_MANIFEST_DIR");
-    let moto = format!("{root}/.venv/bin/moto_server");
+    let python = format!("{root}/.venv/bin/python");
     assert!(
-        std::path::Path::new(&moto).exists(),
-        "the integration tests need the local AWS emulator and {moto} is missing: run \
+        std::path::Path::new(&format!("{root}/.venv/bin/moto_server")).exists(),
+        "the integration tests need the local AWS emulator and {root}/.venv is missing it: run \
          `make test` once (or `scripts/venv.sh`), or set S3R_TEST_ENDPOINT to a running one"
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -45,7 +46,7 @@ fn start_emulator() -> String {
     // A shell watches this process and stops the emulator when it is gone, however the
     // test binary ends.
     let script = format!(
-        "{moto} -H 127.0.0.1 -p {port} >{log} 2>&1 & m=$!; \
+        "{python} {root}/scripts/moto_server.py -H 127.0.0.1 -p {port} >{log} 2>&1 & m=$!; \
          while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
         parent = std::process::id()
     );
@@ -132,6 +133,9 @@ pub fn config(source: &str, target: &str, queue_url: &str) -> Config {
     c.purge.retry_backoff = Duration::from_secs(1);
     c.purge.retry_backoff_max = Duration::from_secs(2);
     c.purge.race_guard_margin = RACE_GUARD;
+    // These worlds are not wired for the preflight checks (no bucket notification, say);
+    // tests/doctor.rs and the `Wired` world exercise them.
+    c.preflight.enabled = false;
     c
 }
 
@@ -403,6 +407,11 @@ where
 /// A DataSync task between two emulator buckets (moto's DataSync is a stub: it copies nothing,
 /// ignores Includes and advances one status per DescribeTaskExecution).
 pub async fn datasync_task(src: &str, tgt: &str) -> String {
+    datasync_task_at(src, tgt, "/").await
+}
+
+/// As [`datasync_task`], both locations at `subdirectory`.
+pub async fn datasync_task_at(src: &str, tgt: &str, subdirectory: &str) -> String {
     let c = Config {
         source: side("unused"),
         control: account(),
@@ -415,7 +424,7 @@ pub async fn datasync_task(src: &str, tgt: &str) -> String {
         async move {
             ds.create_location_s3()
                 .s3_bucket_arn(format!("arn:aws:s3:::{b}"))
-                .subdirectory("/")
+                .subdirectory(subdirectory)
                 .s3_config(
                     aws_sdk_datasync::types::S3Config::builder()
                         .bucket_access_role_arn(role)
@@ -634,6 +643,8 @@ listen = "127.0.0.1:{port}"
 format = "json"
 [shutdown]
 grace = "5s"
+[preflight]
+enabled = false
 [purge]
 enabled = true
 queue_url = "{queue}"
@@ -645,4 +656,148 @@ race_guard_margin = "1s"
 {extra}
 "#
     )
+}
+
+/// A queue's ARN.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
+}
+
+/// Sets `bucket`'s notification configuration to one queue configuration per `(queue ARN,
+/// events)`; none clears it.
+pub async fn notify(s3: &aws_sdk_s3::Client, bucket: &str, queues: &[(&str, &[&str])]) {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let configs = queues
+        .iter()
+        .enumerate()
+        .map(|(i, (arn, events))| {
+            QueueConfiguration::builder()
+                .id(format!("n{i}"))
+                .queue_arn(*arn)
+                .set_events(Some(events.iter().map(|e| Event::from(*e)).collect()))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .set_queue_configurations(Some(configs))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+pub async fn set_versioning(s3: &aws_sdk_s3::Client, bucket: &str, status: BucketVersioningStatus) {
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The permanent-delete events the daemon purges on by default.
+pub const REMOVAL_EVENTS: &[&str] = &["s3:ObjectRemoved:Delete", "s3:LifecycleExpiration:Delete"];
+
+/// A world wired the way the configuration assumes: versioned source and target, a queue with
+/// a DLQ that the source bucket notifies of permanent deletes, a DataSync task between the two
+/// buckets, and a state bucket. Purge, sync and the preflight checks enabled.
+pub struct Wired {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub src: String,
+    pub tgt: String,
+    pub state: String,
+    pub queue: String,
+    pub queue_arn: String,
+    pub task: String,
+}
+
+impl Wired {
+    pub async fn new() -> Wired {
+        let (s3, sqs) = (s3().await, sqs().await);
+        let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
+        create_bucket(&s3, &src, true).await;
+        create_bucket(&s3, &tgt, true).await;
+        create_bucket(&s3, &state, false).await;
+        let (queue, _) = queue_with_dlq(&sqs, 5).await;
+        let queue_arn = queue_arn(&sqs, &queue).await;
+        notify(&s3, &src, &[(&queue_arn, REMOVAL_EVENTS)]).await;
+        let task = datasync_task(&src, &tgt).await;
+        Wired {
+            s3,
+            sqs,
+            src,
+            tgt,
+            state,
+            queue,
+            queue_arn,
+            task,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let mut c = sync_config(&self.src, &self.tgt, &self.state, &self.task);
+        c.purge.enabled = true;
+        c.purge.queue_url = self.queue.clone();
+        c.preflight.enabled = true;
+        c
+    }
+
+    /// The same configuration as a file, for the binary; `extra` is appended.
+    pub fn toml(&self, extra: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let ep = endpoint();
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        write!(
+            f,
+            r#"
+[source]
+bucket = "{src}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[target]
+bucket = "{tgt}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[control]
+endpoint_url = "{ep}"
+[aws]
+max_attempts = 2
+[log]
+format = "json"
+[state]
+bucket = "{state}"
+[purge]
+enabled = true
+queue_url = "{queue}"
+visibility_timeout = "10s"
+[sync]
+enabled = true
+task_arn = "{task}"
+timezone = "Asia/Seoul"
+{extra}
+"#,
+            src = self.src,
+            tgt = self.tgt,
+            state = self.state,
+            queue = self.queue,
+            task = self.task,
+        )
+        .unwrap();
+        f
+    }
 }

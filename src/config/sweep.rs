@@ -1,0 +1,108 @@
+//! `[sweep]`: the scheduled walk that finds target keys the source no longer has (orphans left
+//! by delete events that never arrived) and, within guardrails, purges them.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::read::{Problems, SectionInput, read_fields};
+use super::sync::Schedule;
+
+/// What the scheduled sweep does with the orphans it finds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepAction {
+    /// Decide every orphan as a purge would, delete nothing, report.
+    Report,
+    /// Purge orphans, at most `max_deletes` keys per run.
+    Purge,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SweepConfig {
+    pub enabled: bool,
+    /// Cron expression with seconds.
+    pub schedule: Schedule,
+    /// IANA timezone of the schedule; unset means `sync.timezone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Tz>,
+    /// Key prefixes to sweep. Required: a whole-bucket sweep is `[""]`, said explicitly.
+    pub prefixes: Vec<String>,
+    pub action: SweepAction,
+    /// Keys purged per run at most; a run that would purge more stops deleting and fails.
+    pub max_deletes: NonZeroU32,
+    /// A target key whose newest entry is younger than this is not an orphan: its copy may be
+    /// on its way.
+    #[serde(with = "humantime_serde")]
+    pub min_age: Duration,
+    /// A running sweep's lease not refreshed for this long is taken over, from its checkpoint.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// How often the lease is refreshed with the checkpoint: at most this much work is walked
+    /// again after a crash.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Orphans decided at once.
+    pub concurrency: NonZeroUsize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            schedule: Schedule::builtin("0 0 3 * * *"),
+            timezone: None,
+            prefixes: Vec::new(),
+            action: SweepAction::Report,
+            max_deletes: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+            min_age: Duration::from_secs(3600),
+            lease_ttl: Duration::from_secs(600),
+            checkpoint_interval: Duration::from_secs(5),
+            concurrency: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+}
+
+impl SweepConfig {
+    pub(super) fn read(input: &mut SectionInput, p: &mut Problems) -> Self {
+        let mut s = SweepConfig::default();
+        read_fields!(input, p, s;
+            enabled, schedule, timezone, prefixes, action, max_deletes, concurrency;
+            durations: min_age, lease_ttl, checkpoint_interval);
+        s
+    }
+
+    /// `needs_prefixes`: this run sweeps the configured prefixes (none given on the command
+    /// line).
+    pub(super) fn validate(&self, needs_prefixes: bool, p: &mut Problems) {
+        if needs_prefixes && p.ok(&["sweep.prefixes"]) && self.prefixes.is_empty() {
+            p.push(
+                "sweep.prefixes",
+                "required: the key prefixes to sweep; a whole-bucket sweep is [\"\"], said explicitly",
+            );
+        }
+        for (i, a) in self.prefixes.iter().enumerate() {
+            for b in &self.prefixes[i + 1..] {
+                if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                    p.push(
+                        "sweep.prefixes",
+                        format!("`{a}` and `{b}` overlap: each key is swept under one prefix"),
+                    );
+                }
+            }
+        }
+        if p.ok(&["sweep.lease_ttl"]) && self.lease_ttl < Duration::from_secs(10) {
+            p.push("sweep.lease_ttl", "must be at least 10s");
+        }
+        if p.ok(&["sweep.checkpoint_interval", "sweep.lease_ttl"])
+            && (self.checkpoint_interval.is_zero() || self.checkpoint_interval * 2 > self.lease_ttl)
+        {
+            p.push(
+                "sweep.checkpoint_interval",
+                "must be above zero and at most half of sweep.lease_ttl (each checkpoint refreshes the lease)",
+            );
+        }
+    }
+}

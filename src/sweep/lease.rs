@@ -1,0 +1,217 @@
+//! One lease per swept prefix, in the state bucket: who sweeps it, since when, and the
+//! checkpoint a restarted or heir sweep resumes from. Written with conditional requests like
+//! the sync claims, so two replicas never sweep a prefix at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::labels::KeptReason;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseStatus {
+    Running,
+    Completed,
+}
+
+/// Whether a run deletes: a checkpoint is only resumed by a run of the same kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    Purge,
+    DryRun,
+    Report,
+}
+
+/// Where an interrupted walk resumes: every key up to and including `after` is done.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub after: String,
+    /// Per side, the last key at or before `after` known to still be there: the listing
+    /// resumes just past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_marker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_marker: Option<String>,
+}
+
+/// What a run has done so far (kept across resumes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    pub scanned_source: u64,
+    pub scanned_target: u64,
+    pub orphans: u64,
+    pub purged: u64,
+    pub would_purge: u64,
+    pub kept: BTreeMap<KeptReason, u64>,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.scanned_source += o.scanned_source;
+        self.scanned_target += o.scanned_target;
+        self.orphans += o.orphans;
+        self.purged += o.purged;
+        self.would_purge += o.would_purge;
+        for (r, n) in &o.kept {
+            *self.kept.entry(*r).or_default() += n;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lease {
+    pub prefix: String,
+    pub holder: String,
+    pub run_id: String,
+    pub kind: RunKind,
+    pub status: LeaseStatus,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    #[serde(default)]
+    pub stats: Stats,
+}
+
+/// What a replica does about a prefix, given its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseAction {
+    /// No lease, a completed one, or an interrupted run of another kind: a fresh run.
+    Start,
+    /// Our own interrupted run (a restart), or another's gone stale: go on from its checkpoint.
+    Resume,
+    /// Another replica is sweeping it now.
+    Busy { holder: String },
+}
+
+/// The lease state machine.
+pub fn next_action(
+    lease: Option<&Lease>,
+    now: DateTime<Utc>,
+    holder: &str,
+    ttl: Duration,
+    kind: RunKind,
+) -> LeaseAction {
+    let Some(l) = lease else {
+        return LeaseAction::Start;
+    };
+    if l.status == LeaseStatus::Completed {
+        return LeaseAction::Start;
+    }
+    let stale = (now - l.updated_at).to_std().unwrap_or_default() > ttl;
+    if l.holder != holder && !stale {
+        return LeaseAction::Busy {
+            holder: l.holder.clone(),
+        };
+    }
+    if l.kind == kind {
+        LeaseAction::Resume
+    } else {
+        LeaseAction::Start
+    }
+}
+
+/// The lease document's name for `prefix`: any prefix, `""` included, becomes a key of
+/// unreserved characters only (`_XX` escapes every other byte, `_` included), so no client or
+/// S3-compatible store can read it differently.
+pub fn name(prefix: &str) -> String {
+    let mut out = String::from("sweeps/p-");
+    for b in prefix.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02X}"));
+        }
+    }
+    out.push_str(".json");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 9, 3, min, 0).unwrap()
+    }
+
+    fn lease(holder: &str, status: LeaseStatus, kind: RunKind, updated: u32) -> Lease {
+        Lease {
+            prefix: "topics/".into(),
+            holder: holder.into(),
+            run_id: "r".into(),
+            kind,
+            status,
+            started_at: at(0),
+            updated_at: at(updated),
+            completed_at: None,
+            checkpoint: None,
+            stats: Stats::default(),
+        }
+    }
+
+    #[test]
+    fn every_transition_of_the_lease_state_machine() {
+        use LeaseStatus::{Completed, Running};
+        use RunKind::{Purge, Report};
+        let ttl = Duration::from_secs(600);
+        let now = at(30);
+        let busy = |h: &str| LeaseAction::Busy { holder: h.into() };
+        let cases = [
+            (None, Purge, LeaseAction::Start),
+            (
+                Some(lease("b", Completed, Purge, 29)),
+                Purge,
+                LeaseAction::Start,
+            ),
+            (
+                Some(lease("me", Running, Purge, 29)),
+                Purge,
+                LeaseAction::Resume,
+            ),
+            (
+                Some(lease("me", Running, Report, 29)),
+                Purge,
+                LeaseAction::Start,
+            ),
+            (Some(lease("b", Running, Purge, 25)), Purge, busy("b")),
+            (Some(lease("b", Running, Purge, 20)), Purge, busy("b")),
+            (
+                Some(lease("b", Running, Purge, 19)),
+                Purge,
+                LeaseAction::Resume,
+            ),
+            (
+                Some(lease("b", Running, Report, 19)),
+                Purge,
+                LeaseAction::Start,
+            ),
+        ];
+        for (l, kind, want) in cases {
+            assert_eq!(
+                next_action(l.as_ref(), now, "me", ttl, kind),
+                want,
+                "{l:?} {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lease_names_are_safe_keys() {
+        assert_eq!(name("topics/"), "sweeps/p-topics_2F.json");
+        assert_eq!(name(""), "sweeps/p-.json");
+        assert_eq!(name("차/a b"), "sweeps/p-_EC_B0_A8_2Fa_20b.json");
+        assert_ne!(
+            name("a/"),
+            name("a_2F"),
+            "distinct prefixes, distinct leases"
+        );
+    }
+}

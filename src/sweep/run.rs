@@ -1,0 +1,695 @@
+//! One sweep run over a list of prefixes.
+//!
+//! Per prefix: take its lease (or find it busy), walk both sides merged from the checkpoint,
+//! nominate orphans, and decide each one exactly as an event's key is decided (the `Purger`:
+//! exact-key re-listing of both sides, `decide`, the race guard, `max_versions_per_key`, the
+//! audited deleter, reason `sweep`). Guardrails: at most `max_deletes` keys purged per run,
+//! nothing deleted after the first delete error, nothing younger than `min_age`. The lease's
+//! checkpoint only moves past a key once every key up to it is decided.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::lease::{self, Checkpoint, Lease, LeaseAction, LeaseStatus, RunKind, Stats};
+use super::nominate::{Nomination, Orphan, nominate};
+use super::walk::Walk;
+use crate::aws::Clients;
+use crate::aws::s3::{Bucket, Entry};
+use crate::config::Config;
+use crate::health::TaskHandle;
+use crate::labels::{KeptReason, Side, SweepResult};
+use crate::merge::Joined;
+use crate::metrics::Metrics;
+use crate::purge::decide::Policy;
+use crate::purge::{KeyOutcome, PurgeError, Purger};
+use crate::store::{JsonStore, StoreError, Written};
+
+/// What was done with one orphan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Purged,
+    /// A dry run or a report: decided, and it would have been purged.
+    WouldPurge,
+    Kept,
+}
+
+/// One line of a sweep's report: an orphan and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrphanLine {
+    pub prefix: String,
+    #[serde(flatten)]
+    pub orphan: Orphan,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<KeptReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The last line of a sweep's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub summary: bool,
+    pub prefixes: Vec<String>,
+    #[serde(flatten)]
+    pub stats: Stats,
+    pub duration_seconds: f64,
+    pub result: SweepResult,
+}
+
+impl Summary {
+    /// The run completed within its guardrails.
+    pub fn ok(&self) -> bool {
+        self.result == SweepResult::Completed
+    }
+}
+
+/// Keys that may still be purged in this run.
+struct Budget(AtomicI64);
+
+impl Budget {
+    fn reserve(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                (r > 0).then(|| r - 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// How one decided orphan ended.
+#[derive(Debug)]
+enum Fate {
+    Purged,
+    WouldPurge,
+    Kept(KeptReason),
+    Failed(KeptReason, String),
+}
+
+/// Everything a sweep needs.
+#[derive(Clone)]
+pub struct Sweeper {
+    config: Arc<Config>,
+    live: Purger,
+    dry: Purger,
+    source: Bucket,
+    target: Bucket,
+    store: JsonStore,
+    policy: Policy,
+    metrics: Metrics,
+    pub holder: String,
+    health: Option<TaskHandle>,
+}
+
+impl Sweeper {
+    /// Must be called within a Tokio runtime (the purger starts its deleter).
+    pub fn new(config: Arc<Config>, clients: &Clients, metrics: Metrics) -> Self {
+        let live = Purger::new(
+            &config,
+            clients.source.clone(),
+            clients.target.clone(),
+            metrics.clone(),
+        );
+        let mut dry = live.clone();
+        dry.dry_run = true;
+        Sweeper {
+            source: live.source.clone(),
+            target: live.target.clone(),
+            store: JsonStore::new(
+                Bucket::new(
+                    clients.source.clone(),
+                    &config.state.bucket,
+                    metrics.clone(),
+                ),
+                &config.state.prefix,
+            ),
+            policy: Policy::from_config(&config.purge),
+            holder: crate::sync::runner::holder_id(&config.state.holder_id),
+            health: None,
+            live,
+            dry,
+            metrics,
+            config,
+        }
+    }
+
+    pub fn with_health(mut self, handle: TaskHandle) -> Self {
+        self.health = Some(handle);
+        self
+    }
+
+    pub fn store(&self) -> &JsonStore {
+        &self.store
+    }
+
+    /// Sweeps every prefix in turn; `on_line` gets each orphan as it is settled.
+    pub async fn run(
+        &self,
+        prefixes: &[String],
+        kind: RunKind,
+        shutdown: &CancellationToken,
+        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+    ) -> Summary {
+        let started = Instant::now();
+        let budget = Budget(AtomicI64::new(i64::from(
+            self.config.sweep.max_deletes.get(),
+        )));
+        let mut stats = Stats::default();
+        let mut result = SweepResult::Completed;
+        for prefix in prefixes {
+            if shutdown.is_cancelled() {
+                result = worst(result, SweepResult::Interrupted);
+                break;
+            }
+            match self.prefix(prefix, kind, &budget, shutdown, on_line).await {
+                Ok((s, r)) => {
+                    stats.add(&s);
+                    result = worst(result, r);
+                }
+                Err(e) => {
+                    error!(%prefix, error = %e, "sweep failed; the next run resumes from the checkpoint");
+                    result = worst(result, SweepResult::Failed);
+                }
+            }
+        }
+        let m = &self.metrics;
+        m.sweep_run(result);
+        if result == SweepResult::Completed {
+            m.sweep_completed(Utc::now().timestamp(), stats.orphans);
+        }
+        if let Some(h) = &self.health {
+            match result {
+                SweepResult::Completed | SweepResult::Busy => h.record_success(),
+                other => h.record_failure(format!("sweep ended {other}")),
+            }
+        }
+        Summary {
+            summary: true,
+            prefixes: prefixes.to_vec(),
+            stats,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            result,
+        }
+    }
+
+    /// Takes `prefix`'s lease: the lease and its ETag, whether it resumes, or `None` if busy.
+    async fn take_lease(
+        &self,
+        prefix: &str,
+        kind: RunKind,
+    ) -> Result<Option<(Lease, String, bool)>, StoreError> {
+        let name = lease::name(prefix);
+        let stored = self.store.get::<Lease>(&name).await?;
+        let now = Utc::now();
+        let ttl = self.config.sweep.lease_ttl;
+        let action = lease::next_action(
+            stored.as_ref().map(|s| &s.value),
+            now,
+            &self.holder,
+            ttl,
+            kind,
+        );
+        let (lease, written, resumes) = match (action, stored) {
+            (LeaseAction::Busy { holder }, _) => {
+                info!(%prefix, %holder, "prefix being swept by another replica; skipped");
+                return Ok(None);
+            }
+            (LeaseAction::Resume, Some(s)) => {
+                let l = Lease {
+                    holder: self.holder.clone(),
+                    updated_at: now,
+                    ..s.value
+                };
+                let w = self.store.update(&name, &l, &s.etag).await?;
+                (l, w, true)
+            }
+            (_, stored) => {
+                let l = Lease {
+                    prefix: prefix.to_string(),
+                    holder: self.holder.clone(),
+                    run_id: uuid::Uuid::new_v4().simple().to_string(),
+                    kind,
+                    status: LeaseStatus::Running,
+                    started_at: now,
+                    updated_at: now,
+                    completed_at: None,
+                    checkpoint: None,
+                    stats: Stats::default(),
+                };
+                let w = match stored {
+                    Some(s) => self.store.update(&name, &l, &s.etag).await?,
+                    None => self.store.create(&name, &l).await?,
+                };
+                (l, w, false)
+            }
+        };
+        Ok(match written {
+            Written::Ok { etag } => Some((lease, etag, resumes)),
+            Written::Conflict => {
+                info!(%prefix, "another replica took the prefix first; skipped");
+                None
+            }
+        })
+    }
+
+    async fn prefix(
+        &self,
+        prefix: &str,
+        kind: RunKind,
+        budget: &Budget,
+        shutdown: &CancellationToken,
+        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+    ) -> Result<(Stats, SweepResult), StoreError> {
+        let Some((mut lease, mut etag, resumes)) = self.take_lease(prefix, kind).await? else {
+            return Ok((Stats::default(), SweepResult::Busy));
+        };
+        let name = lease::name(prefix);
+        if resumes {
+            info!(%prefix, run_id = %lease.run_id, after = ?lease.checkpoint.as_ref().map(|c| &c.after),
+                  "resuming an interrupted sweep from its checkpoint");
+        }
+        let sweep = &self.config.sweep;
+        let cap = self.policy.limit + 1;
+        let mut walk = Walk::new(
+            &self.source,
+            &self.target,
+            prefix,
+            lease.checkpoint.as_ref(),
+            cap,
+        );
+        let young_after =
+            Utc::now() - chrono::Duration::from_std(sweep.min_age).unwrap_or(chrono::Duration::MAX);
+        let stopped = AtomicBool::new(false);
+        let run_id = lease.run_id.clone();
+        let mut frontier = Frontier::resume(lease.checkpoint.clone());
+        let mut pending = FuturesOrdered::new();
+        let mut stats = Stats::default();
+        let mut result = SweepResult::Completed;
+        let mut last_write = Instant::now();
+        let tracked = self
+            .health
+            .as_ref()
+            .map(|h| h.track("sweep", self.target.uri(prefix)));
+        let settle = |fate: (Orphan, Fate, bool),
+                      stats: &mut Stats,
+                      frontier: &mut Frontier,
+                      result: &mut SweepResult,
+                      on_line: &mut (dyn FnMut(&OrphanLine) + Send)| {
+            let (orphan, fate, on_source) = fate;
+            let (action, reason, error) = match fate {
+                Fate::Purged => (Action::Purged, None, None),
+                Fate::WouldPurge => (Action::WouldPurge, None, None),
+                Fate::Kept(r) => (Action::Kept, Some(r), None),
+                Fate::Failed(r, e) => (Action::Kept, Some(r), Some(e)),
+            };
+            match (action, reason) {
+                (Action::Purged, _) => stats.purged += 1,
+                (Action::WouldPurge, _) => stats.would_purge += 1,
+                (_, Some(r)) => *stats.kept.entry(r).or_default() += 1,
+                _ => {}
+            }
+            match reason {
+                Some(KeptReason::MaxDeletes) => {
+                    *result = worst(*result, SweepResult::ExceededMaxDeletes)
+                }
+                Some(KeptReason::AfterError) => {
+                    *result = worst(*result, SweepResult::StoppedAfterError)
+                }
+                Some(KeptReason::Failed) => {
+                    *result = worst(*result, SweepResult::StoppedAfterError)
+                }
+                _ => {}
+            }
+            self.metrics.sweep_settled(
+                action == Action::Purged,
+                action == Action::WouldPurge,
+                reason,
+            );
+            frontier.settled(&orphan.key, on_source, action == Action::Purged);
+            on_line(&OrphanLine {
+                prefix: prefix.to_string(),
+                orphan,
+                action,
+                reason,
+                error,
+            });
+        };
+        loop {
+            if shutdown.is_cancelled() {
+                result = worst(result, SweepResult::Interrupted);
+                break;
+            }
+            let batch = match walk.next().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    error!(%prefix, error = %e, "sweep listing failed");
+                    result = worst(result, SweepResult::Failed);
+                    break;
+                }
+            };
+            if let Some(t) = &tracked {
+                t.progress();
+            }
+            for j in batch {
+                self.count_scanned(&j, &mut stats);
+                match nominate(&j, &self.policy, young_after) {
+                    Nomination::NotOrphan => frontier.plain(&j),
+                    Nomination::TooYoung(orphan) => {
+                        frontier.plain(&j);
+                        *stats.kept.entry(KeptReason::TooYoung).or_default() += 1;
+                        self.metrics
+                            .sweep_settled(false, false, Some(KeptReason::TooYoung));
+                        on_line(&OrphanLine {
+                            prefix: prefix.to_string(),
+                            orphan,
+                            action: Action::Kept,
+                            reason: Some(KeptReason::TooYoung),
+                            error: None,
+                        });
+                    }
+                    Nomination::Orphan(orphan) => {
+                        stats.orphans += 1;
+                        self.metrics.sweep_orphan();
+                        while pending.len() >= sweep.concurrency.get() {
+                            if let Some(f) = pending.next().await {
+                                settle(f, &mut stats, &mut frontier, &mut result, on_line);
+                            }
+                        }
+                        frontier.candidate(&j);
+                        let on_source = !j.left.is_empty();
+                        pending.push_back(
+                            self.decide(orphan, on_source, kind, budget, &stopped, &run_id),
+                        );
+                    }
+                }
+                // A page can hold a thousand orphans: checkpoint as keys settle, not per page.
+                if last_write.elapsed() >= sweep.checkpoint_interval {
+                    lease.checkpoint = frontier.checkpoint(pending.is_empty());
+                    if !self.save(&name, &mut lease, &mut etag, &stats).await? {
+                        result = worst(result, SweepResult::Busy);
+                        break;
+                    }
+                    last_write = Instant::now();
+                }
+            }
+            if result == SweepResult::Busy {
+                break;
+            }
+        }
+        while let Some(f) = pending.next().await {
+            settle(f, &mut stats, &mut frontier, &mut result, on_line);
+        }
+        let finished = !matches!(
+            result,
+            SweepResult::Interrupted | SweepResult::Failed | SweepResult::Busy
+        );
+        if finished {
+            lease.status = LeaseStatus::Completed;
+            lease.completed_at = Some(Utc::now());
+            lease.checkpoint = None;
+        } else {
+            lease.checkpoint = frontier.checkpoint(true);
+        }
+        if result != SweepResult::Busy {
+            self.save(&name, &mut lease, &mut etag, &stats).await?;
+        }
+        info!(%prefix, scanned_source = stats.scanned_source, scanned_target = stats.scanned_target,
+              orphans = stats.orphans, purged = stats.purged, would_purge = stats.would_purge,
+              result = %result, "sweep of prefix ended");
+        Ok((stats, result))
+    }
+
+    fn count_scanned(&self, j: &Joined<Entry, Entry>, stats: &mut Stats) {
+        if !j.left.is_empty() {
+            stats.scanned_source += 1;
+            self.metrics.sweep_scanned(Side::Source);
+        }
+        if !j.right.is_empty() {
+            stats.scanned_target += 1;
+            self.metrics.sweep_scanned(Side::Target);
+        }
+    }
+
+    /// Refreshes the lease with the checkpoint and this session's stats; `false` when another
+    /// replica holds it now.
+    async fn save(
+        &self,
+        name: &str,
+        lease: &mut Lease,
+        etag: &mut String,
+        session: &Stats,
+    ) -> Result<bool, StoreError> {
+        let mut doc = lease.clone();
+        doc.updated_at = Utc::now();
+        doc.stats.add(session);
+        match self.store.update(name, &doc, etag).await? {
+            Written::Ok { etag: t } => {
+                *etag = t;
+                lease.updated_at = doc.updated_at;
+                Ok(true)
+            }
+            Written::Conflict => {
+                warn!(prefix = %lease.prefix, "lost the sweep lease to another replica; stopping this prefix");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Decides one orphan as an event's key would be, within the run's guardrails.
+    async fn decide(
+        &self,
+        orphan: Orphan,
+        on_source: bool,
+        kind: RunKind,
+        budget: &Budget,
+        stopped: &AtomicBool,
+        run_id: &str,
+    ) -> (Orphan, Fate, bool) {
+        let key = orphan.key.clone();
+        let dry = |why: KeptReason| async move {
+            match self.dry.purge_key(&key, "sweep", run_id).await {
+                Ok(KeyOutcome::Purged { .. }) => Fate::Kept(why),
+                other => fate(other, true),
+            }
+        };
+        let f = match kind {
+            RunKind::DryRun | RunKind::Report => {
+                fate(self.dry.purge_key(&orphan.key, "sweep", run_id).await, true)
+            }
+            RunKind::Purge if stopped.load(Ordering::SeqCst) => dry(KeptReason::AfterError).await,
+            RunKind::Purge if !budget.reserve() => dry(KeptReason::MaxDeletes).await,
+            RunKind::Purge => {
+                let res = self.live.purge_key(&orphan.key, "sweep", run_id).await;
+                if !matches!(res, Ok(KeyOutcome::Purged { .. })) {
+                    budget.release();
+                }
+                if matches!(res, Err(PurgeError::Delete(_))) {
+                    stopped.store(true, Ordering::SeqCst);
+                }
+                fate(res, false)
+            }
+        };
+        (orphan, f, on_source)
+    }
+}
+
+/// The fate of a decided key.
+fn fate(res: Result<KeyOutcome, PurgeError>, dry: bool) -> Fate {
+    match res {
+        Ok(KeyOutcome::Purged { .. }) if dry => Fate::WouldPurge,
+        Ok(KeyOutcome::Purged { .. }) => Fate::Purged,
+        Ok(KeyOutcome::SourcePresent) => Fate::Kept(KeptReason::SourcePresent),
+        Ok(KeyOutcome::NothingToPurge) => Fate::Kept(KeptReason::NothingToPurge),
+        Ok(KeyOutcome::Deferred { .. }) => Fate::Kept(KeptReason::RaceGuard),
+        Ok(KeyOutcome::Refused { .. }) => Fate::Kept(KeptReason::Refused),
+        Err(e) => Fate::Failed(KeptReason::Failed, e.to_string()),
+    }
+}
+
+/// The more severe of two results.
+fn worst(a: SweepResult, b: SweepResult) -> SweepResult {
+    let rank = |r: SweepResult| match r {
+        SweepResult::Completed => 0,
+        SweepResult::Busy => 1,
+        SweepResult::ExceededMaxDeletes => 2,
+        SweepResult::StoppedAfterError => 3,
+        SweepResult::Interrupted => 4,
+        SweepResult::Failed => 5,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Where the walk may resume: the last key before which everything is settled, and per side
+/// the last key there known to stay (a purged target key is gone, so it is no marker).
+#[derive(Debug, Default)]
+struct Frontier {
+    /// Last key scanned, and the last keys seen on each side (candidates excluded on the
+    /// target side until they are known not to be purged).
+    scanned: Option<String>,
+    source: Option<String>,
+    target: Option<String>,
+    /// Candidates in flight, in walk order: (key, source marker, target marker before it).
+    pending: std::collections::VecDeque<(String, Option<String>, Option<String>)>,
+    /// The checkpoint as of the last settled candidate.
+    settled: Option<Checkpoint>,
+}
+
+impl Frontier {
+    fn resume(from: Option<Checkpoint>) -> Self {
+        let mut f = Frontier::default();
+        if let Some(c) = from {
+            f.scanned = Some(c.after.clone());
+            f.source = c.source_marker.clone();
+            f.target = c.target_marker.clone();
+            f.settled = Some(c);
+        }
+        f
+    }
+
+    fn plain<T>(&mut self, j: &Joined<Entry, T>) {
+        self.scanned = Some(j.key.clone());
+        if !j.left.is_empty() {
+            self.source = Some(j.key.clone());
+        }
+        if !j.right.is_empty() {
+            self.target = Some(j.key.clone());
+        }
+    }
+
+    fn candidate<T>(&mut self, j: &Joined<Entry, T>) {
+        self.scanned = Some(j.key.clone());
+        if !j.left.is_empty() {
+            self.source = Some(j.key.clone());
+        }
+        self.pending
+            .push_back((j.key.clone(), self.source.clone(), self.target.clone()));
+    }
+
+    /// A candidate was settled (they settle in walk order).
+    fn settled(&mut self, key: &str, _on_source: bool, purged: bool) {
+        if let Some((k, source, target)) = self.pending.pop_front() {
+            debug_assert_eq!(k, key);
+            self.settled = Some(Checkpoint {
+                after: k.clone(),
+                source_marker: source,
+                target_marker: if purged { target } else { Some(k) },
+            });
+        }
+    }
+
+    /// The checkpoint to write: the scan frontier when nothing is in flight, else the last
+    /// settled candidate.
+    fn checkpoint(&self, idle: bool) -> Option<Checkpoint> {
+        if idle && self.pending.is_empty() {
+            return self.scanned.as_ref().map(|after| Checkpoint {
+                after: after.clone(),
+                source_marker: self.source.clone(),
+                target_marker: self.target.clone(),
+            });
+        }
+        self.settled.clone()
+    }
+}
+
+/// Prints each line as JSON (the `sweep` command) or logs it (the daemon).
+pub fn json_line(line: &OrphanLine) -> String {
+    serde_json::to_string(line).unwrap_or_default()
+}
+
+/// Kept reasons with their counts, for logs.
+pub fn kept_summary(kept: &BTreeMap<KeptReason, u64>) -> String {
+    kept.iter()
+        .map(|(r, n)| format!("{r}={n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(key: &str, src: bool, tgt: bool) -> Joined<Entry, Entry> {
+        let e = |k: &str| Entry {
+            key: k.into(),
+            version_id: "v".into(),
+            delete_marker: false,
+            last_modified: None,
+        };
+        Joined {
+            key: key.into(),
+            left: if src { vec![e(key)] } else { vec![] },
+            right: if tgt { vec![e(key)] } else { vec![] },
+            left_dropped: 0,
+            right_dropped: 0,
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_never_passes_an_undecided_orphan() {
+        let mut f = Frontier::default();
+        f.plain(&j("a", true, true));
+        f.candidate(&j("b", false, true));
+        f.plain(&j("c", true, true));
+        f.candidate(&j("d", false, true));
+        f.plain(&j("e", true, false));
+        // b and d in flight: nothing settled yet, no checkpoint past them.
+        assert_eq!(f.checkpoint(false), None);
+        // b purged: resume after b; the target marker is a (b is gone), the source's a.
+        f.settled("b", false, true);
+        let c = f.checkpoint(false).unwrap();
+        assert_eq!(c.after, "b");
+        assert_eq!(
+            (c.source_marker.as_deref(), c.target_marker.as_deref()),
+            (Some("a"), Some("a"))
+        );
+        // d kept: it stays in the target and can be the target's marker.
+        f.settled("d", false, false);
+        let c = f.checkpoint(false).unwrap();
+        assert_eq!(
+            (c.after.as_str(), c.target_marker.as_deref()),
+            ("d", Some("d"))
+        );
+        // Nothing in flight: the scan frontier, e.
+        let c = f.checkpoint(true).unwrap();
+        assert_eq!(c.after, "e");
+        assert_eq!(
+            (c.source_marker.as_deref(), c.target_marker.as_deref()),
+            (Some("e"), Some("c"))
+        );
+    }
+
+    #[test]
+    fn budget_and_severity() {
+        let b = Budget(AtomicI64::new(2));
+        assert!(b.reserve() && b.reserve());
+        assert!(!b.reserve());
+        b.release();
+        assert!(b.reserve());
+        assert_eq!(
+            worst(SweepResult::Completed, SweepResult::Busy),
+            SweepResult::Busy
+        );
+        assert_eq!(
+            worst(
+                SweepResult::StoppedAfterError,
+                SweepResult::ExceededMaxDeletes
+            ),
+            SweepResult::StoppedAfterError
+        );
+    }
+}

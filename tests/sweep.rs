@@ -1,0 +1,463 @@
+//! The sweep against the emulator: orphans left by lost delete events are found and purged
+//! within the guardrails, and nothing else is touched; dry runs, leases between replicas,
+//! SIGKILL and resume, and the scheduled task.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
+
+struct World {
+    s3: aws_sdk_s3::Client,
+    src: String,
+    tgt: String,
+    state: String,
+}
+
+async fn world() -> World {
+    let s3 = s3().await;
+    let (src, tgt, state) = (unique("src"), unique("tgt"), unique("state"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    create_bucket(&s3, &state, false).await;
+    World {
+        s3,
+        src,
+        tgt,
+        state,
+    }
+}
+
+impl World {
+    fn toml(&self, holder: &str, sweep: &str) -> tempfile::NamedTempFile {
+        let ep = endpoint();
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        write!(
+            f,
+            r#"
+[source]
+bucket = "{src}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[target]
+bucket = "{tgt}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[state]
+bucket = "{state}"
+holder_id = "{holder}"
+[log]
+format = "json"
+[purge]
+race_guard_margin = "1s"
+[sweep]
+min_age = "3s"
+concurrency = 4
+checkpoint_interval = "200ms"
+lease_ttl = "10s"
+{sweep}
+"#,
+            src = self.src,
+            tgt = self.tgt,
+            state = self.state
+        )
+        .unwrap();
+        f
+    }
+
+    /// Writes `keys` with `versions` versions each, several keys at once (never one key
+    /// concurrently: the emulator would lose versions).
+    async fn put_many(&self, bucket: &str, keys: &[String], versions: usize) {
+        futures::stream::iter(keys.iter().cloned())
+            .map(|k| {
+                let (s3, bucket) = (self.s3.clone(), bucket.to_string());
+                async move {
+                    for v in 0..versions {
+                        put(&s3, &bucket, &k, &format!("{k}#{v}")).await;
+                    }
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+    }
+
+    /// Every (key, version id) of the target.
+    async fn target(&self) -> BTreeSet<(String, String)> {
+        all_entries(&self.s3, &self.tgt, "")
+            .await
+            .into_iter()
+            .map(|(k, v, ..)| (k, v))
+            .collect()
+    }
+}
+
+/// Runs `s3-reconciler sweep`: (exit code, orphan lines, summary, stderr).
+fn sweep(
+    cfg: &tempfile::NamedTempFile,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Vec<serde_json::Value>, serde_json::Value, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("sweep")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let summary = lines.pop().expect("a summary line");
+    assert_eq!(summary["summary"], true, "{summary}");
+    (
+        out.status.code().unwrap(),
+        lines,
+        summary,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn keys_with(lines: &[serde_json::Value], action: &str) -> BTreeSet<String> {
+    lines
+        .iter()
+        .filter(|l| l["action"] == action)
+        .map(|l| l["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_events_are_repaired_by_a_sweep_and_nothing_else_is_touched() {
+    let w = world().await;
+    let nfc = "data/caf\u{e9}.json";
+    let nfd = "data/cafe\u{301}.json";
+    // In both buckets: look-alikes of the orphans, common keys, a folder marker.
+    let both: Vec<String> = [
+        "data/a.json.bak",
+        "data/a.json/child",
+        "data/b.json",
+        nfd,
+        "dir/",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain((0..10).map(|i| format!("data/common-{i:02}")))
+    .collect();
+    // Only in the target: orphans whose delete events were lost.
+    let mut orphans: Vec<String> = ["data/a.json", "data/b.json.bak", nfc, "dir/x"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..12).map(|i| format!("data/o-{i:02}")))
+        .collect();
+    w.put_many(&w.src, &both, 1).await;
+    w.put_many(&w.tgt, &both, 1).await;
+    w.put_many(&w.tgt, &orphans[..4], 2).await;
+    w.put_many(&w.tgt, &orphans[4..], 1).await;
+    for o in &orphans[..4] {
+        delete_marker(&w.s3, &w.tgt, o).await;
+    }
+    // More than 1,000 versions under one prefix, with keys straddling page boundaries: in the
+    // target, b-straddle's 3 versions are entries 999-1001; in the source, c000's two
+    // versions are entries 999-1000.
+    let a: Vec<String> = (0..499).map(|i| format!("big/a{i:03}")).collect();
+    let c: Vec<String> = (0..50).map(|i| format!("big/c{i:03}")).collect();
+    for bucket in [&w.src, &w.tgt] {
+        w.put_many(bucket, &a, 2).await;
+        w.put_many(bucket, &c, 2).await;
+    }
+    w.put_many(&w.tgt, &["big/b-straddle".to_string()], 3).await;
+    orphans.push("big/b-straddle".into());
+    // Everything so far is older than min_age (10s here, for headroom on a loaded machine);
+    // one orphan is written right before each run, so it is always too young.
+    let min_age = [("S3R__SWEEP__MIN_AGE", "10s")];
+    let newest = all_entries(&w.s3, &w.tgt, "")
+        .await
+        .into_iter()
+        .filter_map(|(.., t)| t)
+        .max()
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "entries older than min_age",
+        || async { chrono::Utc::now() - chrono::Duration::milliseconds(10_500) > newest },
+    )
+    .await;
+    let before = w.target().await;
+    let orphaned: BTreeSet<String> = orphans.iter().cloned().collect();
+    let cfg = w.toml(
+        "pod-a",
+        r#"prefixes = ["data/", "dir/", "big/"]
+max_deletes = 10"#,
+    );
+    put(&w.s3, &w.tgt, "data/young.json", "just copied").await;
+
+    // A dry run decides every orphan and deletes nothing.
+    let (code, lines, summary, _) = sweep(&cfg, &["--dry-run"], &min_age);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(keys_with(&lines, "would_purge"), orphaned, "{lines:#?}");
+    assert_eq!(
+        keys_with(&lines, "kept"),
+        BTreeSet::from(["data/young.json".to_string()])
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .find(|l| l["key"] == "data/young.json")
+            .unwrap()["reason"],
+        "too_young"
+    );
+    assert_eq!(summary["orphans"], 17);
+    assert_eq!(
+        summary["scanned_target"],
+        both.len() + 17 + 1 + a.len() + c.len()
+    );
+    let after_dry_run = w.target().await;
+    assert!(
+        before.is_subset(&after_dry_run),
+        "a dry run deletes nothing"
+    );
+
+    // The guardrail: 10 keys at most, the rest reported as left, exit 1. (The young key gets
+    // a new version before each run, so it stays younger than min_age.)
+    put(&w.s3, &w.tgt, "data/young.json", "copied again").await;
+    let (code, lines, summary, stderr) = sweep(&cfg, &[], &min_age);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["result"], "exceeded_max_deletes");
+    assert_eq!(summary["purged"], 10);
+    assert_eq!(summary["kept"]["max_deletes"], 7);
+    let purged_first = keys_with(&lines, "purged");
+    assert_eq!(purged_first.len(), 10);
+    assert!(purged_first.is_subset(&orphaned));
+    assert!(
+        stderr.contains("\"reason\":\"sweep\""),
+        "audit lines name the sweep: {stderr}"
+    );
+
+    // The next run, allowed more, finishes the job.
+    put(&w.s3, &w.tgt, "data/young.json", "and again").await;
+    let (code, lines, summary, _) =
+        sweep(&cfg, &[], &[min_age[0], ("S3R__SWEEP__MAX_DELETES", "100")]);
+    assert_eq!(code, 0, "{summary}");
+    let purged_second = keys_with(&lines, "purged");
+    assert_eq!(purged_second.len(), 7);
+    assert_eq!(&purged_first | &purged_second, orphaned);
+
+    // Exactly the orphans' entries are gone; everything else, look-alikes first, is there.
+    let after = w.target().await;
+    let gone: BTreeSet<String> = before.difference(&after).map(|(k, _)| k.clone()).collect();
+    assert_eq!(gone, orphaned);
+    assert!(
+        after.iter().all(|(k, _)| !orphaned.contains(k)),
+        "every entry of each orphan"
+    );
+    for k in both.iter().chain(["data/young.json".to_string()].iter()) {
+        assert!(after.iter().any(|(x, _)| x == k), "{k} must survive");
+    }
+    assert_eq!(
+        all_entries(&w.s3, &w.src, "").await.len(),
+        both.len() + 2 * (a.len() + c.len())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sweep_resumes_from_its_checkpoint_and_converges() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..150).map(|i| format!("many/k{i:03}-o")).collect();
+    let kept: Vec<String> = (0..150).map(|i| format!("many/k{i:03}-c")).collect();
+    w.put_many(&w.src, &kept, 1).await;
+    w.put_many(&w.tgt, &kept, 1).await;
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let cfg = w.toml("pod-a", "prefixes = [\"many/\"]\nmax_deletes = 1000");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("sweep")
+        .env("S3R__SWEEP__CONCURRENCY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut purged = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if line.unwrap().contains("\"action\":\"purged\"") {
+            purged += 1;
+        }
+        if purged == 60 {
+            break;
+        }
+    }
+    assert_eq!(purged, 60, "the sweep was killed mid-run");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lease_key = "s3-reconciler/state/sweeps/p-many_2F.json";
+    let lease = |body: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+    let read = || async {
+        let out =
+            w.s3.get_object()
+                .bucket(&w.state)
+                .key(lease_key)
+                .send()
+                .await
+                .unwrap();
+        lease(out.body.collect().await.unwrap().into_bytes().to_vec())
+    };
+    let interrupted = read().await;
+    assert_eq!(interrupted["status"], "running", "{interrupted}");
+    let after = interrupted["checkpoint"]["after"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        after.as_str() >= "many/k020",
+        "checkpointed well into the run: {after}"
+    );
+
+    let (code, _, summary, stderr) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 0, "{summary}\n{stderr}");
+    assert!(
+        stderr.contains("resuming an interrupted sweep from its checkpoint"),
+        "{stderr}"
+    );
+    // Common keys up to the checkpoint are not walked again: it did not start over.
+    let skipped = kept.iter().filter(|k| **k <= after).count() as u64;
+    assert_eq!(
+        summary["scanned_source"].as_u64().unwrap(),
+        kept.len() as u64 - skipped
+    );
+    let done = read().await;
+    assert_eq!(
+        (&done["status"], &done["run_id"]),
+        (&"completed".into(), &interrupted["run_id"])
+    );
+    for k in &orphans {
+        assert!(entries(&w.s3, &w.tgt, k).await.is_empty(), "{k} not purged");
+    }
+    for k in &kept {
+        assert_eq!(
+            entries(&w.s3, &w.tgt, k).await.len(),
+            1,
+            "{k} wrongly deleted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_sweep_a_prefix_at_once_and_an_heir_resumes() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..10).map(|i| format!("p/k{i:02}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let lease_key = "s3-reconciler/state/sweeps/p-p_2F.json";
+    let write_lease = |updated: chrono::DateTime<chrono::Utc>| {
+        let doc = serde_json::json!({
+            "prefix": "p/", "holder": "pod-b", "run_id": "r-pod-b", "kind": "purge",
+            "status": "running", "started_at": updated, "updated_at": updated,
+            "checkpoint": {"after": "p/k05", "source_marker": null, "target_marker": "p/k05"},
+            "stats": {"scanned_source": 0, "scanned_target": 6, "orphans": 0, "purged": 0,
+                      "would_purge": 0, "kept": {}}
+        });
+        let s3 = w.s3.clone();
+        let state = w.state.clone();
+        async move {
+            s3.put_object()
+                .bucket(state)
+                .key(lease_key)
+                .body(doc.to_string().into_bytes().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let cfg = w.toml("pod-a", "prefixes = [\"p/\"]\nmax_deletes = 100");
+    // pod-b is sweeping p/ right now: pod-a keeps off and deletes nothing.
+    write_lease(chrono::Utc::now()).await;
+    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    assert_eq!((code, &summary["result"]), (1, &"busy".into()), "{summary}");
+    assert!(lines.is_empty());
+    assert_eq!(w.target().await.len(), 10);
+    // pod-b died: its lease goes stale and pod-a takes over from its checkpoint (k00-k05 were
+    // pod-b's to settle).
+    write_lease(chrono::Utc::now() - chrono::Duration::minutes(5)).await;
+    let (code, lines, summary, stderr) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert!(stderr.contains("resuming an interrupted sweep"), "{stderr}");
+    let want: BTreeSet<String> = orphans[6..].iter().cloned().collect();
+    assert_eq!(keys_with(&lines, "purged"), want);
+    // A fresh run (the lease is completed now) walks the whole prefix again.
+    let (code, lines, _, _) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 0);
+    let want: BTreeSet<String> = orphans[..6].iter().cloned().collect();
+    assert_eq!(keys_with(&lines, "purged"), want);
+    assert!(w.target().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_sweep_reports_and_exports_its_metrics() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..3).map(|i| format!("r/o{i}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    w.put_many(&w.src, &["r/live".to_string()], 1).await;
+    w.put_many(&w.tgt, &["r/live".to_string()], 1).await;
+    let mut cfg = config(&w.src, &w.tgt, "http://unused/123456789012/q");
+    cfg.purge.enabled = false;
+    cfg.state.bucket = w.state.clone();
+    cfg.sweep.enabled = true;
+    cfg.sweep.prefixes = vec!["r/".into()];
+    cfg.sweep.min_age = Duration::from_millis(1);
+    cfg.sweep.schedule = s3_reconciler::config::Schedule::parse("*/2 * * * * *").unwrap();
+    past_race_guard(&w.s3, &w.tgt).await;
+    let before = w.target().await;
+    let d = Daemon::start(cfg).await;
+    eventually(
+        Duration::from_secs(30),
+        "a completed report run",
+        || async { d.metrics.sweep_runs.with_label_values(&["completed"]).get() >= 1 },
+    )
+    .await;
+    assert_eq!(d.metrics.sweep_last_orphans.get(), 3);
+    assert!(d.metrics.sweep_last_success.get() > 0);
+    assert_eq!(d.metrics.sweep_would_purge.get() % 3, 0);
+    assert_eq!(
+        d.metrics.sweep_purged.get(),
+        0,
+        "report mode deletes nothing"
+    );
+    let (_, status) = http_get(d.port, "/status").await.unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let last = &status["tasks"]["sweep"]["details"]["last_run"];
+    assert_eq!(
+        (&last["result"], &last["would_purge"]),
+        (&"completed".into(), &3.into()),
+        "{status}"
+    );
+    assert_eq!(w.target().await, before);
+    d.stop().await;
+}
