@@ -2,8 +2,10 @@
 """Bootstraps a realistic local world in the emulator (moto server).
 
 - versioned source and target buckets (the seeds' names) and a state bucket;
-- an SQS queue for permanent-delete events with a DLQ (redrive policy, maxReceiveCount 3);
-- DataSync S3 locations for both buckets and a task between them;
+- an SQS queue for permanent-delete events with a DLQ (redrive policy, maxReceiveCount 3),
+  and the source bucket's notification of permanent deletes to it (as
+  deploy/cloudformation/source-account.yaml configures it);
+- DataSync S3 locations for both buckets and a task between them, without a schedule;
 - Kafka-Connect-style partitions for several projects over the last few days (Asia/Seoul),
   under topics/<project>/year=YYYY/month=MM/day=DD/.
 
@@ -71,6 +73,22 @@ def main():
             ),
         },
     )["QueueUrl"]
+
+    queue_arn = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=SOURCE,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "s3-reconciler-permanent-deletes",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectRemoved:Delete", "s3:LifecycleExpiration:Delete"],
+                }
+            ]
+        },
+    )
 
     role = "arn:aws:iam::123456789012:role/AWSDataSyncS3BucketAccess"
     src_loc = ds.create_location_s3(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the daemon against the local emulator, showing a sync and its verification, a
-# purge, and a sweep.
+# `make demo`: the daemon against the local emulator, showing the doctor's checks, a sync and
+# its verification, a purge, and a sweep.
 # DEMO_EXIT=1 stops after the demonstration instead of leaving the daemon running.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +24,10 @@ export S3R__HTTP__LISTEN=127.0.0.1:$port
 cargo build --quiet
 bin=target/debug/s3-reconciler
 log=.emulator/daemon.log
+
+echo
+echo "== 0. doctor: is the (emulated) AWS wired the way config/local.toml assumes?"
+$bin --config config/local.toml doctor 2>/dev/null | sed 's/^/   /' | cut -c1-200
 
 echo
 echo "== 1. Yesterday's (D-1, Asia/Seoul) include filter, computed from the source's projects"
@@ -95,7 +99,7 @@ $bin --config config/local.toml sweep 2>/dev/null | sed 's/^/   /' | cut -c1-240
 echo
 echo "== 7. Metrics"
 $py -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
-  | grep -E '^s3_reconciler_(purge_events_total\{outcome="purged"|purge_target_entries_deleted_total|sync_runs_total\{result="(success|incomplete)"|sync_verifications_total|sync_verify_objects\{state="(missing|present)"|purge_dlq_configured|build_info)' | sed 's/^/   /'
+  | grep -E '^s3_reconciler_(purge_events_total\{outcome="purged"|purge_target_entries_deleted_total|sync_runs_total\{result="(success|incomplete)"|sync_verifications_total|sync_verify_objects\{state="(missing|present)"|purge_dlq_configured|preflight_last_run_timestamp_seconds|build_info)' | sed 's/^/   /'
 
 echo
 echo "Metrics: http://127.0.0.1:$port/metrics   Status: http://127.0.0.1:$port/status   Readiness: http://127.0.0.1:$port/readyz"

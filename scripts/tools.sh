@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the deployment checks need (idempotent): cfn-lint, checkov, kubernetes-validate,
 # yamllint and hadolint into .venv-tools (PyPI), promtool/prometheus from Debian's `prometheus`,
-# and debootstrap (Debian) for running the release binary in a Debian 12 userland.
+# and debootstrap (Debian) for running the release binary in a Debian 12 userland; checks that
+# kubectl is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 req="$root/scripts/requirements-tools.txt"
@@ -13,6 +14,11 @@ if [ ! -x "$root/.venv-tools/bin/checkov" ] || [ "$(cat "$stamp" 2>/dev/null)" !
   "$root/.venv-tools/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 fi
+# kubectl (with its built-in kustomize) builds deploy/kubernetes; the machine image has it.
+command -v kubectl >/dev/null 2>&1 || {
+  echo "kubectl is required to build deploy/kubernetes (kubectl kustomize); install kubectl 1.27 or later" >&2
+  exit 1
+}
 missing=""
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"

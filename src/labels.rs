@@ -81,6 +81,8 @@ label_enum! {
         Failed => "failed",
         /// The executions succeeded but objects are still missing after `max_attempts`.
         Incomplete => "incomplete",
+        /// Nothing to sync: no project, or none left after the include/exclude globs.
+        Empty => "empty",
     }
 }
 

@@ -196,3 +196,59 @@ async fn a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules() {
     }
     d.stop().await;
 }
+
+/// The Kubernetes configuration goes through a generated ConfigMap whose name carries a hash of
+/// config.toml: a change to the file changes the name the Deployment mounts, so applying it
+/// rolls the pods.
+#[test]
+fn a_config_change_rolls_the_kubernetes_pods() {
+    fn built(dir: &Path) -> (String, String) {
+        let out = tool("kubectl")
+            .args(["kustomize"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl kustomize: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let docs: Vec<&str> = text.split("\n---\n").collect();
+        let name_of = |kind: &str| {
+            docs.iter()
+                .find(|d| d.contains(&format!("kind: {kind}\n")))
+                .unwrap_or_else(|| panic!("no {kind} in {text}"))
+                .to_string()
+        };
+        let cm = name_of("ConfigMap");
+        let cm_name = cm
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name: "))
+            .unwrap()
+            .to_string();
+        assert!(cm_name.starts_with("s3-reconciler-"), "{cm_name}");
+        assert!(cm.contains("config.toml: |"), "{cm}");
+        (cm_name, name_of("Deployment"))
+    }
+    let src = root().join("deploy/kubernetes");
+    let (name, deployment) = built(&src);
+    assert!(
+        deployment.contains(&format!("name: {name}")),
+        "the Deployment mounts the generated ConfigMap: {deployment}"
+    );
+    let copy = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let cfg = copy.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("concurrency = 16", "concurrency = 32")).unwrap();
+    let (changed, deployment) = built(copy.path());
+    assert_ne!(
+        changed, name,
+        "a config change must change the ConfigMap's name"
+    );
+    assert!(deployment.contains(&format!("name: {changed}")));
+}

@@ -310,3 +310,48 @@ async fn a_resumed_sync_reports_its_patterns() {
     assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
     assert_eq!(metrics.sync_filter_patterns.get(), 3);
 }
+
+/// A day with no project left after the globs is its own result: not a success, retried
+/// later, counted as `empty`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_with_nothing_to_sync_is_empty_not_a_success() {
+    let mut s = setup(2, day(20)).await;
+    s.cfg.sync.include_projects = vec!["vehicle-*".into()];
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = sy
+        .run_date(day(20), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, DateOutcome::Empty);
+    assert_eq!(metrics.sync_runs.with_label_values(&["empty"]).get(), 1);
+    assert_eq!(metrics.sync_runs.with_label_values(&["success"]).get(), 0);
+    let claim = store(&s).get(day(20)).await.unwrap().unwrap().claim;
+    assert_eq!(claim.status, ClaimStatus::Empty);
+    assert!(claim.retry_at.is_some(), "{claim:?}");
+    let why = claim.error.unwrap();
+    assert!(why.contains("sync.include_projects"), "{why}");
+    assert!(
+        why.contains(&format!("s3://{}/topics/", s.cfg.source.bucket)),
+        "{why}"
+    );
+    assert_eq!(out.to_json(day(20))["result"], "empty");
+
+    // With the glob fixed, the retry (forced here: it is not due yet) syncs the projects.
+    s.cfg.sync.include_projects = vec!["project*".into()];
+    let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = sy
+        .run_date(
+            day(20),
+            RunOpts {
+                force: true,
+                wait: true,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = store(&s).get(day(20)).await.unwrap().unwrap().claim;
+    assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionOutput;
 use aws_sdk_datasync::operation::start_task_execution::StartTaskExecutionOutput;
@@ -181,8 +182,9 @@ async fn task_mode_updates_the_task_then_starts_without_override() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_error_result_is_reported_with_code_and_detail_then_retried() {
-    let h = harness(FilterMode::Execution, date()).await;
+async fn an_error_result_is_reported_with_code_and_detail_then_retried_when_due() {
+    let mut h = harness(FilterMode::Execution, date()).await;
+    h.cfg.sync.retry_interval = Duration::from_secs(2);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let failed = DescribeTaskExecutionOutput::builder()
         .task_execution_arn(EXEC)
@@ -219,8 +221,28 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried() {
     let claim = store.get(date()).await.unwrap().unwrap().claim;
     assert_eq!(claim.status, ClaimStatus::Failed);
     assert!(claim.error.as_deref().unwrap().contains("OpNotSupported"));
+    let retry_at = claim
+        .retry_at
+        .expect("a failed date with attempts left has a retry time");
+    let wait = (retry_at - claim.updated_at).num_milliseconds();
+    assert!(
+        (1900..=2100).contains(&wait),
+        "retry_interval after the failure: {wait}ms"
+    );
 
-    // The next cycle retries the failed date (attempt 2) and succeeds.
+    // Before then, a run leaves it alone and starts nothing.
+    let out = sy
+        .run_date(date(), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    let DateOutcome::Skipped { reason } = out else {
+        panic!("{out:?}")
+    };
+    assert!(reason.starts_with("retry due at"), "{reason}");
+    assert_eq!(seen.lock().unwrap().start_includes.len(), 1);
+
+    // Once due, it is retried (attempt 2) and succeeds.
+    tokio::time::sleep((retry_at - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let out = sy
         .run_date(date(), WAIT, &CancellationToken::new())
         .await
@@ -365,4 +387,123 @@ async fn a_zero_file_success_over_a_non_empty_partition_is_flagged() {
         .unwrap();
     assert!(v.transferred_nothing, "{v:?}");
     assert_eq!(v.counts.expected, 3);
+}
+
+/// A runner resuming an execution keeps the clock of the execution's start: with DataSync
+/// not (yet) telling the start time, the one recorded in the claim counts, so a restart does
+/// not grant a fresh `sync.timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_execution_keeps_its_timeout_clock() {
+    let h = harness(FilterMode::Execution, date()).await;
+    // Always running, never a StartTime.
+    let describe = mock!(aws_sdk_datasync::Client::describe_task_execution)
+        .then_output(|| status(TaskExecutionStatus::Transferring));
+    let start = mock!(aws_sdk_datasync::Client::start_task_execution).then_output(|| {
+        StartTaskExecutionOutput::builder()
+            .task_execution_arn(EXEC)
+            .build()
+    });
+    let cancel = mock!(aws_sdk_datasync::Client::cancel_task_execution).then_output(|| {
+        aws_sdk_datasync::operation::cancel_task_execution::CancelTaskExecutionOutput::builder()
+            .build()
+    });
+    let ds = mock_client!(
+        aws_sdk_datasync,
+        RuleMode::MatchAny,
+        &[&describe, &start, &cancel]
+    );
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer_with(&h, ds, &metrics);
+    // A run started by this holder before a restart, 31s ago (sync.timeout is 30s).
+    let started = chrono::Utc::now() - chrono::Duration::seconds(31);
+    let mut chunk = s3_reconciler::sync::state::Chunk::new(expected_filter(), 1);
+    chunk.execution_arn = Some(EXEC.into());
+    chunk.status = Some(s3_reconciler::sync::state::ExecStatus::Transferring);
+    chunk.started_at = Some(started);
+    let claim = s3_reconciler::sync::state::Claim {
+        date: date(),
+        status: ClaimStatus::Running,
+        holder: "pod-a".into(),
+        attempts: 1,
+        created_at: started,
+        updated_at: chrono::Utc::now(),
+        window: vec![date()],
+        projects: 3,
+        chunks: vec![chunk],
+        error: None,
+        verification: None,
+        retry_at: None,
+    };
+    assert!(matches!(
+        h.store().create(&claim).await.unwrap(),
+        s3_reconciler::sync::state::Written::Ok { .. }
+    ));
+    let out = sy
+        .run_date(date(), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        DateOutcome::TimedOut {
+            execution_arn: EXEC.into()
+        }
+    );
+    assert_eq!(start.num_calls(), 0, "nothing new was started");
+    assert_eq!(
+        describe.num_calls(),
+        1,
+        "timed out at the first poll, not 30s later"
+    );
+    assert_eq!(cancel.num_calls(), 1, "the overdue execution is cancelled");
+}
+
+/// The scheduler retries a failed date once `sync.retry_interval` has passed, the same day,
+/// not at its next cycle (a year away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_retries_a_failed_date_after_retry_interval_not_at_the_next_cycle() {
+    use s3_reconciler::config::Schedule;
+    let schedule = Schedule::parse("0 0 0 1 1 *").unwrap();
+    let tz = chrono_tz::Asia::Seoul;
+    let fired = schedule.previous_before(tz, chrono::Utc::now()).unwrap();
+    let target = s3_reconciler::sync::plan::target_date(fired, tz, 1);
+    let mut h = harness(FilterMode::Execution, target).await;
+    h.cfg.sync.schedule = schedule;
+    h.cfg.sync.catch_up_days = 0;
+    h.cfg.sync.retry_interval = Duration::from_secs(1);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let failed = DescribeTaskExecutionOutput::builder()
+        .task_execution_arn(EXEC)
+        .status(TaskExecutionStatus::Error)
+        .result(
+            TaskExecutionResultDetail::builder()
+                .error_code("SyncTaskErrorLocationNotAdded")
+                .error_detail("an agent was unreachable")
+                .build(),
+        )
+        .build();
+    let ds = datasync(
+        seen.clone(),
+        vec![failed, status(TaskExecutionStatus::Success)],
+    );
+    let mut clients = h.clients.clone();
+    clients.datasync = ds;
+    let d = Daemon::start_with(h.cfg.clone(), clients).await;
+    eventually(Duration::from_secs(30), "the retry succeeded", || async {
+        d.metrics.sync_runs.with_label_values(&["success"]).get() == 1
+    })
+    .await;
+    assert_eq!(d.metrics.sync_runs.with_label_values(&["error"]).get(), 1);
+    assert_eq!(seen.lock().unwrap().start_includes.len(), 2);
+    let claim = h.store().get(target).await.unwrap().unwrap().claim;
+    assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));
+    assert_eq!(claim.retry_at, None);
+    let (_, status) = http_get(d.port, "/status").await.unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let next_run: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(status["tasks"]["sync"]["details"]["next_run"].clone()).unwrap();
+    assert!(
+        next_run > chrono::Utc::now(),
+        "retried before the next cycle ({next_run})"
+    );
+    d.stop().await;
 }

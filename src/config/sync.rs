@@ -221,8 +221,12 @@ pub struct SyncConfig {
     /// A claim not updated for this long is considered abandoned.
     #[serde(with = "humantime_serde")]
     pub claim_ttl: Duration,
-    /// Executions started for one date before it is given up.
+    /// Attempts for one date before it is given up (a failed or empty date is retried the
+    /// same day; follow-ups for incomplete partitions count too).
     pub max_attempts: NonZeroU32,
+    /// Wait before retrying a failed or empty date; doubles with each further attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_interval: Duration,
     /// After the executions succeed, compare the partitions' objects on both sides; a date
     /// with missing or size-mismatched objects gets a follow-up execution, not a success.
     pub verify: bool,
@@ -248,6 +252,7 @@ impl Default for SyncConfig {
             timeout: Duration::from_secs(6 * 3600),
             claim_ttl: Duration::from_secs(600),
             max_attempts: NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN),
+            retry_interval: Duration::from_secs(15 * 60),
             verify: true,
         }
     }
@@ -260,7 +265,7 @@ impl SyncConfig {
             enabled, task_arn, schedule, timezone, lag_days, lookback_days, catch_up_days,
             prefix, partition, location_subdirectory, include_projects, exclude_projects,
             filter_mode, max_attempts, verify;
-            durations: poll_interval, timeout, claim_ttl);
+            durations: poll_interval, timeout, claim_ttl, retry_interval);
         s
     }
 
@@ -307,6 +312,12 @@ impl SyncConfig {
         }
         if p.ok(&["sync.poll_interval"]) && self.poll_interval.is_zero() {
             p.push("sync.poll_interval", "must be greater than zero");
+        }
+        if p.ok(&["sync.retry_interval"])
+            && (self.retry_interval < Duration::from_secs(1)
+                || self.retry_interval > Duration::from_secs(24 * 3600))
+        {
+            p.push("sync.retry_interval", "must be between 1s and 24h");
         }
         if p.ok(&["sync.timeout", "sync.poll_interval"]) && self.timeout <= self.poll_interval {
             p.push("sync.timeout", "must be longer than sync.poll_interval");

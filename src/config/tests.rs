@@ -301,12 +301,15 @@ fn redaction_hides_external_id() {
 
 #[test]
 fn shipped_config_files_are_valid() {
-    for name in ["default.toml", "local.toml", "example-production.toml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("config")
-            .join(name);
+    for name in [
+        "config/default.toml",
+        "config/local.toml",
+        "config/example-production.toml",
+        "deploy/kubernetes/config.toml",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
         let res = Config::load_with_env(Some(&path), env(&[]), Purpose::Daemon);
-        if name == "default.toml" {
+        if name == "config/default.toml" {
             // The defaults enable no task on purpose: the operator must choose. That and the
             // empty buckets are the only problems.
             let err = res.unwrap_err();
@@ -323,7 +326,54 @@ fn shipped_config_files_are_valid() {
                 "{err}"
             );
         } else {
-            res.unwrap_or_else(|e| panic!("config/{name}: {e}"));
+            res.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+/// config/default.toml is the reference: every key the daemon reads is there, with the value
+/// it has when left out.
+#[test]
+fn default_toml_documents_every_key_with_its_default() {
+    fn leaves(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, toml::Value>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let shipped: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rendered = toml::Value::try_from(Config::default()).unwrap();
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    leaves("", &shipped, &mut a);
+    leaves("", &rendered, &mut b);
+    let undocumented: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    assert!(
+        undocumented.is_empty(),
+        "config/default.toml lacks {undocumented:?}"
+    );
+    let unknown: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    assert!(
+        unknown.is_empty(),
+        "config/default.toml has unknown {unknown:?}"
+    );
+    // Durations compare by value: "60s" is "1m".
+    let duration = |v: &toml::Value| v.as_str().and_then(|s| humantime::parse_duration(s).ok());
+    for (k, v) in &a {
+        match (duration(v), b.get(k).and_then(duration)) {
+            (Some(x), Some(y)) => assert_eq!(x, y, "config/default.toml: {k}"),
+            _ => assert_eq!(Some(v), b.get(k), "config/default.toml: {k}"),
         }
     }
 }

@@ -541,15 +541,21 @@ pub fn filters(task_arn: &str, facts: &TaskFacts, mode: FilterMode) -> Check {
 /// `datasync.options`: `TransferMode` CHANGED, the rest listed.
 pub fn options(task_arn: &str, facts: &TaskFacts) -> Check {
     let c = CheckId::DatasyncOptions;
-    let others = facts.options.join(", ");
+    let others = match facts.options.is_empty() {
+        true => String::new(),
+        false => format!("; {}", facts.options.join(", ")),
+    };
     match facts.transfer_mode.as_deref() {
-        Some("CHANGED") | None => {
-            Check::pass(c, task_arn, format!("TransferMode CHANGED; {others}"))
-        }
+        Some("CHANGED") => Check::pass(c, task_arn, format!("TransferMode CHANGED{others}")),
+        None => Check::pass(
+            c,
+            task_arn,
+            format!("TransferMode not set (DataSync's default, CHANGED){others}"),
+        ),
         Some(m) => Check::warn(
             c,
             task_arn,
-            format!("TransferMode {m}: lookback re-syncs copy every object again; {others}"),
+            format!("TransferMode {m}: lookback re-syncs copy every object again{others}"),
             "set TransferMode CHANGED so that re-synced partitions copy only what changed",
         ),
     }

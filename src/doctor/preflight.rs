@@ -1,10 +1,11 @@
-//! The doctor's checks inside `run`: at start-up and every `preflight.interval`, so a fix is
-//! noticed without a restart. A failing check is logged with its fix, exported per check id,
-//! shown in `/status`, and makes every task that depends on it not ready (`/readyz` 503
-//! naming the check); the process keeps running.
+//! The doctor's checks inside `run`: at start-up and every `preflight.interval` (every minute
+//! while one fails), so a fix is noticed without a restart. A failing check is logged with its
+//! fix, exported per check id, shown in `/status`, and makes every task that depends on it not
+//! ready (`/readyz` 503 naming the check); the process keeps running.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use tracing::{info, warn};
@@ -13,6 +14,9 @@ use super::{Doctor, dependents};
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 use crate::labels::{CheckId, CheckStatus, Task};
+
+/// How soon the checks run again while one fails.
+const RECHECK_FAILING: Duration = Duration::from_secs(60);
 
 pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
     let doctor = Doctor::new(
@@ -57,9 +61,16 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
         ctx.health
             .set_checks(json!({"at": chrono::Utc::now(), "checks": checks}));
         ctx.metrics.preflight_ran(chrono::Utc::now().timestamp());
+        // A failing check is looked at again soon: a fix (or the end of a network blip) should
+        // not wait an hour to make the task ready again.
+        let interval = ctx.config.preflight.interval;
+        let wait = match super::healthy(&checks) {
+            true => interval,
+            false => interval.min(RECHECK_FAILING),
+        };
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(ctx.config.preflight.interval) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

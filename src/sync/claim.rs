@@ -15,6 +15,9 @@ pub enum ClaimStatus {
     Running,
     Success,
     Failed,
+    /// Nothing to sync: no project, or none left after the include/exclude globs. Retried
+    /// like a failure (the writer may be late, or the globs wrong), never a success.
+    Empty,
 }
 
 /// The last status seen for an execution, as DataSync spells it (`STARTED` is ours: started,
@@ -147,6 +150,10 @@ pub struct Claim {
     /// The last verification of the date's partitions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// A failed or empty date is retried from then on (absent: at once, or never when its
+    /// attempts are used up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl Claim {
@@ -154,6 +161,31 @@ impl Claim {
     pub fn patterns(&self) -> usize {
         self.chunks.iter().map(|c| c.patterns).sum()
     }
+
+    /// Failed or empty with attempts left: the scheduler runs it again.
+    pub fn retryable(&self, max_attempts: u32) -> bool {
+        matches!(self.status, ClaimStatus::Failed | ClaimStatus::Empty)
+            && self.attempts < max_attempts
+    }
+}
+
+/// When a date that ended failed or empty after `attempts` attempts is retried: `interval`
+/// after the first, doubling with each further one (at most a day); `None` once `max_attempts`
+/// are used up.
+pub fn retry_at(
+    ended_at: DateTime<Utc>,
+    attempts: u32,
+    interval: Duration,
+    max_attempts: u32,
+) -> Option<DateTime<Utc>> {
+    if attempts >= max_attempts {
+        return None;
+    }
+    let factor = 1u32 << attempts.saturating_sub(1).min(16);
+    let wait = interval
+        .saturating_mul(factor)
+        .min(Duration::from_secs(24 * 3600));
+    Some(ended_at + chrono::Duration::from_std(wait).ok()?)
 }
 
 /// The rules a runner applies to an existing claim.
@@ -177,6 +209,10 @@ pub enum Skip {
     HeldBy {
         holder: String,
     },
+    /// Failed or empty earlier; its retry is not due yet.
+    RetryLater {
+        at: DateTime<Utc>,
+    },
     /// Lost a conditional write to another runner.
     ClaimedElsewhere,
     /// The claim changed under us while we held it.
@@ -189,6 +225,7 @@ impl fmt::Display for Skip {
             Skip::AlreadySynced => f.write_str("already synced"),
             Skip::GaveUp { attempts } => write!(f, "gave up after {attempts} attempt(s)"),
             Skip::HeldBy { holder } => write!(f, "being synced by {holder}"),
+            Skip::RetryLater { at } => write!(f, "retry due at {}", at.to_rfc3339()),
             Skip::ClaimedElsewhere => f.write_str("claimed by another runner"),
             Skip::Lost => f.write_str("claim lost"),
         }
@@ -223,14 +260,20 @@ pub fn next_action(
     let Some(claim) = claim else {
         return ClaimAction::Create;
     };
+    let ended = matches!(claim.status, ClaimStatus::Failed | ClaimStatus::Empty);
+    if ended && !policy.force {
+        if claim.attempts >= policy.max_attempts {
+            return ClaimAction::Skip(Skip::GaveUp {
+                attempts: claim.attempts,
+            });
+        }
+        if let Some(at) = claim.retry_at.filter(|at| now < *at) {
+            return ClaimAction::Skip(Skip::RetryLater { at });
+        }
+    }
     match claim.status {
         ClaimStatus::Success if !policy.force => ClaimAction::Skip(Skip::AlreadySynced),
-        ClaimStatus::Failed if claim.attempts >= policy.max_attempts && !policy.force => {
-            ClaimAction::Skip(Skip::GaveUp {
-                attempts: claim.attempts,
-            })
-        }
-        ClaimStatus::Success | ClaimStatus::Failed => ClaimAction::Retry {
+        ClaimStatus::Success | ClaimStatus::Failed | ClaimStatus::Empty => ClaimAction::Retry {
             attempt: claim.attempts + 1,
         },
         ClaimStatus::Running if claim.holder == holder => ClaimAction::Resume,
@@ -290,7 +333,13 @@ mod tests {
             chunks: vec![],
             error: None,
             verification: None,
+            retry_at: None,
         }
+    }
+
+    fn due(mut c: Claim, min: u32) -> Option<Claim> {
+        c.retry_at = Some(at(min));
+        Some(c)
     }
 
     const POLICY: ClaimPolicy = ClaimPolicy {
@@ -336,6 +385,38 @@ mod tests {
                 forced(),
                 Retry { attempt: 4 },
             ),
+            // A retry waits until it is due, unless forced; an empty day is retried the
+            // same way, and given up the same way.
+            (
+                due(claim(Failed, "a", 1, 5), 31),
+                POLICY,
+                ClaimAction::Skip(Skip::RetryLater { at: at(31) }),
+            ),
+            (
+                due(claim(Failed, "a", 1, 5), 30),
+                POLICY,
+                Retry { attempt: 2 },
+            ),
+            (
+                due(claim(Failed, "a", 1, 5), 31),
+                forced(),
+                Retry { attempt: 2 },
+            ),
+            (
+                due(claim(ClaimStatus::Empty, "a", 2, 5), 45),
+                POLICY,
+                ClaimAction::Skip(Skip::RetryLater { at: at(45) }),
+            ),
+            (
+                due(claim(ClaimStatus::Empty, "a", 2, 5), 20),
+                POLICY,
+                Retry { attempt: 3 },
+            ),
+            (
+                due(claim(ClaimStatus::Empty, "a", 3, 5), 20),
+                POLICY,
+                ClaimAction::Skip(Skip::GaveUp { attempts: 3 }),
+            ),
             // Our own running claim, fresh or stale: a restart resumes it.
             (Some(claim(Running, "me", 1, 29)), POLICY, Resume),
             (Some(claim(Running, "me", 1, 0)), POLICY, Resume),
@@ -371,6 +452,27 @@ mod tests {
                 "{claim:?} {policy:?}"
             );
         }
+    }
+
+    #[test]
+    fn retries_wait_the_interval_then_double_until_attempts_run_out() {
+        let t = at(0);
+        let m15 = Duration::from_secs(900);
+        let after = |attempts| retry_at(t, attempts, m15, 4).map(|r| (r - t).num_minutes());
+        assert_eq!(after(1), Some(15));
+        assert_eq!(after(2), Some(30));
+        assert_eq!(after(3), Some(60));
+        assert_eq!(after(4), None, "the last attempt is not retried");
+        // Capped at a day, and no overflow however many attempts are allowed.
+        assert_eq!(
+            retry_at(t, 40, m15, 100).map(|r| (r - t).num_hours()),
+            Some(24)
+        );
+        let c = claim(ClaimStatus::Failed, "a", 2, 0);
+        assert!(c.retryable(3));
+        assert!(!c.retryable(2));
+        assert!(!claim(ClaimStatus::Success, "a", 1, 0).retryable(3));
+        assert!(claim(ClaimStatus::Empty, "a", 1, 0).retryable(3));
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub enum DateOutcome {
         missing: u64,
         size_mismatched: u64,
     },
+    /// Nothing to sync: no project under `sync.prefix`, or none left after the globs.
+    Empty,
     /// Nothing done; the reason says why (already synced, claimed elsewhere, gave up).
     Skipped {
         reason: String,
@@ -93,6 +95,7 @@ impl DateOutcome {
             DateOutcome::Failed { .. } => Some(SyncResult::Error),
             DateOutcome::TimedOut { .. } => Some(SyncResult::Timeout),
             DateOutcome::Incomplete { .. } => Some(SyncResult::Incomplete),
+            DateOutcome::Empty => Some(SyncResult::Empty),
             DateOutcome::Skipped { .. } => Some(SyncResult::Skipped),
             DateOutcome::Started { .. } | DateOutcome::Interrupted => None,
         }
@@ -353,6 +356,7 @@ impl Syncer {
                 .collect(),
             error: None,
             verification: None,
+            retry_at: None,
         })
     }
 
@@ -371,16 +375,37 @@ impl Syncer {
         }
     }
 
-    /// Ends the claim as failed with `reason`.
+    /// Ends the claim as failed with `reason`, or as empty, and sets when it is retried.
+    async fn end(
+        &self,
+        claim: &mut Claim,
+        etag: &mut String,
+        status: ClaimStatus,
+        reason: String,
+    ) -> Result<(), SyncError> {
+        let s = &self.config.sync;
+        claim.status = status;
+        claim.error = Some(reason);
+        claim.retry_at = claim::retry_at(
+            Utc::now(),
+            claim.attempts,
+            s.retry_interval,
+            s.max_attempts.get(),
+        );
+        match claim.retry_at {
+            Some(at) => info!(retry_at = %at, attempt = claim.attempts, "the date will be retried"),
+            None => warn!(attempts = claim.attempts, "no attempts left for the date"),
+        }
+        self.save(claim, etag).await.map(|_| ())
+    }
+
     async fn fail(
         &self,
         claim: &mut Claim,
         etag: &mut String,
         reason: String,
     ) -> Result<(), SyncError> {
-        claim.status = ClaimStatus::Failed;
-        claim.error = Some(reason);
-        self.save(claim, etag).await.map(|_| ())
+        self.end(claim, etag, ClaimStatus::Failed, reason).await
     }
 
     async fn execute(
@@ -395,10 +420,21 @@ impl Syncer {
             .sync_filter_patterns
             .set(claim.patterns() as i64);
         if claim.chunks.is_empty() {
-            claim.status = ClaimStatus::Success;
-            self.save(&mut claim, &mut etag).await?;
-            info!("no project partitions to sync");
-            return Ok(DateOutcome::Success { files: 0, bytes: 0 });
+            let filtered = !s.include_projects.is_empty() || !s.exclude_projects.is_empty();
+            let reason = format!(
+                "no project under s3://{}/{}{}",
+                self.config.source.bucket,
+                s.prefix,
+                if filtered {
+                    " left after sync.include_projects and sync.exclude_projects"
+                } else {
+                    ""
+                }
+            );
+            warn!(%reason, "nothing to sync for the date");
+            self.end(&mut claim, &mut etag, ClaimStatus::Empty, reason)
+                .await?;
+            return Ok(DateOutcome::Empty);
         }
         loop {
             if let Some(ended) = self
@@ -437,6 +473,7 @@ impl Syncer {
         }
         claim.status = ClaimStatus::Success;
         claim.error = None;
+        claim.retry_at = None;
         self.save(&mut claim, &mut etag).await?;
         let files = claim.chunks.iter().map(|c| c.files_transferred).sum();
         let bytes = claim.chunks.iter().map(|c| c.bytes_transferred).sum();
@@ -645,7 +682,10 @@ impl Syncer {
             .as_ref()
             .map(|h| h.track("DescribeTaskExecution", arn));
         let mut unknown_logged = false;
-        let mut started_at = None;
+        // The clock runs from the execution's start, also for a runner that resumes
+        // following it: DataSync's StartTime when it says, else the start recorded in the
+        // claim, else now.
+        let mut started_at = claim.chunks[i].started_at;
         loop {
             match self.datasync.describe(arn).await {
                 Ok(ex) => {

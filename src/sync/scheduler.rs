@@ -39,22 +39,86 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
 
     // A restart catches up from the last fire time that already passed, never earlier than
     // the schedule would have (the writer may still be filling today's D-1 partitions).
-    if let Some(prev) = schedule.previous_before(tz, Utc::now()) {
+    let mut fired = schedule.previous_before(tz, Utc::now());
+    if let Some(prev) = fired {
         cycle(&ctx, &syncer, &handle, prev).await;
     }
     loop {
-        let Some(next) = schedule.next_after(tz, Utc::now()) else {
+        let now = Utc::now();
+        let Some(next) = schedule.next_after(tz, now) else {
             return Err(format!("schedule `{}` never fires again", schedule.as_str()).into());
         };
         handle.set_detail("next_run", json!(next));
-        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        let retry = match fired {
+            Some(f) => next_retry(&ctx, &syncer, f).await,
+            None => None,
+        };
+        handle.set_detail("next_retry", json!(retry));
+        let floor = cfg.sync.retry_interval.min(RETRY_FLOOR);
+        let (at, wake) = next_wake(next, retry, now, floor);
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
-        cycle(&ctx, &syncer, &handle, next).await;
+        match (wake, fired) {
+            (Wake::Retry, Some(f)) => {
+                info!("retrying failed or empty dates");
+                cycle(&ctx, &syncer, &handle, f).await;
+            }
+            _ => {
+                fired = Some(next);
+                cycle(&ctx, &syncer, &handle, next).await;
+            }
+        }
         if ctx.shutdown.is_cancelled() {
             return Ok(());
+        }
+    }
+}
+
+/// A due retry wakes the scheduler no sooner than this (or `sync.retry_interval`, if
+/// shorter) after the last cycle, so a date whose claim cannot be updated (the state bucket is
+/// down, the plan fails) is not retried in a tight loop.
+const RETRY_FLOOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why the scheduler wakes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The schedule fires: a new target date.
+    Fire,
+    /// A failed or empty date of the last cycle is due again.
+    Retry,
+}
+
+/// When the scheduler wakes next: the schedule's next fire, or an earlier due retry (not
+/// sooner than `floor` from now).
+pub fn next_wake(
+    next_fire: DateTime<Utc>,
+    next_retry: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    floor: std::time::Duration,
+) -> (DateTime<Utc>, Wake) {
+    let floor = now + chrono::Duration::from_std(floor).unwrap_or_default();
+    match next_retry.map(|r| r.max(floor)) {
+        Some(r) if r < next_fire => (r, Wake::Retry),
+        _ => (next_fire, Wake::Fire),
+    }
+}
+
+/// The earliest retry among the dates the cycle fired at `fired_at` covers.
+async fn next_retry(
+    ctx: &Context,
+    syncer: &Syncer,
+    fired_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let s = &ctx.config.sync;
+    let target = plan::target_date(fired_at, s.timezone, s.lag_days);
+    match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts.get()).await {
+        Ok(c) => c.next_retry,
+        Err(e) => {
+            warn!(error = %e, "cannot read claims to schedule retries; retrying at the next cycle");
+            None
         }
     }
 }
@@ -117,6 +181,8 @@ pub struct CatchUp {
     pub dates: Vec<NaiveDate>,
     /// When the most recent successful run in the window (target included) was recorded.
     pub last_success_at: Option<DateTime<Utc>>,
+    /// The earliest retry of a failed or empty date in the window (target included).
+    pub next_retry: Option<DateTime<Utc>>,
 }
 
 /// The target date plus earlier dates in the catch-up window that still need a run.
@@ -146,9 +212,17 @@ pub async fn dates_to_run(
         .filter(|c| c.status == ClaimStatus::Success)
         .map(|c| c.updated_at)
         .max();
+    let next_retry = states
+        .iter()
+        .filter_map(|(_, c)| c.as_ref())
+        .chain(target_claim.as_ref())
+        .filter(|c| c.retryable(max_attempts))
+        .filter_map(|c| c.retry_at.or(Some(c.updated_at)))
+        .min();
     Ok(CatchUp {
         dates: select_dates(target, &states, max_attempts),
         last_success_at,
+        next_retry,
     })
 }
 
@@ -167,7 +241,12 @@ pub fn select_dates(
         .iter()
         .filter(|(d, c)| match c {
             Some(c) if c.status == ClaimStatus::Success => false,
-            Some(c) if c.status == ClaimStatus::Failed && c.attempts >= max_attempts => false,
+            Some(c)
+                if matches!(c.status, ClaimStatus::Failed | ClaimStatus::Empty)
+                    && !c.retryable(max_attempts) =>
+            {
+                false
+            }
             Some(_) => last_success.is_none_or(|s| *d > s),
             None => last_success.is_some_and(|s| *d > s),
         })
@@ -198,6 +277,7 @@ mod tests {
             chunks: vec![],
             error: None,
             verification: None,
+            retry_at: None,
         })
     }
 
@@ -220,6 +300,44 @@ mod tests {
         let earlier = vec![
             (d(5), claim(5, ClaimStatus::Success, 1)),
             (d(6), claim(6, ClaimStatus::Failed, 3)),
+        ];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
+    }
+
+    #[test]
+    fn a_due_retry_wakes_before_the_next_fire_but_not_in_a_tight_loop() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2024, 3, 9, 1, 30, 0).unwrap();
+        let fire = now + chrono::Duration::hours(24);
+        let min = |m| now + chrono::Duration::minutes(m);
+        let floor = std::time::Duration::from_secs(60);
+        assert_eq!(next_wake(fire, None, now, floor), (fire, Wake::Fire));
+        assert_eq!(
+            next_wake(fire, Some(min(15)), now, floor),
+            (min(15), Wake::Retry)
+        );
+        // Overdue: a minute from now, not at once.
+        assert_eq!(
+            next_wake(fire, Some(min(-5)), now, floor),
+            (min(1), Wake::Retry)
+        );
+        // A retry due after the next fire is left to that cycle.
+        assert_eq!(
+            next_wake(fire, Some(fire + chrono::Duration::minutes(1)), now, floor),
+            (fire, Wake::Fire)
+        );
+    }
+
+    #[test]
+    fn empty_dates_are_retried_like_failed_ones() {
+        let earlier = vec![
+            (d(5), claim(5, ClaimStatus::Success, 1)),
+            (d(6), claim(6, ClaimStatus::Empty, 1)),
+        ];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(6), d(7)]);
+        let earlier = vec![
+            (d(5), claim(5, ClaimStatus::Success, 1)),
+            (d(6), claim(6, ClaimStatus::Empty, 3)),
         ];
         assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
     }

@@ -355,6 +355,17 @@ fn datasync_task_locations_schedule_filters_options() {
     assert!(
         o.status == CheckStatus::Warn && o.detail.contains("VerifyMode=ONLY_FILES_TRANSFERRED")
     );
+    let unset = TaskFacts {
+        transfer_mode: None,
+        options: vec![],
+        ..all
+    };
+    let o = options(arn, &unset);
+    assert_eq!(o.status, CheckStatus::Pass);
+    assert_eq!(
+        o.detail,
+        "TransferMode not set (DataSync's default, CHANGED)"
+    );
 }
 
 #[test]
