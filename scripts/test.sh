@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: lint, deployment-artifact checks, unit and integration
-# tests against the emulator (stopped even when something fails), then the container image's
-# build replayed without Docker.
+# tests against the emulator, the purge and sweep tests again against the latency lab (both
+# stopped even when something fails), then the container image's build replayed without
+# Docker.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-trap 'scripts/emulator.sh stop' EXIT
+trap 'scripts/emulator.sh stop; scripts/lab.sh stop' EXIT
 scripts/tools.sh
 scripts/emulator.sh start
 eval "$(scripts/emulator.sh env)"
-echo "==> cargo fmt --check"
+echo "==> cargo fmt --check (daemon, lab)"
 cargo fmt --all -- --check
-echo "==> cargo clippy --all-targets -- -D warnings"
+cargo fmt --manifest-path lab/Cargo.toml --all -- --check
+echo "==> cargo clippy --all-targets -- -D warnings (daemon, lab)"
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --manifest-path lab/Cargo.toml --all-targets --quiet -- -D warnings
 echo "==> deployment artifacts"
 scripts/validate-deploy.sh
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"
 cargo test --lib --bins --tests --no-fail-fast
+echo "==> the latency lab's own tests, then the purge and sweep tests against it (5 ms ± 2 ms)"
+cargo test --manifest-path lab/Cargo.toml --quiet
+scripts/lab.sh start 5ms 2ms
+(eval "$(scripts/lab.sh env)" && cargo test --test purge --test sweep --no-fail-fast)
+scripts/lab.sh stop
 echo "==> the Dockerfile's stages, replayed without a Docker engine (release build, Debian 12 run)"
 scripts/replay-dockerfile.py

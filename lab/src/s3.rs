@@ -1,0 +1,354 @@
+//! The S3 side: `s3s` speaks the protocol (routing, XML); this maps its operations onto the
+//! [`Store`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::stats::Stats;
+use crate::store::{Store, StoreError, Version};
+
+#[derive(Clone)]
+pub struct LabS3 {
+    pub store: Arc<Store>,
+    pub stats: Arc<Stats>,
+}
+
+/// S3's codes and messages.
+fn err(e: StoreError) -> S3Error {
+    match e {
+        StoreError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        StoreError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StoreError::BucketExists => s3_error!(
+            BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it."
+        ),
+        StoreError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
+    }
+}
+
+fn ts(v: &Version) -> Timestamp {
+    Timestamp::from(v.modified)
+}
+
+fn etag(v: &Version) -> Option<ETag> {
+    ETag::parse_http_header(v.etag.as_bytes()).ok()
+}
+
+fn vid(id: &str) -> Option<String> {
+    (id != "null").then(|| id.to_string())
+}
+
+/// Page sizes as S3 takes them: 1 to 1,000 (default 1,000).
+fn page_size(max_keys: Option<i32>) -> usize {
+    max_keys.map_or(1000, |m| m.clamp(1, 1000) as usize)
+}
+
+impl LabS3 {
+    fn count(&self, op: &str) {
+        self.stats.count(&format!("s3:{op}"));
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for LabS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.count("CreateBucket");
+        self.store.create_bucket(&req.input.bucket).map_err(err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", req.input.bucket)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.count("HeadBucket");
+        if !self.store.bucket_exists(&req.input.bucket) {
+            return Err(err(StoreError::NoSuchBucket));
+        }
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.count("PutBucketVersioning");
+        let status = req
+            .input
+            .versioning_configuration
+            .status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "Suspended".into());
+        self.store
+            .set_versioning(&req.input.bucket, &status)
+            .map_err(err)?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.count("GetBucketVersioning");
+        let status = self.store.versioning(&req.input.bucket).map_err(err)?;
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: status.map(BucketVersioningStatus::from),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.count("PutObject");
+        let input = req.input;
+        let body = match input.body {
+            Some(blob) => s3s::Body::from(blob)
+                .store_all_limited(64 << 20)
+                .await
+                .map_err(|e| S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string()))?,
+            None => Bytes::new(),
+        };
+        let if_none_match = input.if_none_match.as_ref().is_some_and(|c| c.is_any());
+        let if_match = input
+            .if_match
+            .as_ref()
+            .and_then(|c| c.as_etag())
+            .map(|e| e.value().to_string());
+        let v = self
+            .store
+            .put(
+                &input.bucket,
+                &input.key,
+                body,
+                if_none_match,
+                if_match.as_deref(),
+            )
+            .map_err(err)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: etag(&v),
+            version_id: vid(&v.id),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.count("GetObject");
+        let i = req.input;
+        let v = self
+            .store
+            .get(&i.bucket, &i.key, i.version_id.as_deref())
+            .map_err(err)?;
+        let len = v.body.len() as i64;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::from(s3s::Body::from(v.body.clone()))),
+            content_length: Some(len),
+            e_tag: etag(&v),
+            last_modified: Some(ts(&v)),
+            version_id: vid(&v.id),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.count("HeadObject");
+        let i = req.input;
+        let v = self
+            .store
+            .get(&i.bucket, &i.key, i.version_id.as_deref())
+            .map_err(err)?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(v.body.len() as i64),
+            e_tag: etag(&v),
+            last_modified: Some(ts(&v)),
+            version_id: vid(&v.id),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.count("DeleteObject");
+        let i = req.input;
+        let d = self
+            .store
+            .delete(&i.bucket, &i.key, i.version_id.as_deref())
+            .map_err(err)?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: d.delete_marker_version_id.or(d.version_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.count("DeleteObjects");
+        let i = req.input;
+        if i.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "more than 1000 objects"));
+        }
+        let quiet = i.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        for o in i.delete.objects {
+            let d = self
+                .store
+                .delete(&i.bucket, &o.key, o.version_id.as_deref())
+                .map_err(err)?;
+            if !quiet {
+                deleted.push(DeletedObject {
+                    key: Some(d.key),
+                    version_id: d.version_id,
+                    delete_marker: d.delete_marker.then_some(true),
+                    delete_marker_version_id: d.delete_marker_version_id,
+                });
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.count("ListObjectVersions");
+        let i = req.input;
+        if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::NotImplemented,
+                "the lab lists versions without a delimiter",
+            ));
+        }
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let max = page_size(i.max_keys);
+        let l = self
+            .store
+            .list_versions(
+                &i.bucket,
+                &prefix,
+                i.key_marker.as_deref().filter(|k| !k.is_empty()),
+                i.version_id_marker.as_deref().filter(|v| !v.is_empty()),
+                max,
+            )
+            .map_err(err)?;
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for (key, v, latest) in l.entries {
+            if v.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    key: Some(key),
+                    version_id: Some(v.id.clone()),
+                    is_latest: Some(latest),
+                    last_modified: Some(ts(&v)),
+                    ..Default::default()
+                });
+            } else {
+                versions.push(ObjectVersion {
+                    key: Some(key),
+                    version_id: Some(v.id.clone()),
+                    is_latest: Some(latest),
+                    last_modified: Some(ts(&v)),
+                    e_tag: etag(&v),
+                    size: Some(v.body.len() as i64),
+                    ..Default::default()
+                });
+            }
+        }
+        let truncated = l.next.is_some();
+        let (next_key, next_version) = l.next.unzip();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(i.bucket),
+            prefix: Some(prefix),
+            key_marker: i.key_marker,
+            version_id_marker: i.version_id_marker,
+            max_keys: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: next_key,
+            next_version_id_marker: next_version,
+            versions: Some(versions),
+            delete_markers: Some(markers),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.count("ListObjectsV2");
+        let i = req.input;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let max = page_size(i.max_keys);
+        let after = i
+            .continuation_token
+            .clone()
+            .or_else(|| i.start_after.clone());
+        let l = self
+            .store
+            .list_objects(
+                &i.bucket,
+                &prefix,
+                i.delimiter.as_deref(),
+                after.as_deref(),
+                max,
+            )
+            .map_err(err)?;
+        let contents: Vec<Object> = l
+            .objects
+            .iter()
+            .map(|(k, v)| Object {
+                key: Some(k.clone()),
+                last_modified: Some(ts(v)),
+                e_tag: etag(v),
+                size: Some(v.body.len() as i64),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes: Vec<CommonPrefix> = l
+            .common_prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(p.clone()),
+            })
+            .collect();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(i.bucket),
+            prefix: Some(prefix),
+            max_keys: Some(max as i32),
+            key_count: Some((contents.len() + prefixes.len()) as i32),
+            is_truncated: Some(l.next.is_some()),
+            next_continuation_token: l.next,
+            continuation_token: i.continuation_token,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            delimiter: i.delimiter,
+            start_after: i.start_after,
+            ..Default::default()
+        }))
+    }
+}

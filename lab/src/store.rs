@@ -1,0 +1,447 @@
+//! The lab's S3 state: buckets of keys in byte order, each key's versions newest first. Every
+//! operation costs O(log n + what it returns), whatever the bucket's size.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use time::OffsetDateTime;
+
+/// One version or delete marker of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: String,
+    pub delete_marker: bool,
+    /// Whole seconds, as S3 lists them.
+    pub modified: OffsetDateTime,
+    pub etag: String,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Default)]
+pub struct Bucket {
+    /// `Enabled`, `Suspended`, or never set.
+    pub versioning: Option<String>,
+    pub keys: BTreeMap<String, Vec<Version>>,
+}
+
+impl Bucket {
+    fn versioned(&self) -> bool {
+        self.versioning.as_deref() == Some("Enabled")
+    }
+}
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NoSuchBucket,
+    NoSuchKey,
+    BucketExists,
+    PreconditionFailed,
+}
+
+/// A ListObjectVersions answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VersionListing {
+    /// (key, version, is the key's latest), in S3's order.
+    pub entries: Vec<(String, Version, bool)>,
+    /// Where the next page starts (key, version id) when truncated.
+    pub next: Option<(String, String)>,
+}
+
+/// A ListObjectsV2 answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ObjectListing {
+    pub objects: Vec<(String, Version)>,
+    pub common_prefixes: Vec<String>,
+    /// Continue after this key or common prefix, when truncated.
+    pub next: Option<String>,
+}
+
+/// What DeleteObjects did to one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub key: String,
+    pub version_id: Option<String>,
+    /// The entry removed, or the one created, is a delete marker.
+    pub delete_marker: bool,
+    pub delete_marker_version_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    buckets: Mutex<HashMap<String, Bucket>>,
+    seq: AtomicU64,
+}
+
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+pub fn etag(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(Md5::digest(body)))
+}
+
+/// The smallest string greater than every string that starts with `s`.
+pub fn successor(s: &str) -> Option<String> {
+    let mut chars: Vec<char> = s.chars().collect();
+    while let Some(c) = chars.pop() {
+        let mut n = c as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&n) {
+            n = 0xE000;
+        }
+        if let Some(next) = char::from_u32(n) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl Store {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn version_id(&self) -> String {
+        // Increasing, fixed width, opaque enough: S3's ids are opaque strings too.
+        format!("{:032x}", self.seq.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    pub fn create_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let mut b = self.lock();
+        if b.contains_key(name) {
+            return Err(StoreError::BucketExists);
+        }
+        b.insert(name.to_string(), Bucket::default());
+        Ok(())
+    }
+
+    pub fn bucket_exists(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
+
+    pub fn set_versioning(&self, bucket: &str, status: &str) -> Result<(), StoreError> {
+        let mut b = self.lock();
+        let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
+        b.versioning = Some(status.to_string());
+        Ok(())
+    }
+
+    pub fn versioning(&self, bucket: &str) -> Result<Option<String>, StoreError> {
+        let b = self.lock();
+        Ok(b.get(bucket)
+            .ok_or(StoreError::NoSuchBucket)?
+            .versioning
+            .clone())
+    }
+
+    /// Writes a new version (versioned bucket) or replaces the null version. `if_none_match`:
+    /// refuse when the key has a current object; `if_match`: refuse unless the current
+    /// object's ETag is this one.
+    pub fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        if_none_match: bool,
+        if_match: Option<&str>,
+    ) -> Result<Version, StoreError> {
+        let id = self.version_id();
+        let mut b = self.lock();
+        let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let versioned = b.versioned();
+        let versions = b.keys.entry(key.to_string()).or_default();
+        let current = versions.first().filter(|v| !v.delete_marker);
+        if if_none_match && current.is_some() {
+            return Err(StoreError::PreconditionFailed);
+        }
+        if let Some(want) = if_match {
+            match current {
+                None => return Err(StoreError::NoSuchKey),
+                Some(v) if v.etag.trim_matches('"') != want.trim_matches('"') => {
+                    return Err(StoreError::PreconditionFailed);
+                }
+                Some(_) => {}
+            }
+        }
+        let v = Version {
+            id: if versioned { id } else { "null".into() },
+            delete_marker: false,
+            modified: now(),
+            etag: etag(&body),
+            body,
+        };
+        if !versioned {
+            versions.retain(|x| x.id != "null");
+        }
+        versions.insert(0, v.clone());
+        Ok(v)
+    }
+
+    /// The current object, or the given version.
+    pub fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Version, StoreError> {
+        let b = self.lock();
+        let b = b.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let versions = b.keys.get(key).ok_or(StoreError::NoSuchKey)?;
+        let v = match version_id {
+            Some(id) => versions.iter().find(|v| v.id == id),
+            None => versions.first(),
+        };
+        match v {
+            Some(v) if !v.delete_marker => Ok(v.clone()),
+            _ => Err(StoreError::NoSuchKey),
+        }
+    }
+
+    /// Removes one version (permanently), or adds a delete marker (no version id, versioned
+    /// bucket), or removes the object (unversioned bucket).
+    pub fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Deleted, StoreError> {
+        let marker_id = self.version_id();
+        let mut b = self.lock();
+        let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let versioned = b.versioned();
+        let suspended = b.versioning.as_deref() == Some("Suspended");
+        match version_id {
+            Some(id) => {
+                let mut was_marker = false;
+                if let Some(versions) = b.keys.get_mut(key) {
+                    if let Some(i) = versions.iter().position(|v| v.id == id) {
+                        was_marker = versions.remove(i).delete_marker;
+                    }
+                    if versions.is_empty() {
+                        b.keys.remove(key);
+                    }
+                }
+                Ok(Deleted {
+                    key: key.to_string(),
+                    version_id: Some(id.to_string()),
+                    delete_marker: was_marker,
+                    delete_marker_version_id: was_marker.then(|| id.to_string()),
+                })
+            }
+            None if versioned || suspended => {
+                let id = if versioned { marker_id } else { "null".into() };
+                let versions = b.keys.entry(key.to_string()).or_default();
+                if suspended {
+                    versions.retain(|v| v.id != "null");
+                }
+                versions.insert(
+                    0,
+                    Version {
+                        id: id.clone(),
+                        delete_marker: true,
+                        modified: now(),
+                        etag: String::new(),
+                        body: Bytes::new(),
+                    },
+                );
+                Ok(Deleted {
+                    key: key.to_string(),
+                    version_id: None,
+                    delete_marker: true,
+                    delete_marker_version_id: Some(id),
+                })
+            }
+            None => {
+                b.keys.remove(key);
+                Ok(Deleted {
+                    key: key.to_string(),
+                    version_id: None,
+                    delete_marker: false,
+                    delete_marker_version_id: None,
+                })
+            }
+        }
+    }
+
+    /// ListObjectVersions: keys under `prefix` in byte order, each key's versions newest
+    /// first, starting after `key_marker` (or, with `version_marker`, after that version of
+    /// it), at most `max` entries.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        version_marker: Option<&str>,
+        max: usize,
+    ) -> Result<VersionListing, StoreError> {
+        let b = self.lock();
+        let b = b.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let start: Bound<&str> = match (key_marker, version_marker) {
+            (Some(k), _) if k < prefix => Bound::Included(prefix),
+            (Some(k), Some(_)) => Bound::Included(k),
+            (Some(k), None) => Bound::Excluded(k),
+            (None, _) => Bound::Included(prefix),
+        };
+        let mut out = VersionListing::default();
+        let mut first = true;
+        for (key, versions) in b.keys.range::<str, _>((start, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            // The marker key's versions up to the marker version were on the previous page.
+            // A marker version that is gone by now restarts the key: an entry seen twice is
+            // harmless, one never seen is not.
+            let from = match (first, key_marker, version_marker) {
+                (true, Some(k), Some(v)) if k == key => {
+                    versions.iter().position(|x| x.id == v).map_or(0, |i| i + 1)
+                }
+                _ => 0,
+            };
+            first = false;
+            for (i, v) in versions.iter().enumerate().skip(from) {
+                if out.entries.len() == max {
+                    out.next = out
+                        .entries
+                        .last()
+                        .map(|(k, v, _)| (k.clone(), v.id.clone()));
+                    return Ok(out);
+                }
+                out.entries.push((key.clone(), v.clone(), i == 0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// ListObjectsV2: current objects under `prefix` after `start_after`, grouped under
+    /// `delimiter` into common prefixes, at most `max` entries (objects and prefixes).
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ObjectListing, StoreError> {
+        let b = self.lock();
+        let b = b.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let mut out = ObjectListing::default();
+        let mut cursor: Bound<String> = match start_after {
+            Some(s) if s >= prefix => match delimiter.filter(|d| s.ends_with(*d)) {
+                // A common prefix returned earlier: resume after everything under it.
+                Some(_) => match successor(s) {
+                    Some(next) => Bound::Included(next),
+                    None => return Ok(out),
+                },
+                None => Bound::Excluded(s.to_string()),
+            },
+            _ => Bound::Included(prefix.to_string()),
+        };
+        'outer: loop {
+            let range = b
+                .keys
+                .range::<String, _>((cursor.clone(), Bound::Unbounded));
+            for (key, versions) in range {
+                if !key.starts_with(prefix) {
+                    break 'outer;
+                }
+                let rest = &key[prefix.len()..];
+                if let Some(d) = delimiter.filter(|d| !d.is_empty())
+                    && let Some(i) = rest.find(d)
+                {
+                    let cp = format!("{prefix}{}", &rest[..i + d.len()]);
+                    if out.objects.len() + out.common_prefixes.len() == max {
+                        out.next = last_of(&out);
+                        return Ok(out);
+                    }
+                    out.common_prefixes.push(cp.clone());
+                    match successor(&cp) {
+                        Some(next) => {
+                            cursor = Bound::Included(next);
+                            continue 'outer;
+                        }
+                        None => break 'outer,
+                    }
+                }
+                let Some(current) = versions.first().filter(|v| !v.delete_marker) else {
+                    continue;
+                };
+                if out.objects.len() + out.common_prefixes.len() == max {
+                    out.next = last_of(&out);
+                    return Ok(out);
+                }
+                out.objects.push((key.clone(), current.clone()));
+            }
+            break;
+        }
+        Ok(out)
+    }
+
+    /// Seeds `count` keys `prefix` + zero-padded index + `suffix`, each with `versions`
+    /// versions and optionally a delete marker on top, all `age_seconds` old.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seed(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start: u64,
+        count: u64,
+        width: usize,
+        suffix: &str,
+        versions: usize,
+        delete_marker: bool,
+        age_seconds: i64,
+    ) -> usize {
+        let modified = now() - time::Duration::seconds(age_seconds);
+        let body = Bytes::from_static(b"{}");
+        let tag = etag(&body);
+        let mut entries = 0;
+        let ids: Vec<String> = (0..count as usize * (versions + usize::from(delete_marker)))
+            .map(|_| self.version_id())
+            .collect();
+        let mut ids = ids.into_iter().rev();
+        let mut b = self.lock();
+        let b = b.entry(bucket.to_string()).or_insert_with(|| Bucket {
+            versioning: Some("Enabled".into()),
+            ..Bucket::default()
+        });
+        for i in start..start + count {
+            let key = format!("{prefix}{i:0width$}{suffix}");
+            let list = b.keys.entry(key).or_default();
+            let mut add = |marker: bool, id: Option<String>| {
+                list.insert(
+                    0,
+                    Version {
+                        id: id.unwrap_or_default(),
+                        delete_marker: marker,
+                        modified,
+                        etag: if marker { String::new() } else { tag.clone() },
+                        body: if marker { Bytes::new() } else { body.clone() },
+                    },
+                );
+            };
+            for _ in 0..versions {
+                add(false, ids.next());
+            }
+            if delete_marker {
+                add(true, ids.next());
+            }
+            entries += versions + usize::from(delete_marker);
+        }
+        entries
+    }
+}
+
+fn last_of(out: &ObjectListing) -> Option<String> {
+    let obj = out.objects.last().map(|(k, _)| k.clone());
+    let cp = out.common_prefixes.last().cloned();
+    obj.into_iter().chain(cp).max()
+}
+
+#[cfg(test)]
+mod tests;
