@@ -154,6 +154,18 @@ label_enum! {
 }
 
 label_enum! {
+    /// How a purge listed one side of its keys.
+    pub enum ListingMethod {
+        /// One key, `Prefix` = the key.
+        PerKey => "per_key",
+        /// Keys asked for together, one range listing.
+        Range => "range",
+        /// A range listing that turned out sparse, stopped; its remaining keys listed per key.
+        RangeGivenUp => "range_given_up",
+    }
+}
+
+label_enum! {
     /// SQS operations the daemon performs.
     pub enum SqsOp {
         ReceiveMessage => "ReceiveMessage",

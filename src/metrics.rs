@@ -11,8 +11,9 @@ use prometheus::{
 };
 
 use crate::labels::{
-    CheckId, CheckStatus, EntryKind, ErrorKind, KeptReason, MessageResult, ObjectState,
-    PurgeOutcome, S3Op, Service, Side, SqsOp, SweepResult, SyncResult, Task, VerifyResult,
+    CheckId, CheckStatus, EntryKind, ErrorKind, KeptReason, ListingMethod, MessageResult,
+    ObjectState, PurgeOutcome, S3Op, Service, Side, SqsOp, SweepResult, SyncResult, Task,
+    VerifyResult,
 };
 
 /// All metrics of the daemon, registered in one registry.
@@ -31,6 +32,7 @@ pub struct Metrics {
     pub sync_verify_objects: IntGaugeVec,
     pub purge_events: IntCounterVec,
     pub purge_deleted: IntCounterVec,
+    pub purge_listings: IntCounterVec,
     pub purge_lag: Histogram,
     pub purge_messages: IntCounterVec,
     pub purge_in_flight: IntGauge,
@@ -157,6 +159,11 @@ impl Metrics {
                 "Target entries deleted, by kind (version or delete_marker).",
                 &["kind"],
             )?,
+            purge_listings: counter_vec(
+                "purge_listings_total",
+                "Listings made to decide purges, one per side: per_key, range (keys asked for together), range_given_up (a sparse range, its keys then listed per key).",
+                &["method"],
+            )?,
             purge_lag: histogram(
                 "purge_lag_seconds",
                 "Time from the event's eventTime to the purge being done.",
@@ -255,6 +262,7 @@ impl Metrics {
         preregister(&m.purge_events, PurgeOutcome::ALL, PurgeOutcome::label);
         preregister(&m.sync_runs, SyncResult::ALL, SyncResult::label);
         preregister(&m.purge_deleted, EntryKind::ALL, EntryKind::label);
+        preregister(&m.purge_listings, ListingMethod::ALL, ListingMethod::label);
         preregister(&m.purge_messages, MessageResult::ALL, MessageResult::label);
         preregister(
             &m.sync_verifications,
@@ -299,6 +307,12 @@ impl Metrics {
     pub fn purge_event(&self, outcome: PurgeOutcome) {
         self.purge_events
             .with_label_values(&[outcome.label()])
+            .inc();
+    }
+
+    pub fn purge_listing(&self, method: ListingMethod) {
+        self.purge_listings
+            .with_label_values(&[method.label()])
             .inc();
     }
 

@@ -171,18 +171,20 @@ fn empty_source() -> aws_sdk_s3::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_entry_delete_errors_keep_the_message_and_touch_only_the_exact_keys() {
     // k1 has a version and a delete marker (and a look-alike k1.bak); k2 has one version,
-    // which the target refuses to delete (AccessDenied).
+    // which the target refuses to delete (AccessDenied). The listing answers any prefix as S3
+    // does: the two keys arrive together and may be listed as one range.
     let list = mock!(aws_sdk_s3::Client::list_object_versions).then_compute_output(|req| {
-        let out = ListObjectVersionsOutput::builder();
-        match req.prefix() {
-            Some("data/k1") => out
-                .versions(version("data/k1", "v1"))
-                .versions(version("data/k1.bak", "vb"))
-                .delete_markers(marker("data/k1", "dm1")),
-            Some("data/k2") => out.versions(version("data/k2", "v2")),
-            _ => out,
+        let prefix = req.prefix().unwrap_or_default();
+        let mut out = ListObjectVersionsOutput::builder();
+        for (k, v) in [("data/k1", "v1"), ("data/k1.bak", "vb"), ("data/k2", "v2")] {
+            if k.starts_with(prefix) {
+                out = out.versions(version(k, v));
+            }
         }
-        .build()
+        if "data/k1".starts_with(prefix) {
+            out = out.delete_markers(marker("data/k1", "dm1"));
+        }
+        out.build()
     });
     let requested: Arc<Mutex<BTreeSet<(String, String)>>> = Arc::default();
     let seen = requested.clone();

@@ -309,8 +309,10 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
         put(&w.s3, &w.tgt, "guard.txt", &format!("{i}")).await;
     }
     past_race_guard(&w.s3, &w.tgt).await;
-    let mut limited = purger.clone();
-    limited.max_versions_per_key = 4;
+    let mut cfg = cfg.clone();
+    cfg.purge.max_versions_per_key = std::num::NonZeroUsize::new(4).unwrap();
+    let c = clients(&cfg).await;
+    let limited = Purger::new(&cfg, c.source, c.target, metrics.clone());
     assert!(matches!(
         limited
             .purge_key("guard.txt", "test", "test")
@@ -531,4 +533,67 @@ async fn malformed_percent_encoding_is_invalid_and_never_purges() {
         assert_eq!(entries(&w.s3, &w.tgt, k).await.len(), 2, "{k} untouched");
     }
     d.stop().await;
+}
+
+/// A burst decided together: purge-able keys, keys the source still holds, look-alikes that
+/// no event names, NFC and NFD spellings of one name, a long shared prefix. The keys arrive
+/// together (one thread: every request is queued before the listing task looks), so they
+/// share range listings; the buckets end exactly as deciding key by key would leave them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_decided_together_ends_as_key_by_key_would() {
+    let w = world().await;
+    let dir = "burst/year=2024/month=12/day=14/";
+    let gone: Vec<String> = (0..30)
+        .map(|i| format!("{dir}vehicle+0+{i:010}.json"))
+        .chain([format!("{dir}\u{e9}t\u{e9}.json")])
+        .collect();
+    let kept: Vec<String> = (30..40)
+        .map(|i| format!("{dir}vehicle+0+{i:010}.json"))
+        .chain([format!("{dir}e\u{301}te\u{301}.json")])
+        .collect();
+    for k in &gone {
+        source_gone(&w, k).await;
+        seed_target(&w, k, 2).await;
+        // A look-alike no event names, in the target only.
+        put(&w.s3, &w.tgt, &format!("{k}.bak"), "x").await;
+    }
+    for k in &kept {
+        put(&w.s3, &w.src, k, "still here").await;
+        seed_target(&w, k, 1).await;
+    }
+    past_race_guard(&w.s3, &w.tgt).await;
+    let before = all_entries(&w.s3, &w.tgt, "").await;
+
+    let cfg = config(&w.src, &w.tgt, &w.queue);
+    let metrics = Metrics::new().unwrap();
+    let c = clients(&cfg).await;
+    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone());
+    let keys: Vec<&String> = gone.iter().chain(&kept).collect();
+    let outcomes = futures::future::join_all(
+        keys.iter()
+            .map(|k| purger.purge_key(k, "LifecycleExpiration:Delete", "burst")),
+    )
+    .await;
+    for (k, o) in keys.iter().zip(&outcomes) {
+        let o = o.as_ref().unwrap();
+        if gone.contains(k) {
+            assert!(
+                matches!(o, KeyOutcome::Purged { deleted, .. } if deleted.len() == 3),
+                "{k}: {o:?}"
+            );
+        } else {
+            assert_eq!(*o, KeyOutcome::SourcePresent, "{k}");
+        }
+    }
+    let listings = |m: &str| metrics.purge_listings.with_label_values(&[m]).get();
+    assert_eq!(listings("range"), 2, "one range listing per side");
+    assert_eq!(listings("per_key"), 0);
+
+    // Exactly the purge-able keys' entries are gone; look-alikes and kept keys untouched.
+    let after = all_entries(&w.s3, &w.tgt, "").await;
+    let expected: Vec<_> = before
+        .into_iter()
+        .filter(|(k, ..)| !gone.contains(k))
+        .collect();
+    assert_eq!(after, expected);
 }

@@ -1,7 +1,9 @@
 //! Deleting target entries, the only place the daemon deletes anything.
 //!
 //! Entries decided for many keys are packed into DeleteObjects requests of at most 1,000
-//! entries (jobs that arrive within a few milliseconds of each other share a request). Every
+//! entries. A request waits for the keys still being decided ([`Deciding`]) to hand in their
+//! deletions, at most [`MAX_LINGER`]: keys decided together (a burst, a sweep, the messages
+//! received together) travel together, and a lone key goes at once. Every
 //! entry is audited twice on target `s3_reconciler::audit`: `deleting` with the request's
 //! `batch_id` *before* the request is sent, then `delete` (deleted) or `delete_failed` with the
 //! per-entry error. Whenever the process dies, every deleted version has at least its intent
@@ -10,9 +12,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::aws::AwsError;
@@ -20,9 +23,43 @@ use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError};
 use crate::labels::{EntryKind, ErrorKind};
 use crate::metrics::Metrics;
 
-/// How long a request waits for more jobs to share it. Short against an S3 round trip, long
-/// enough that keys decided together (a burst, a sweep) travel together.
-const LINGER: Duration = Duration::from_millis(5);
+/// The longest a request waits for keys still being decided: about one S3 round trip.
+const MAX_LINGER: Duration = Duration::from_millis(25);
+
+/// Keys being decided whose deletions may still join the next request.
+#[derive(Clone, Default)]
+pub struct Deciding {
+    inner: Arc<DecidingInner>,
+}
+
+#[derive(Default)]
+struct DecidingInner {
+    keys: AtomicUsize,
+    changed: Notify,
+}
+
+impl Deciding {
+    /// A key starts being decided; it is done when the guard is dropped (after its deletion is
+    /// handed to the [`Deleter`], or when it needs none).
+    pub fn enter(&self) -> DecidingGuard {
+        self.inner.keys.fetch_add(1, Ordering::SeqCst);
+        DecidingGuard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.inner.keys.load(Ordering::SeqCst)
+    }
+}
+
+/// One key being decided.
+pub struct DecidingGuard(Deciding);
+
+impl Drop for DecidingGuard {
+    fn drop(&mut self) {
+        self.0.inner.keys.fetch_sub(1, Ordering::SeqCst);
+        self.0.inner.changed.notify_waiters();
+    }
+}
 
 /// DeleteObjects requests in flight at once.
 const REQUESTS_IN_FLIGHT: usize = 8;
@@ -88,18 +125,24 @@ pub struct Deleter {
 impl Deleter {
     /// Starts the deleting task for `bucket`; it ends when the last handle is dropped.
     /// Must be called within a Tokio runtime.
-    pub fn spawn(bucket: Bucket, metrics: Metrics) -> Deleter {
+    pub fn spawn(bucket: Bucket, metrics: Metrics, deciding: Deciding) -> Deleter {
         let (tx, rx) = mpsc::unbounded_channel();
         let name = bucket.name.clone();
-        tokio::spawn(run(bucket, metrics, rx));
+        tokio::spawn(run(bucket, metrics, deciding, rx));
         Deleter {
             bucket: name,
             jobs: tx,
         }
     }
 
-    /// Deletes `entries`; resolves once every one of them is confirmed deleted or failed.
-    pub async fn delete(&self, entries: Vec<Entry>, origin: Origin) -> Result<(), DeleteError> {
+    /// Deletes `entries`; resolves once every one of them is confirmed deleted or failed. The
+    /// key stops counting as being decided once its entries are queued.
+    pub async fn delete(
+        &self,
+        entries: Vec<Entry>,
+        origin: Origin,
+        deciding: DecidingGuard,
+    ) -> Result<(), DeleteError> {
         let stopped = || DeleteError::Stopped {
             bucket: self.bucket.clone(),
         };
@@ -111,24 +154,44 @@ impl Deleter {
                 done,
             })
             .map_err(|_| stopped())?;
+        drop(deciding);
         result.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(bucket: Bucket, metrics: Metrics, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    bucket: Bucket,
+    metrics: Metrics,
+    deciding: Deciding,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
     let bucket = Arc::new(bucket);
     let slots = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         let mut n = batch[0].entries.len();
-        let linger = tokio::time::Instant::now() + LINGER;
-        while n < DELETE_BATCH {
-            match tokio::time::timeout_at(linger, jobs.recv()).await {
-                Ok(Some(job)) => {
-                    n += job.entries.len();
-                    batch.push(job);
-                }
-                _ => break,
+        let deadline = tokio::time::Instant::now() + MAX_LINGER;
+        loop {
+            while n < DELETE_BATCH {
+                let Ok(job) = jobs.try_recv() else { break };
+                n += job.entries.len();
+                batch.push(job);
+            }
+            // Registered before the count is read, so a key finishing in between wakes us.
+            let changed = deciding.inner.changed.notified();
+            if n >= DELETE_BATCH || deciding.count() == 0 {
+                break;
+            }
+            tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(job) => {
+                        n += job.entries.len();
+                        batch.push(job);
+                    }
+                    None => break,
+                },
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => break,
             }
         }
         let Ok(slot) = slots.clone().acquire_owned().await else {

@@ -7,10 +7,12 @@
 //! - [`purger`]: one key from listing to deletion;
 //! - [`consumer`]: the SQS pipeline that drives it.
 
+pub mod coalesce;
 pub mod consumer;
 pub mod decide;
 pub mod delete;
 pub mod event;
+pub mod lister;
 pub mod listing;
 pub mod purger;
 

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 use super::decide::{self, Decision, Entry, Policy};
-use super::delete::{self, DeleteError, Deleter, Origin};
-use super::listing::list_key;
+use super::delete::{self, Deciding, DeleteError, Deleter, Origin};
+use super::lister::Lister;
 use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
 use crate::config::{Config, MarkerOnlySource, PurgeMode};
@@ -83,13 +82,16 @@ pub struct Purger {
     pub mode: PurgeMode,
     pub marker_only_source: MarkerOnlySource,
     pub dry_run: bool,
-    pub max_versions_per_key: usize,
+    /// `max_versions_per_key`; the lister collects up to the same limit.
+    max_versions_per_key: usize,
     pub race_guard_margin: Duration,
+    lister: Lister,
     deleter: Deleter,
+    deciding: Deciding,
 }
 
 impl Purger {
-    /// Must be called within a Tokio runtime (it starts the target's deleter).
+    /// Must be called within a Tokio runtime (it starts the listing and deleting tasks).
     pub fn new(
         config: &Config,
         source: aws_sdk_s3::Client,
@@ -98,8 +100,24 @@ impl Purger {
     ) -> Self {
         let source = Bucket::new(source, &config.source.bucket, metrics.clone());
         let target = Bucket::new(target, &config.target.bucket, metrics.clone());
+        let limit = config.purge.max_versions_per_key.get();
+        // As many listings in flight as keys the purge or the sweep decides at once.
+        let units = config
+            .purge
+            .concurrency
+            .get()
+            .max(config.sweep.concurrency.get());
+        let deciding = Deciding::default();
         Purger {
-            deleter: Deleter::spawn(target.clone(), metrics),
+            lister: Lister::spawn(
+                source.clone(),
+                target.clone(),
+                limit,
+                units,
+                metrics.clone(),
+            ),
+            deleter: Deleter::spawn(target.clone(), metrics, deciding.clone()),
+            deciding,
             source,
             target,
             mode: config.purge.mode,
@@ -119,15 +137,12 @@ impl Purger {
         reason: &str,
         origin: &str,
     ) -> Result<KeyOutcome, PurgeError> {
-        let listed_at = Utc::now();
+        let deciding = self.deciding.enter();
         let limit = self.max_versions_per_key;
-        let (source, target) = tokio::try_join!(
-            list_key(&self.source, key, limit),
-            list_key(&self.target, key, limit)
-        )
-        .map_err(|e| PurgeError::List(Arc::new(e)))?;
+        let listed = self.lister.list(key).await.map_err(PurgeError::List)?;
+        let (source, target) = (listed.source, listed.target);
         let cutoff =
-            listed_at - chrono::Duration::from_std(self.race_guard_margin).unwrap_or_default();
+            listed.started - chrono::Duration::from_std(self.race_guard_margin).unwrap_or_default();
         let origin = Origin {
             reason: reason.to_string(),
             message_id: origin.to_string(),
@@ -161,7 +176,9 @@ impl Purger {
                 if self.dry_run {
                     delete::audit_dry_run(&self.target.name, &entries, &origin);
                 } else {
-                    self.deleter.delete(entries.clone(), origin).await?;
+                    self.deleter
+                        .delete(entries.clone(), origin, deciding)
+                        .await?;
                 }
                 if deferred > 0 {
                     info!(bucket = %self.target.name, protected = deferred,

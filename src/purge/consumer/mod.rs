@@ -1,7 +1,9 @@
 //! The SQS consumer: receives delete events, purges, and acknowledges only what is settled.
 //!
 //! - Several long polls run at once; each asks for as many messages as there are free slots
-//!   (at most 10). `purge.concurrency` slots bound the messages in flight.
+//!   (at most 10). `purge.concurrency` slots bound the messages worked on; a few more are
+//!   received ahead ([`prefetch`]), so a slot that frees starts on a message at once instead of
+//!   waiting a receive round trip.
 //! - Each message holds one slot and settles on its own: once all its keys are decided it is
 //!   acknowledged (or left for redelivery), whatever the other messages are doing. A slow key
 //!   holds only its own message's slot; receiving goes on while any slot is free.
@@ -45,6 +47,12 @@ const ACK_CALLS_IN_FLIGHT: usize = 16;
 /// Long polls at once: enough that receiving keeps up with the slots, at most 8.
 fn pollers(concurrency: usize) -> usize {
     concurrency.div_ceil(SQS_MAX_BATCH).clamp(1, 8)
+}
+
+/// Messages received ahead of a free slot: one receive per poll loop, at most as many as the
+/// slots. They wait seconds at most, their visibility extended like any message's.
+fn prefetch(concurrency: usize) -> usize {
+    concurrency.min(pollers(concurrency) * SQS_MAX_BATCH)
 }
 
 type KeyResult = Result<KeyOutcome, PurgeError>;
@@ -121,29 +129,32 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         queue,
         ctx,
     });
-    let slots = Arc::new(Semaphore::new(cfg.purge.concurrency.get()));
-    let polls = (0..pollers(cfg.purge.concurrency.get())).map(|_| poll(&consumer, &slots));
+    let concurrency = cfg.purge.concurrency.get();
+    let received = Arc::new(Semaphore::new(concurrency + prefetch(concurrency)));
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let polls = (0..pollers(concurrency)).map(|_| poll(&consumer, &received, &slots));
     futures::future::join_all(polls).await;
     info!("purge consumer stopped receiving");
     Ok(())
 }
 
-/// One long-poll loop: takes free slots, receives at most that many messages, starts each.
-async fn poll(c: &Arc<Consumer>, slots: &Arc<Semaphore>) {
+/// One long-poll loop: takes room for received messages, receives at most that many, and
+/// starts each (it waits for a working slot).
+async fn poll(c: &Arc<Consumer>, received: &Arc<Semaphore>, slots: &Arc<Semaphore>) {
     let cfg = &c.ctx.config.purge;
     let shutdown = &c.ctx.shutdown;
     let mut errors: u32 = 0;
     loop {
         let mut permits = tokio::select! {
             _ = shutdown.cancelled() => return,
-            p = slots.clone().acquire_owned() => match p {
+            p = received.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
-        let extra = slots.available_permits().min(SQS_MAX_BATCH - 1);
+        let extra = received.available_permits().min(SQS_MAX_BATCH - 1);
         if extra > 0
-            && let Ok(more) = slots.clone().try_acquire_many_owned(extra as u32)
+            && let Ok(more) = received.clone().try_acquire_many_owned(extra as u32)
         {
             permits.merge(more);
         }
@@ -159,12 +170,12 @@ async fn poll(c: &Arc<Consumer>, slots: &Arc<Semaphore>) {
                 c.handle.set_ready();
                 c.handle.touch();
                 for msg in messages {
-                    let Some(slot) = permits.split(1) else { break };
-                    let c = c.clone();
+                    let Some(room) = permits.split(1) else { break };
+                    let (c, slots) = (c.clone(), slots.clone());
                     c.ctx
                         .tracker
                         .clone()
-                        .spawn(async move { handle(&c, msg, slot).await });
+                        .spawn(async move { handle(&c, msg, room, slots).await });
                 }
             }
             Err(e) => {
@@ -199,15 +210,34 @@ async fn check_redrive(queue: &Queue, metrics: &Metrics) {
     }
 }
 
-/// Processes one message to its settlement, holding `_slot` until then.
-async fn handle(c: &Consumer, msg: Message, _slot: OwnedSemaphorePermit) {
+/// Processes one message to its settlement, holding `_room` (it was received) and then a
+/// working slot until then.
+async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: Arc<Semaphore>) {
     let message_id = msg.message_id().unwrap_or_default().to_string();
     let span = info_span!("message", message_id = %message_id);
     async {
         let m = &c.ctx.metrics;
         let cfg = &c.ctx.config;
-        let _in_flight = m.messages_in_flight(1);
         let receipt = msg.receipt_handle().unwrap_or_default().to_string();
+        // Invisible for as long as it is held, waiting for a slot included.
+        let done = CancellationToken::new();
+        let heartbeat = tokio::spawn({
+            let queue = c.queue.clone();
+            let (receipt, vis, done) =
+                (receipt.clone(), cfg.purge.visibility_timeout, done.clone());
+            async move { queue.keep_invisible(vec![receipt], vis, done).await }
+        });
+        let slot = tokio::select! {
+            _ = c.ctx.shutdown.cancelled() => None,
+            s = slots.acquire_owned() => s.ok(),
+        };
+        let Some(_slot) = slot else {
+            // Not started: it becomes visible again after its timeout and is received anew.
+            done.cancel();
+            let _ = heartbeat.await;
+            return;
+        };
+        let _in_flight = m.messages_in_flight(1);
         let receive_count = msg
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -223,13 +253,6 @@ async fn handle(c: &Consumer, msg: Message, _slot: OwnedSemaphorePermit) {
         }
         log_notes(&plan.notes, receive_count);
 
-        let done = CancellationToken::new();
-        let heartbeat = tokio::spawn({
-            let queue = c.queue.clone();
-            let (receipt, vis, done) =
-                (receipt.clone(), cfg.purge.visibility_timeout, done.clone());
-            async move { queue.keep_invisible(vec![receipt], vis, done).await }
-        });
         let decisions = plan
             .act
             .iter()
@@ -385,5 +408,8 @@ mod tests {
         assert_eq!(pollers(1), 1);
         assert_eq!(pollers(16), 2);
         assert_eq!(pollers(1024), 8);
+        assert_eq!(prefetch(1), 1);
+        assert_eq!(prefetch(16), 16);
+        assert_eq!(prefetch(1024), 80);
     }
 }
