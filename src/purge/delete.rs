@@ -1,18 +1,18 @@
 //! Deleting target entries, the only place the daemon deletes anything.
 //!
 //! Entries decided for many keys are packed into DeleteObjects requests of at most 1,000
-//! entries. A request waits for the keys still being decided ([`Deciding`]) to hand in their
-//! deletions, at most [`MAX_LINGER`]: keys decided together (a burst, a sweep, the messages
-//! received together) travel together, and a lone key goes at once. Every
+//! entries. A request waits for the keys that were being decided when its first deletion came
+//! ([`Deciding`]) to hand in theirs, at most [`MAX_LINGER`]: keys decided together (a burst, a
+//! sweep, the messages received together) travel together, and a lone key goes at once. Every
 //! entry is audited twice on target `s3_reconciler::audit`: `deleting` with the request's
 //! `batch_id` *before* the request is sent, then `delete` (deleted) or `delete_failed` with the
 //! per-entry error. Whenever the process dies, every deleted version has at least its intent
 //! line. Every per-entry error is checked; an entry DeleteObjects reports neither way is a
 //! failure too.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
@@ -34,7 +34,9 @@ pub struct Deciding {
 
 #[derive(Default)]
 struct DecidingInner {
-    keys: AtomicUsize,
+    next: AtomicU64,
+    /// Tickets of the keys being decided.
+    active: Mutex<BTreeSet<u64>>,
     changed: Notify,
 }
 
@@ -42,22 +44,39 @@ impl Deciding {
     /// A key starts being decided; it is done when the guard is dropped (after its deletion is
     /// handed to the [`Deleter`], or when it needs none).
     pub fn enter(&self) -> DecidingGuard {
-        self.inner.keys.fetch_add(1, Ordering::SeqCst);
-        DecidingGuard(self.clone())
+        let ticket = self.inner.next.fetch_add(1, Ordering::SeqCst);
+        self.active().insert(ticket);
+        DecidingGuard {
+            deciding: self.clone(),
+            ticket,
+        }
     }
 
-    fn count(&self) -> usize {
-        self.inner.keys.load(Ordering::SeqCst)
+    fn active(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.inner.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tickets below this one belong to keys already being decided now.
+    fn watermark(&self) -> u64 {
+        self.inner.next.load(Ordering::SeqCst)
+    }
+
+    /// Whether a key that started being decided before `watermark` still is.
+    fn pending_before(&self, watermark: u64) -> bool {
+        self.active().first().is_some_and(|t| *t < watermark)
     }
 }
 
 /// One key being decided.
-pub struct DecidingGuard(Deciding);
+pub struct DecidingGuard {
+    deciding: Deciding,
+    ticket: u64,
+}
 
 impl Drop for DecidingGuard {
     fn drop(&mut self) {
-        self.0.inner.keys.fetch_sub(1, Ordering::SeqCst);
-        self.0.inner.changed.notify_waiters();
+        self.deciding.active().remove(&self.ticket);
+        self.deciding.inner.changed.notify_waiters();
     }
 }
 
@@ -171,6 +190,9 @@ async fn run(
         let mut batch = vec![first];
         let mut n = batch[0].entries.len();
         let deadline = tokio::time::Instant::now() + MAX_LINGER;
+        // Wait for the keys being decided as the first job came, not for those after: they
+        // would keep a steady flow waiting for ever newer keys.
+        let watermark = deciding.watermark();
         loop {
             while n < DELETE_BATCH {
                 let Ok(job) = jobs.try_recv() else { break };
@@ -179,7 +201,7 @@ async fn run(
             }
             // Registered before the count is read, so a key finishing in between wakes us.
             let changed = deciding.inner.changed.notified();
-            if n >= DELETE_BATCH || deciding.count() == 0 {
+            if n >= DELETE_BATCH || !deciding.pending_before(watermark) {
                 break;
             }
             tokio::select! {

@@ -1,0 +1,518 @@
+//! The purge and the sweep against the latency lab (`lab/`), where S3 and SQS answer every
+//! request after 20 ms ± 5 ms whatever the bucket's size, so the daemon, not the emulator, is
+//! what is measured. `make bench` starts the lab and runs this with the release binary.
+//!
+//! (a) scattered: unrelated keys, one event each. The seed Lambda's way (sequential: one
+//!     listing, one DeleteObjects), the daemon one message at a time, the daemon at its
+//!     default concurrency; events/s against the bound concurrency ÷ (round trips × latency),
+//!     S3 requests per event.
+//! (b) lifecycle burst: 100,000 events over 20 partitions of 5,000 keys, each with 2 versions
+//!     and a delete marker in the target; events/s, S3 and SQS requests per event, p50/p99 lag
+//!     from eventTime to the key's last audit line, peak RSS.
+//! (c) sweep: over 1,000,000 target versions; keys/s, peak RSS.
+//!
+//! Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
+//! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use chrono::{DateTime, Utc};
+use common::*;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::{Spawned, lag_quantiles, peak_rss_mib, scrape, value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
+const LATENCY_MS: f64 = 20.0;
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---- The lab's admin endpoints ----
+
+fn admin(method: &str, path: &str, body: &Value) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", "-X", method, "-d", &body.to_string()])
+        .arg(format!("{}/_lab/{path}", endpoint()))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn set_latency(ms: u64, jitter: u64) {
+    admin(
+        "POST",
+        "latency",
+        &json!({"latency_ms": ms, "jitter_ms": jitter}),
+    );
+}
+
+/// Requests per operation since the last reset.
+fn stats() -> BTreeMap<String, u64> {
+    serde_json::from_value(admin("GET", "stats", &json!({}))).unwrap_or_default()
+}
+
+fn reset_stats() {
+    admin("POST", "stats/reset", &json!({}));
+}
+
+fn count(stats: &BTreeMap<String, u64>, service: &str) -> u64 {
+    stats
+        .iter()
+        .filter(|(k, _)| k.starts_with(service))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Keys `prefix` + 6-digit index + `suffix`, an hour old, straight into the lab's state.
+fn seed(bucket: &str, prefix: &str, suffix: &str, count: usize, versions: usize, marker: bool) {
+    let r = admin(
+        "POST",
+        "seed",
+        &json!({"bucket": bucket, "prefix": prefix, "count": count, "width": 6,
+                "suffix": suffix, "versions": versions, "delete_marker": marker,
+                "age_seconds": 3600}),
+    );
+    assert!(r["entries"].as_u64().is_some(), "seeding failed: {r}");
+}
+
+// ---- Worlds ----
+
+struct World {
+    src: String,
+    tgt: String,
+    queue: String,
+}
+
+async fn world(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> World {
+    let (src, tgt) = (unique("lab-src"), unique("lab-tgt"));
+    create_bucket(s3, &src, true).await;
+    create_bucket(s3, &tgt, true).await;
+    let (queue, _) = queue_with_dlq(sqs, 5).await;
+    World { src, tgt, queue }
+}
+
+/// Queues one event per key, 10 per SendMessageBatch, many at once; returns each key's
+/// eventTime.
+async fn enqueue(
+    sqs: &aws_sdk_sqs::Client,
+    w: &World,
+    keys: &[String],
+) -> HashMap<String, DateTime<Utc>> {
+    let batches: Vec<Vec<(String, String)>> = keys
+        .chunks(10)
+        .map(|c| {
+            c.iter()
+                .map(|k| {
+                    (
+                        k.clone(),
+                        s3_event(&w.src, k, "LifecycleExpiration:Delete", "v"),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let mut times = HashMap::new();
+    for b in &batches {
+        for (k, body) in b {
+            let v: Value = serde_json::from_str(body).unwrap();
+            times.insert(
+                k.clone(),
+                v["Records"][0]["eventTime"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
+        }
+    }
+    futures::stream::iter(batches)
+        .map(|b| {
+            let (sqs, queue) = (sqs.clone(), w.queue.clone());
+            async move {
+                let entries = b
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (_, body))| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body)
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                sqs.send_message_batch()
+                    .queue_url(queue)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    times
+}
+
+// ---- The daemon ----
+
+struct Run {
+    secs: f64,
+    events: usize,
+    stats: BTreeMap<String, u64>,
+    peak_rss_mib: f64,
+    log: String,
+}
+
+/// Runs the release daemon on `w` until `events` keys are purged.
+async fn daemon(w: &World, events: usize, concurrency: usize) -> Run {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = daemon_toml(
+        &w.src,
+        &w.tgt,
+        &w.queue,
+        port,
+        &format!("concurrency = {concurrency}"),
+    )
+    .replace(
+        "visibility_timeout = \"10s\"",
+        "visibility_timeout = \"60s\"",
+    )
+    .replace("wait_time = \"1s\"", "wait_time = \"20s\"");
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(toml.as_bytes()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    set_latency(LATENCY_MS as u64, 5);
+    reset_stats();
+    let t = Instant::now();
+    let mut child = Spawned(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(f.path())
+            .arg("run")
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Duration::from_secs(120 + events as u64 / 5);
+    let mut rss: f64 = 0.0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        rss = rss.max(peak_rss_mib(child.0.id()));
+        if let Some(s) = scrape(port).await {
+            let purged = value(
+                &s,
+                "s3_reconciler_purge_events_total",
+                Some(("outcome", "purged")),
+            );
+            if purged as usize >= events {
+                break;
+            }
+        }
+        assert!(t.elapsed() < deadline, "not done within {deadline:?}");
+    }
+    let secs = t.elapsed().as_secs_f64();
+    // Acknowledgements may still be in flight: let them land before counting SQS calls.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = stats();
+    set_latency(0, 0);
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    child.0.wait().unwrap();
+    Run {
+        secs,
+        events,
+        stats,
+        peak_rss_mib: rss.max(peak_rss_mib(child.0.id())),
+        log: std::fs::read_to_string(log.path()).unwrap(),
+    }
+}
+
+// ---- (a) scattered ----
+
+/// Keys in unrelated directories, each with 1 version and a delete marker in the target.
+fn scattered(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("scattered/d{i:06}/object.json"))
+        .collect()
+}
+
+/// The seed Lambda's way: one event after another, a `Prefix = key` listing of the target (one
+/// page), then one DeleteObjects of what it returned.
+async fn seed_lambda(s3: &aws_sdk_s3::Client, w: &World, keys: &[String]) -> (f64, u64) {
+    set_latency(LATENCY_MS as u64, 5);
+    reset_stats();
+    let t = Instant::now();
+    for k in keys {
+        let out = s3
+            .list_object_versions()
+            .bucket(&w.tgt)
+            .prefix(k)
+            .send()
+            .await
+            .unwrap();
+        let ids = out
+            .versions()
+            .iter()
+            .filter_map(|v| Some((v.key()?, v.version_id()?)))
+            .chain(
+                out.delete_markers()
+                    .iter()
+                    .filter_map(|m| Some((m.key()?, m.version_id()?))),
+            )
+            .map(|(k, v)| {
+                ObjectIdentifier::builder()
+                    .key(k)
+                    .version_id(v)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        s3.delete_objects()
+            .bucket(&w.tgt)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let s3_requests = count(&stats(), "s3:");
+    set_latency(0, 0);
+    (secs, s3_requests)
+}
+
+// ---- (c) sweep ----
+
+struct SweepRun {
+    secs: f64,
+    summary: Value,
+    peak_rss_mib: f64,
+    stats: BTreeMap<String, u64>,
+}
+
+async fn sweep(w: &World, state: &str, latency_ms: u64) -> SweepRun {
+    let ep = endpoint();
+    let toml = format!(
+        r#"
+[source]
+bucket = "{src}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[target]
+bucket = "{tgt}"
+region = "{REGION}"
+endpoint_url = "{ep}"
+[state]
+bucket = "{state}"
+[log]
+format = "json"
+level = "warn"
+[sweep]
+prefixes = ["lake/"]
+min_age = "1s"
+max_deletes = 100000
+"#,
+        src = w.src,
+        tgt = w.tgt,
+    );
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(toml.as_bytes()).unwrap();
+    set_latency(latency_ms, latency_ms / 4);
+    reset_stats();
+    let t = Instant::now();
+    let mut child = Spawned(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(f.path())
+            .args(["sweep", "--dry-run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut rss: f64 = 0.0;
+    let stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    while child.0.try_wait().unwrap().is_none() {
+        rss = rss.max(peak_rss_mib(child.0.id()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let out = reader.join().unwrap();
+    let stats = stats();
+    set_latency(0, 0);
+    let summary: Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["summary"] == true)
+        .unwrap_or(Value::Null);
+    SweepRun {
+        secs,
+        summary,
+        peak_rss_mib: rss,
+        stats,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let (s3, sqs) = (s3().await, sqs().await);
+    set_latency(0, 0);
+    println!(
+        "latency lab at {}: {LATENCY_MS} ms ± 5 ms per S3 and SQS request; release binary",
+        endpoint()
+    );
+
+    // (a) scattered
+    let n = size("S3R_BENCH_SCATTERED", 10_000);
+    let serial = size("S3R_BENCH_SERIAL", 500);
+    let w = world(&s3, &sqs).await;
+    let keys = scattered(serial + serial + n);
+    seed(&w.tgt, "scattered/d", "/object.json", keys.len(), 1, true);
+    let (lambda_secs, lambda_requests) = seed_lambda(&s3, &w, &keys[..serial]).await;
+    enqueue(&sqs, &w, &keys[serial..2 * serial]).await;
+    let one = daemon(&w, serial, 1).await;
+    let w2 = World {
+        queue: queue_with_dlq(&sqs, 5).await.0,
+        ..w
+    };
+    enqueue(&sqs, &w2, &keys[2 * serial..]).await;
+    let default = daemon(&w2, n, 16).await;
+    println!("(a) scattered: unrelated keys, 1 version + 1 delete marker each");
+    println!(
+        "    {:<28} {:>7} {:>9} {:>11} {:>9} {:>7}",
+        "", "events", "events/s", "S3 req/ev", "bound/s", "of bound"
+    );
+    let row = |name: &str, events: usize, secs: f64, s3: u64, conc: f64| {
+        let rate = events as f64 / secs;
+        let bound = conc / (2.0 * LATENCY_MS / 1000.0);
+        println!(
+            "    {name:<28} {events:>7} {rate:>9.1} {:>11.3} {bound:>9.0} {:>6.0}%",
+            s3 as f64 / events as f64,
+            100.0 * rate / bound
+        );
+    };
+    row(
+        "seed Lambda (sequential)",
+        serial,
+        lambda_secs,
+        lambda_requests,
+        1.0,
+    );
+    row(
+        "daemon, concurrency 1",
+        one.events,
+        one.secs,
+        count(&one.stats, "s3:"),
+        1.0,
+    );
+    row(
+        "daemon, concurrency 16",
+        default.events,
+        default.secs,
+        count(&default.stats, "s3:"),
+        16.0,
+    );
+    println!(
+        "    requests: {:?}",
+        default
+            .stats
+            .iter()
+            .filter(|(k, _)| k.starts_with("s3:"))
+            .collect::<Vec<_>>()
+    );
+
+    // (b) lifecycle burst
+    let burst = size("S3R_BENCH_BURST", 100_000);
+    let partitions = 20;
+    let per = burst / partitions;
+    let w = world(&s3, &sqs).await;
+    let mut keys = Vec::with_capacity(burst);
+    for p in 0..partitions {
+        let prefix = format!("topics/vehicle/year=2024/month=03/day={:02}/part-", p + 1);
+        seed(&w.tgt, &prefix, ".json", per, 2, true);
+        keys.extend((0..per).map(|i| format!("{prefix}{i:06}.json")));
+    }
+    let t = Instant::now();
+    let times = enqueue(&sqs, &w, &keys).await;
+    eprintln!(
+        "queued {} events in {:.1}s",
+        keys.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let concurrency = 1024;
+    let b = daemon(&w, keys.len(), concurrency).await;
+    let (p50, p99) = lag_quantiles(&b.log, &times);
+    let ev = b.events as f64;
+    println!(
+        "(b) lifecycle burst: {} events over {partitions} partitions of {per} keys (2 versions + 1 delete marker each), concurrency {concurrency}",
+        b.events
+    );
+    println!(
+        "    {:.1}s, {:.0} events/s, {:.4} S3 requests/event, {:.3} SQS requests/event, lag p50 {:.1}s p99 {:.1}s, peak RSS {:.1} MiB",
+        b.secs,
+        ev / b.secs,
+        count(&b.stats, "s3:") as f64 / ev,
+        count(&b.stats, "sqs:") as f64 / ev,
+        p50,
+        p99,
+        b.peak_rss_mib
+    );
+    println!("    requests: {:?}", b.stats);
+
+    // (c) sweep
+    let keys = size("S3R_BENCH_SWEEP_KEYS", 500_000);
+    let w = world(&s3, &sqs).await;
+    let state = unique("lab-state");
+    create_bucket(&s3, &state, false).await;
+    seed(&w.src, "lake/part-", ".json", keys, 1, false);
+    seed(&w.tgt, "lake/part-", ".json", keys, 2, false);
+    // A thousand orphans among them: target keys the source never had.
+    seed(&w.tgt, "lake/orphan-", ".json", 1000, 1, false);
+    println!(
+        "(c) sweep --dry-run: source {keys} keys x 1 version, target {keys} keys x 2 versions + 1,000 orphans ({} target versions)",
+        2 * keys + 1000
+    );
+    for latency in [20, 0] {
+        let r = sweep(&w, &state, latency).await;
+        let s = &r.summary;
+        let target = s["scanned_target"].as_f64().unwrap_or(0.0);
+        let source = s["scanned_source"].as_f64().unwrap_or(0.0);
+        println!(
+            "    latency {latency:>2} ms: {:.1}s, target {:.0} keys/s, source {:.0} keys/s, {} orphans, {} ListObjectVersions, peak RSS {:.1} MiB",
+            r.secs,
+            target / r.secs,
+            source / r.secs,
+            s["orphans"],
+            r.stats.get("s3:ListObjectVersions").copied().unwrap_or(0),
+            r.peak_rss_mib
+        );
+    }
+}
