@@ -9,9 +9,11 @@
 //! (b) lifecycle burst: 100,000 events over 20 partitions of 5,000 keys, each with 2 versions
 //!     and a delete marker in the target; events/s, S3 and SQS requests per event, p50/p99 lag
 //!     from eventTime to the key's last audit line, peak RSS.
-//! (c) sweep: over 1,000,000 target versions; keys/s, peak RSS.
+//! (c) sweep (dry run): a clean prefix of 1,000,000 target versions and one a tenth of its
+//!     size (RSS must not follow the size), one where 1,000 orphans come first, and the large
+//!     one again without latency; keys and entries per second per listing stream, peak RSS.
 //!
-//! Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
+//! `S3R_BENCH_CASES` (`abc`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
 //! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions).
 
 #[path = "../tests/common/mod.rs"]
@@ -203,7 +205,6 @@ async fn daemon(w: &World, events: usize, concurrency: usize) -> Run {
     let log = tempfile::NamedTempFile::new().unwrap();
     set_latency(LATENCY_MS as u64, 5);
     reset_stats();
-    let t = Instant::now();
     let mut child = Spawned(
         Command::new(BIN)
             .arg("--config")
@@ -213,10 +214,15 @@ async fn daemon(w: &World, events: usize, concurrency: usize) -> Run {
             .spawn()
             .unwrap(),
     );
+    // The clock starts once the daemon serves /metrics: process start-up is not purging.
+    while scrape(port).await.is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = Instant::now();
     let deadline = Duration::from_secs(120 + events as u64 / 5);
     let mut rss: f64 = 0.0;
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         rss = rss.max(peak_rss_mib(child.0.id()));
         if let Some(s) = scrape(port).await {
             let purged = value(
@@ -317,7 +323,7 @@ struct SweepRun {
     stats: BTreeMap<String, u64>,
 }
 
-async fn sweep(w: &World, state: &str, latency_ms: u64) -> SweepRun {
+async fn sweep(w: &World, state: &str, latency_ms: u64, prefix: &str) -> SweepRun {
     let ep = endpoint();
     let toml = format!(
         r#"
@@ -335,7 +341,7 @@ bucket = "{state}"
 format = "json"
 level = "warn"
 [sweep]
-prefixes = ["lake/"]
+prefixes = ["{prefix}"]
 min_age = "1s"
 max_deletes = 100000
 "#,
@@ -390,7 +396,20 @@ async fn main() {
         endpoint()
     );
 
-    // (a) scattered
+    let cases = std::env::var("S3R_BENCH_CASES").unwrap_or_else(|_| "abc".into());
+    if cases.contains('a') {
+        scattered_case(&s3, &sqs).await;
+    }
+    if cases.contains('b') {
+        burst_case(&s3, &sqs).await;
+    }
+    if cases.contains('c') {
+        sweep_case(&s3, &sqs).await;
+    }
+}
+
+async fn scattered_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
+    let (s3, sqs) = (s3.clone(), sqs.clone());
     let n = size("S3R_BENCH_SCATTERED", 10_000);
     let serial = size("S3R_BENCH_SERIAL", 500);
     let w = world(&s3, &sqs).await;
@@ -448,8 +467,10 @@ async fn main() {
             .filter(|(k, _)| k.starts_with("s3:"))
             .collect::<Vec<_>>()
     );
+}
 
-    // (b) lifecycle burst
+async fn burst_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
+    let (s3, sqs) = (s3.clone(), sqs.clone());
     let burst = size("S3R_BENCH_BURST", 100_000);
     let partitions = 20;
     let per = burst / partitions;
@@ -486,30 +507,60 @@ async fn main() {
         b.peak_rss_mib
     );
     println!("    requests: {:?}", b.stats);
+}
 
-    // (c) sweep
+async fn sweep_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
+    let (s3, sqs) = (s3.clone(), sqs.clone());
     let keys = size("S3R_BENCH_SWEEP_KEYS", 500_000);
+    let small = keys / 10;
     let w = world(&s3, &sqs).await;
     let state = unique("lab-state");
     create_bucket(&s3, &state, false).await;
-    seed(&w.src, "lake/part-", ".json", keys, 1, false);
-    seed(&w.tgt, "lake/part-", ".json", keys, 2, false);
-    // A thousand orphans among them: target keys the source never had.
-    seed(&w.tgt, "lake/orphan-", ".json", 1000, 1, false);
+    // Clean prefixes of two sizes (RSS must not follow the size), and a small one where 1,000
+    // target keys the source never had come first.
+    for (prefix, n) in [
+        ("large/part-", keys),
+        ("small/part-", small),
+        ("mixed/part-", small),
+    ] {
+        seed(&w.src, prefix, ".json", n, 1, false);
+        seed(&w.tgt, prefix, ".json", n, 2, false);
+    }
+    seed(&w.tgt, "mixed/orphan-", ".json", 1000, 1, false);
     println!(
-        "(c) sweep --dry-run: source {keys} keys x 1 version, target {keys} keys x 2 versions + 1,000 orphans ({} target versions)",
-        2 * keys + 1000
+        "(c) sweep --dry-run, one prefix at a time: source keys x 1 version, target keys x 2 versions; one listing stream per side; bound {:.0} target entries/s (1,000 a page at {LATENCY_MS} ms)",
+        1000.0 / (LATENCY_MS / 1000.0)
     );
-    for latency in [20, 0] {
-        let r = sweep(&w, &state, latency).await;
+    println!(
+        "    {:<10} {:>7} {:>9} {:>6} {:>8} {:>12} {:>13} {:>9} {:>8} {:>8}",
+        "prefix",
+        "keys",
+        "versions",
+        "ms",
+        "secs",
+        "tgt keys/s",
+        "tgt entries/s",
+        "orphans",
+        "LOV",
+        "RSS MiB"
+    );
+    for (prefix, n, latency) in [
+        ("large/", keys, 20),
+        ("small/", small, 20),
+        ("mixed/", small, 20),
+        ("large/", keys, 0),
+    ] {
+        let r = sweep(&w, &state, latency, prefix).await;
         let s = &r.summary;
         let target = s["scanned_target"].as_f64().unwrap_or(0.0);
-        let source = s["scanned_source"].as_f64().unwrap_or(0.0);
+        let entries = 2.0 * n as f64 + if prefix == "mixed/" { 1000.0 } else { 0.0 };
         println!(
-            "    latency {latency:>2} ms: {:.1}s, target {:.0} keys/s, source {:.0} keys/s, {} orphans, {} ListObjectVersions, peak RSS {:.1} MiB",
+            "    {prefix:<10} {:>7} {:>9} {latency:>6} {:>8.1} {:>12.0} {:>13.0} {:>9} {:>8} {:>8.1}",
+            target,
+            entries,
             r.secs,
             target / r.secs,
-            source / r.secs,
+            entries / r.secs,
             s["orphans"],
             r.stats.get("s3:ListObjectVersions").copied().unwrap_or(0),
             r.peak_rss_mib

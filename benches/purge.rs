@@ -29,7 +29,7 @@ fn keys() -> usize {
     std::env::var("S3R_BENCH_KEYS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(300)
 }
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 

@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# Benchmarks against the emulator (release build). Figures are noisy on a shared 2-core machine:
-# compare the ratios measured side by side in one run, and the request counts, which are exact.
-# S3R_BENCH_KEYS sets the purge benchmark's key count (default 2000, about 45 minutes here: the
-# emulator's ListObjectVersions cost grows with the bucket; S3R_BENCH_KEYS=300 takes ~1.5 min).
+# Benchmarks (release builds). Figures are noisy on a shared 2-core machine: compare the ratios
+# measured side by side in one run, and the request counts, which are exact.
+#
+# 1. plan: filter computation (criterion).
+# 2. lab: the purge and the sweep against the latency lab (lab/, 20 ms ± 5 ms per request), the
+#    headline figures. Sizes: S3R_BENCH_SCATTERED (10000), S3R_BENCH_SERIAL (500),
+#    S3R_BENCH_BURST (100000), S3R_BENCH_SWEEP_KEYS (500000 keys x 2 versions).
+# 3. purge on moto, end to end against the emulator; S3R_BENCH_KEYS (300 by default: moto's
+#    ListObjectVersions cost grows with the bucket, so this measures moto more than the daemon).
+# S3R_BENCH_ONLY=lab|moto|plan runs one of them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-trap 'scripts/emulator.sh stop' EXIT
-scripts/emulator.sh start
-eval "$(scripts/emulator.sh env)"
-cargo bench --bench plan
-cargo bench --bench purge
+only=${S3R_BENCH_ONLY:-}
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+trap 'scripts/lab.sh stop; scripts/emulator.sh stop' EXIT
+
+if want plan; then cargo bench --bench plan; fi
+
+if want lab; then
+  scripts/lab.sh start 20ms 5ms
+  (eval "$(scripts/lab.sh env)" && cargo bench --bench lab)
+  scripts/lab.sh stop
+fi
+
+if want moto; then
+  scripts/emulator.sh start
+  (eval "$(scripts/emulator.sh env)" && S3R_BENCH_KEYS=${S3R_BENCH_KEYS:-300} cargo bench --bench purge)
+fi

@@ -109,7 +109,8 @@ pub enum MarkerOnlySource {
 pub struct PurgeConfig {
     pub enabled: bool,
     pub queue_url: String,
-    /// Messages processed at once.
+    /// Messages whose keys are being decided at once. A message gives its slot back once its
+    /// deletions are handed over, and waits for their DeleteObjects without it.
     pub concurrency: NonZeroUsize,
     /// Visibility timeout requested on receive; work running past half of it extends it.
     #[serde(with = "humantime_serde")]

@@ -23,8 +23,10 @@ use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError};
 use crate::labels::{EntryKind, ErrorKind};
 use crate::metrics::Metrics;
 
-/// The longest a request waits for keys still being decided: about one S3 round trip.
-const MAX_LINGER: Duration = Duration::from_millis(25);
+/// The longest a request waits for keys still being decided: about two S3 round trips. It
+/// holds no slot (a message gives its slot back once its deletions are handed over), and at
+/// the default concurrency it is what packs ten keys or more into a request.
+const MAX_LINGER: Duration = Duration::from_millis(40);
 
 /// Keys being decided whose deletions may still join the next request.
 #[derive(Clone, Default)]
@@ -42,13 +44,14 @@ struct DecidingInner {
 
 impl Deciding {
     /// A key starts being decided; it is done when the guard is dropped (after its deletion is
-    /// handed to the [`Deleter`], or when it needs none).
-    pub fn enter(&self) -> DecidingGuard {
+    /// handed to the [`Deleter`], or when it needs none). `hold` is released with the guard.
+    pub fn enter(&self, hold: Option<Hold>) -> DecidingGuard {
         let ticket = self.inner.next.fetch_add(1, Ordering::SeqCst);
         self.active().insert(ticket);
         DecidingGuard {
             deciding: self.clone(),
             ticket,
+            _hold: hold,
         }
     }
 
@@ -67,10 +70,16 @@ impl Deciding {
     }
 }
 
+/// What a caller keeps only while its key is being decided, such as a consumer's working
+/// slot: once the deletion is handed over, the slot can start on another message while the
+/// DeleteObjects runs.
+pub type Hold = Box<dyn std::any::Any + Send + Sync>;
+
 /// One key being decided.
 pub struct DecidingGuard {
     deciding: Deciding,
     ticket: u64,
+    _hold: Option<Hold>,
 }
 
 impl Drop for DecidingGuard {

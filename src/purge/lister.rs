@@ -1,9 +1,10 @@
 //! Listing keys for their decisions: every key asked for is listed on both sides at once, and
 //! keys asked for together under one directory share a range listing ([`coalesce`]).
 //!
-//! Requests are taken as they come: whatever is waiting when the task looks is grouped, with
-//! no timer. A lone key is listed at once, exactly as before coalescing; under a burst, keys
-//! queue while earlier listings run, and the next look finds them together.
+//! Requests are taken in rounds, with no timer: a round lists whatever is waiting when it
+//! starts, and at most [`ROUNDS_IN_FLIGHT`] rounds run at once. A lone key is listed at once,
+//! exactly as before coalescing; under a burst, keys queue while the running rounds list, and
+//! the next round finds them together. A key waits at most for a running round to end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,6 +25,10 @@ const MIN_GROUP: usize = 2;
 
 /// Requests looked at once, at most.
 const MAX_DRAIN: usize = 4096;
+
+/// Rounds listing at once. One would leave S3 idle between rounds; two let a round gather
+/// keys while the other lists, so a burst's keys arrive in few, large rounds.
+const ROUNDS_IN_FLIGHT: usize = 2;
 
 /// A key's listings on both sides, and when they started (the race guard's reference).
 #[derive(Debug, Clone)]
@@ -92,7 +97,13 @@ impl Lister {
 
 async fn run(sides: Sides, units: usize, mut rx: mpsc::UnboundedReceiver<(String, Reply)>) {
     let slots = Arc::new(Semaphore::new(units));
-    while let Some(first) = rx.recv().await {
+    let rounds = Arc::new(Semaphore::new(ROUNDS_IN_FLIGHT));
+    loop {
+        // Room for a round first: while every round runs, requests wait in the channel.
+        let Ok(round) = rounds.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
         let mut waiting: HashMap<String, Vec<Reply>> = HashMap::new();
         let mut next = Some(first);
         let mut n = 0;
@@ -104,25 +115,31 @@ async fn run(sides: Sides, units: usize, mut rx: mpsc::UnboundedReceiver<(String
             }
         }
         let (groups, singles) = coalesce::groups(waiting.keys().cloned().collect(), MIN_GROUP);
-        let units = groups
+        let units: Vec<Unit> = groups
             .into_iter()
             .map(Unit::Group)
-            .chain(singles.into_iter().map(Unit::Key));
-        for unit in units {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let replies: Vec<(String, Vec<Reply>)> = unit
-                .keys()
-                .iter()
-                .map(|k| (k.clone(), waiting.remove(k).unwrap_or_default()))
-                .collect();
-            let sides = sides.clone();
-            tokio::spawn(async move {
-                answer(replies, unit.list(&sides).await);
-                drop(slot);
+            .chain(singles.into_iter().map(Unit::Key))
+            .collect();
+        let (sides, slots) = (sides.clone(), slots.clone());
+        tokio::spawn(async move {
+            let listings = units.into_iter().map(|unit| {
+                let replies: Vec<(String, Vec<Reply>)> = unit
+                    .keys()
+                    .iter()
+                    .map(|k| (k.clone(), waiting.remove(k).unwrap_or_default()))
+                    .collect();
+                let (sides, slots) = (&sides, &slots);
+                async move {
+                    let Ok(_slot) = slots.acquire().await else {
+                        return;
+                    };
+                    // Each unit answers as soon as it is listed, not at the round's end.
+                    answer(replies, unit.list(sides).await);
+                }
             });
-        }
+            futures::future::join_all(listings).await;
+            drop(round);
+        });
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 use super::decide::{self, Decision, Entry, Policy};
-use super::delete::{self, Deciding, DeleteError, Deleter, Origin};
+use super::delete::{self, Deciding, DeleteError, Deleter, Hold, Origin};
 use super::lister::Lister;
 use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
@@ -130,14 +130,26 @@ impl Purger {
 
     /// Decides and applies the purge of `key`. `reason` (the event name, `manual`) and
     /// `origin` (a message id) go into the audit lines.
-    #[instrument(name = "purge_key", skip(self, reason, origin), fields(key = %key))]
     pub async fn purge_key(
         &self,
         key: &str,
         reason: &str,
         origin: &str,
     ) -> Result<KeyOutcome, PurgeError> {
-        let deciding = self.deciding.enter();
+        self.purge_key_holding(key, reason, origin, None).await
+    }
+
+    /// [`purge_key`](Self::purge_key), releasing `hold` as soon as the key is decided and its
+    /// deletion handed over, before the DeleteObjects answers.
+    #[instrument(name = "purge_key", skip(self, reason, origin, hold), fields(key = %key))]
+    pub async fn purge_key_holding(
+        &self,
+        key: &str,
+        reason: &str,
+        origin: &str,
+        hold: Option<Hold>,
+    ) -> Result<KeyOutcome, PurgeError> {
+        let deciding = self.deciding.enter(hold);
         let limit = self.max_versions_per_key;
         let listed = self.lister.list(key).await.map_err(PurgeError::List)?;
         let (source, target) = (listed.source, listed.target);

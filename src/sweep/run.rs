@@ -353,7 +353,18 @@ impl Sweeper {
                 result = worst(result, SweepResult::Interrupted);
                 break;
             }
-            let batch = match walk.next().await {
+            // Decisions in flight go on while the walk waits for a page.
+            let next = walk.next();
+            tokio::pin!(next);
+            let listed = loop {
+                tokio::select! {
+                    r = &mut next => break r,
+                    Some(f) = pending.next(), if !pending.is_empty() => {
+                        settle(f, &mut stats, &mut frontier, &mut result, on_line);
+                    }
+                }
+            };
+            let batch = match listed {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
                 Err(e) => {

@@ -1,8 +1,13 @@
 //! Walking a prefix on both sides at once: ListObjectVersions pages of the source and the
-//! target, fetched as the merge-join needs them, joined key by key.
+//! target, fetched as the merge-join needs them, joined key by key. Each side reads one page
+//! ahead: the next request is on its way while a page is joined and its orphans decided, so a
+//! listing stream runs at S3's page latency rather than latency plus work.
+
+use tokio::task::JoinHandle;
 
 use crate::aws::AwsError;
-use crate::aws::s3::{Bucket, Entry, Marker};
+use crate::aws::s3::{Bucket, Entry, Marker, VersionPage};
+use crate::labels::{ErrorKind, Service};
 use crate::merge::{Joined, MergeJoin, Need};
 
 use super::lease::Checkpoint;
@@ -12,6 +17,16 @@ struct Cursor {
     next: Option<Marker>,
     started: bool,
     done: bool,
+    /// The page after `next`'s, already requested.
+    ahead: Option<JoinHandle<Result<VersionPage, AwsError>>>,
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        if let Some(h) = &self.ahead {
+            h.abort();
+        }
+    }
 }
 
 impl Cursor {
@@ -25,6 +40,7 @@ impl Cursor {
             }),
             started: false,
             done: false,
+            ahead: None,
         }
     }
 }
@@ -111,9 +127,27 @@ async fn page(
     if !wanted || cursor.done || (cursor.started && cursor.next.is_none()) {
         return Ok(None);
     }
-    let p = bucket.list_versions(prefix, cursor.next.as_ref()).await?;
+    let p = match cursor.ahead.take() {
+        Some(h) => h.await.map_err(|e| {
+            AwsError::in_response(
+                Service::S3,
+                "ListObjectVersions",
+                bucket.uri(prefix),
+                ErrorKind::Other,
+                None,
+                format!("the read-ahead listing stopped: {e}"),
+            )
+        })??,
+        None => bucket.list_versions(prefix, cursor.next.as_ref()).await?,
+    };
     cursor.started = true;
     cursor.done = p.next.is_none();
     cursor.next = p.next;
+    if let Some(next) = &cursor.next {
+        let (bucket, prefix, next) = (bucket.clone(), prefix.to_string(), next.clone());
+        cursor.ahead = Some(tokio::spawn(async move {
+            bucket.list_versions(&prefix, Some(&next)).await
+        }));
+    }
     Ok(Some(p.entries))
 }

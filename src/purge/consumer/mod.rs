@@ -4,9 +4,11 @@
 //!   (at most 10). `purge.concurrency` slots bound the messages worked on; a few more are
 //!   received ahead ([`prefetch`]), so a slot that frees starts on a message at once instead of
 //!   waiting a receive round trip.
-//! - Each message holds one slot and settles on its own: once all its keys are decided it is
-//!   acknowledged (or left for redelivery), whatever the other messages are doing. A slow key
-//!   holds only its own message's slot; receiving goes on while any slot is free.
+//! - Each message holds one slot while its keys are decided, and gives it back once their
+//!   deletions are handed to the deleter: the next message lists while the DeleteObjects
+//!   runs. It settles on its own: once all its keys are done it is acknowledged (or left for
+//!   redelivery), whatever the other messages are doing. A slow key holds only its own
+//!   message's slot; receiving goes on while any slot is free.
 //! - A key already being decided for another message in flight is not decided twice: the
 //!   second message waits for the same decision.
 //! - Acknowledgements and retry delays are batched (10 per call, or after a short interval).
@@ -34,6 +36,7 @@ use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 use crate::labels::{MessageResult, PurgeOutcome};
 use crate::metrics::Metrics;
+use crate::purge::delete::Hold;
 use crate::purge::event::RemovalEvent;
 use crate::purge::purger::{KeyOutcome, PurgeError, Purger};
 use sqs::SQS_MAX_BATCH;
@@ -55,6 +58,13 @@ fn prefetch(concurrency: usize) -> usize {
     concurrency.min(pollers(concurrency) * SQS_MAX_BATCH)
 }
 
+/// Messages held at once: those deciding (one per slot), those whose deletions are on their
+/// way (a DeleteObjects, and the wait for others to share it, take about two decisions' time),
+/// and those received ahead.
+fn held(concurrency: usize) -> usize {
+    3 * concurrency + prefetch(concurrency)
+}
+
 type KeyResult = Result<KeyOutcome, PurgeError>;
 
 /// Decisions in flight, by key, shared by every message that names the key meanwhile.
@@ -70,9 +80,11 @@ impl InFlightKeys {
         health: &TaskHandle,
         event: &RemovalEvent,
         message_id: &str,
+        hold: Hold,
     ) -> Shared<BoxFuture<'static, KeyResult>> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = running.get(&event.key) {
+            // Waiting for another message's decision takes no slot.
             return f.clone();
         }
         let (this, purger) = (self.clone(), purger.clone());
@@ -83,7 +95,9 @@ impl InFlightKeys {
         );
         let tracked = health.track("purge_key", purger.target.uri(&key));
         let fut = async move {
-            let r = purger.purge_key(&key, reason, &origin).await;
+            let r = purger
+                .purge_key_holding(&key, reason, &origin, Some(hold))
+                .await;
             drop(tracked);
             this.running
                 .lock()
@@ -130,7 +144,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         ctx,
     });
     let concurrency = cfg.purge.concurrency.get();
-    let received = Arc::new(Semaphore::new(concurrency + prefetch(concurrency)));
+    let received = Arc::new(Semaphore::new(held(concurrency)));
     let slots = Arc::new(Semaphore::new(concurrency));
     let polls = (0..pollers(concurrency)).map(|_| poll(&consumer, &received, &slots));
     futures::future::join_all(polls).await;
@@ -231,7 +245,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             _ = c.ctx.shutdown.cancelled() => None,
             s = slots.acquire_owned() => s.ok(),
         };
-        let Some(_slot) = slot else {
+        let Some(slot) = slot else {
             // Not started: it becomes visible again after its timeout and is received anew.
             done.cancel();
             let _ = heartbeat.await;
@@ -253,10 +267,18 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         }
         log_notes(&plan.notes, receive_count);
 
-        let decisions = plan
+        // The slot is free once every key is decided and its deletion handed over; the
+        // message itself stays held (its receive room, its visibility) until it settles.
+        let slot = Arc::new(slot);
+        let decisions: Vec<_> = plan
             .act
             .iter()
-            .map(|e| c.keys.purge(&c.purger, &c.handle, e, &message_id));
+            .map(|e| {
+                let hold: Hold = Box::new(slot.clone());
+                c.keys.purge(&c.purger, &c.handle, e, &message_id, hold)
+            })
+            .collect();
+        drop(slot);
         let results = futures::future::join_all(decisions).await;
         done.cancel();
         let _ = heartbeat.await;
