@@ -24,7 +24,7 @@ const EXIT_FORCED: u8 = 130;
     version,
     about = "Keeps a destination S3 bucket in step with a source bucket: daily DataSync partition syncs and permanent-delete propagation."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// TOML configuration file (layered over built-in defaults, under S3R__SECTION__KEY env vars).
     #[arg(long, global = true, env = "S3R_CONFIG")]
     pub config: Option<PathBuf>,

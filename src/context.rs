@@ -12,10 +12,10 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 
 /// Why a long-running task stopped before it was asked to.
-pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type TaskError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a long-running task returns: `Ok` only after shutdown was asked for.
-pub type TaskResult = Result<(), TaskError>;
+pub(crate) type TaskResult = Result<(), TaskError>;
 
 /// Shared context handed to every task.
 #[derive(Clone)]

@@ -182,7 +182,7 @@ impl Health {
     }
 
     /// Registers a task, not ready for `reason`, and returns its handle.
-    pub fn register(&self, task: Task, reason: &str) -> TaskHandle {
+    pub(crate) fn register(&self, task: Task, reason: &str) -> TaskHandle {
         let entry = Entry {
             proved: Some(Err(reason.to_string())),
             ..Entry::default()
@@ -204,7 +204,7 @@ impl Health {
             .collect()
     }
 
-    pub fn snapshot(&self) -> BTreeMap<Task, TaskStatus> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<Task, TaskStatus> {
         let now = Instant::now();
         self.lock()
             .iter()
@@ -225,7 +225,7 @@ impl Health {
     }
 
     /// Replaces the preflight checks shown in `/status`.
-    pub fn set_checks(&self, checks: Value) {
+    pub(crate) fn set_checks(&self, checks: Value) {
         *self.checks.lock().unwrap_or_else(|p| p.into_inner()) = checks;
     }
 
@@ -236,13 +236,13 @@ impl Health {
             .clone()
     }
 
-    pub fn uptime_seconds(&self) -> u64 {
+    pub(crate) fn uptime_seconds(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
 
     /// Logs a WARN once for each operation that has just stalled, and keeps the readiness
     /// gauge current (a stall makes a task not ready without any task code running).
-    pub fn check_stalls(&self) {
+    pub(crate) fn check_stalls(&self) {
         let now = Instant::now();
         let mut map = self.lock();
         for (task, entry) in map.iter_mut() {
@@ -289,18 +289,18 @@ impl TaskHandle {
     }
 
     /// The task has proved it can work.
-    pub fn set_ready(&self) {
+    pub(crate) fn set_ready(&self) {
         self.update(|e| e.proved = Some(Ok(())));
     }
 
     /// The task cannot work at all right now (the queue cannot be reached...).
-    pub fn set_not_ready(&self, reason: impl Into<String>) {
+    pub(crate) fn set_not_ready(&self, reason: impl Into<String>) {
         let reason = reason.into();
         self.update(|e| e.proved = Some(Err(reason)));
     }
 
     /// A unit of work (a message, a date) ended well: clears the failure streak.
-    pub fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         let window = self.health.policy.failure_window;
         self.update(|e| {
             e.failures_in_a_row = 0;
@@ -310,7 +310,7 @@ impl TaskHandle {
     }
 
     /// A unit of work failed for `reason` (one line: operation, resource, kind, message).
-    pub fn record_failure(&self, reason: impl Into<String>) {
+    pub(crate) fn record_failure(&self, reason: impl Into<String>) {
         let reason = reason.into();
         let window = self.health.policy.failure_window;
         self.update(|e| {
@@ -322,7 +322,7 @@ impl TaskHandle {
     }
 
     /// Sets check `id` as passing (`Ok`) or failing with a reason.
-    pub fn set_condition(&self, id: &str, state: Result<(), String>) {
+    pub(crate) fn set_condition(&self, id: &str, state: Result<(), String>) {
         self.update(|e| match state {
             Ok(()) => {
                 e.conditions.remove(id);
@@ -333,18 +333,18 @@ impl TaskHandle {
         });
     }
 
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.update(|e| e.last_activity = Some(Utc::now()));
     }
 
-    pub fn set_detail(&self, key: &str, value: Value) {
+    pub(crate) fn set_detail(&self, key: &str, value: Value) {
         self.update(|e| {
             e.details.insert(key.to_string(), value);
         });
     }
 
     /// Registers `operation` on `resource` as in flight until the returned guard is dropped.
-    pub fn track(&self, operation: &'static str, resource: impl Into<String>) -> Tracked {
+    pub(crate) fn track(&self, operation: &'static str, resource: impl Into<String>) -> Tracked {
         let id = self.health.next_op.fetch_add(1, Ordering::Relaxed);
         let op = Op {
             operation,
@@ -370,7 +370,7 @@ fn remember(recent: &mut VecDeque<bool>, failed: bool, window: usize) {
 }
 
 /// An operation in flight; dropping it tells the watchdog it is over.
-pub struct Tracked {
+pub(crate) struct Tracked {
     handle: TaskHandle,
     id: u64,
 }

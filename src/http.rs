@@ -24,7 +24,7 @@ struct AppState {
 }
 
 /// The router, separate from serving so tests can drive it without a socket.
-pub fn router(health: Health, metrics: Metrics) -> Router {
+pub(crate) fn router(health: Health, metrics: Metrics) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/livez", get(live))
@@ -39,7 +39,7 @@ pub fn router(health: Health, metrics: Metrics) -> Router {
 }
 
 /// Serves until `stop` is cancelled, then drains open requests.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     health: Health,
     metrics: Metrics,
@@ -89,7 +89,7 @@ async fn status(State(s): State<AppState>) -> Response {
 }
 
 /// The address to reach a server bound to `addr` from the same host.
-pub fn loopback_for(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+pub(crate) fn loopback_for(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),

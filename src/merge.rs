@@ -10,13 +10,13 @@
 use std::collections::VecDeque;
 
 /// Something listed under a key.
-pub trait Keyed {
+pub(crate) trait Keyed {
     fn key(&self) -> &str;
 }
 
 /// One key with what each side listed under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Joined<L, R> {
+pub(crate) struct Joined<L, R> {
     pub key: String,
     pub left: Vec<L>,
     pub right: Vec<R>,
@@ -27,7 +27,7 @@ pub struct Joined<L, R> {
 
 /// Which side must be fetched for [`MergeJoin::drain`] to make progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
+pub(crate) enum Need {
     Left,
     Right,
     Both,
@@ -88,7 +88,7 @@ impl<T: Keyed> Side<T> {
 
 /// The join state of two listings; see the module docs.
 #[derive(Debug)]
-pub struct MergeJoin<L, R> {
+pub(crate) struct MergeJoin<L, R> {
     left: Side<L>,
     right: Side<R>,
     cap: usize,
@@ -106,17 +106,17 @@ impl<L: Keyed, R: Keyed> MergeJoin<L, R> {
     }
 
     /// Adds the next page of the left listing; `done` when it was the last.
-    pub fn push_left(&mut self, items: Vec<L>, done: bool) {
+    pub(crate) fn push_left(&mut self, items: Vec<L>, done: bool) {
         self.left.push(items, done);
     }
 
     /// Adds the next page of the right listing; `done` when it was the last.
-    pub fn push_right(&mut self, items: Vec<R>, done: bool) {
+    pub(crate) fn push_right(&mut self, items: Vec<R>, done: bool) {
         self.right.push(items, done);
     }
 
     /// Every key now complete on both sides, in key order.
-    pub fn drain(&mut self) -> Vec<Joined<L, R>> {
+    pub(crate) fn drain(&mut self) -> Vec<Joined<L, R>> {
         let mut out = Vec::new();
         loop {
             let key = match (self.left.next_key(), self.right.next_key()) {
@@ -156,7 +156,8 @@ impl<L: Keyed, R: Keyed> MergeJoin<L, R> {
     }
 
     /// Items waiting in memory, both sides together.
-    pub fn buffered(&self) -> usize {
+    #[cfg(test)]
+    fn buffered(&self) -> usize {
         self.left.buffered.len() + self.right.buffered.len()
     }
 }

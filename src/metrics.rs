@@ -281,7 +281,7 @@ impl Metrics {
     }
 
     /// The registry in Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
@@ -290,27 +290,27 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    pub fn s3_request(&self, op: S3Op) {
+    pub(crate) fn s3_request(&self, op: S3Op) {
         self.s3_requests.with_label_values(&[op.label()]).inc();
     }
 
-    pub fn sqs_request(&self, op: SqsOp) {
+    pub(crate) fn sqs_request(&self, op: SqsOp) {
         self.sqs_requests.with_label_values(&[op.label()]).inc();
     }
 
-    pub fn aws_error(&self, service: Service, kind: ErrorKind) {
+    pub(crate) fn aws_error(&self, service: Service, kind: ErrorKind) {
         self.aws_errors
             .with_label_values(&[service.label(), kind.label()])
             .inc();
     }
 
-    pub fn purge_event(&self, outcome: PurgeOutcome) {
+    pub(crate) fn purge_event(&self, outcome: PurgeOutcome) {
         self.purge_events
             .with_label_values(&[outcome.label()])
             .inc();
     }
 
-    pub fn purge_listing(&self, method: ListingMethod) {
+    pub(crate) fn purge_listing(&self, method: ListingMethod) {
         self.purge_listings
             .with_label_values(&[method.label()])
             .inc();
@@ -320,42 +320,42 @@ impl Metrics {
         self.purge_deleted.with_label_values(&[kind.label()]).inc();
     }
 
-    pub fn purge_message(&self, result: MessageResult, n: usize) {
+    pub(crate) fn purge_message(&self, result: MessageResult, n: usize) {
         self.purge_messages
             .with_label_values(&[result.label()])
             .inc_by(n as u64);
     }
 
-    pub fn purge_lag(&self, seconds: f64) {
+    pub(crate) fn purge_lag(&self, seconds: f64) {
         self.purge_lag.observe(seconds.max(0.0));
     }
 
-    pub fn dlq_configured(&self, configured: bool) {
+    pub(crate) fn dlq_configured(&self, configured: bool) {
         self.purge_dlq_configured.set(i64::from(configured));
     }
 
     /// Counts `n` messages in flight until the guard is dropped.
-    pub fn messages_in_flight(&self, n: usize) -> GaugeGuard {
+    pub(crate) fn messages_in_flight(&self, n: usize) -> GaugeGuard {
         GaugeGuard::new(&self.purge_in_flight, n as i64)
     }
 
-    pub fn sync_run(&self, result: SyncResult) {
+    pub(crate) fn sync_run(&self, result: SyncResult) {
         self.sync_runs.with_label_values(&[result.label()]).inc();
     }
 
     /// Raises the last-success gauge to `unix_seconds` (never lowers it).
-    pub fn sync_succeeded_at(&self, unix_seconds: i64) {
+    pub(crate) fn sync_succeeded_at(&self, unix_seconds: i64) {
         let g = &self.sync_last_success;
         g.set(g.get().max(unix_seconds));
     }
 
-    pub fn sync_transferred(&self, files: i64, bytes: i64) {
+    pub(crate) fn sync_transferred(&self, files: i64, bytes: i64) {
         self.sync_files_transferred.inc_by(files.max(0) as u64);
         self.sync_bytes_transferred.inc_by(bytes.max(0) as u64);
     }
 
     /// Records one verification and, when it listed everything, the objects it found.
-    pub fn sync_verified(&self, result: VerifyResult, objects: &[(ObjectState, u64)]) {
+    pub(crate) fn sync_verified(&self, result: VerifyResult, objects: &[(ObjectState, u64)]) {
         self.sync_verifications
             .with_label_values(&[result.label()])
             .inc();
@@ -367,7 +367,7 @@ impl Metrics {
     }
 
     /// Records a check's status, one-hot over the statuses.
-    pub fn preflight_check(&self, check: CheckId, status: CheckStatus) {
+    pub(crate) fn preflight_check(&self, check: CheckId, status: CheckStatus) {
         for s in CheckStatus::ALL {
             self.preflight_checks
                 .with_label_values(&[check.label(), s.label()])
@@ -375,20 +375,25 @@ impl Metrics {
         }
     }
 
-    pub fn preflight_ran(&self, unix_seconds: i64) {
+    pub(crate) fn preflight_ran(&self, unix_seconds: i64) {
         self.preflight_last_run.set(unix_seconds);
     }
 
-    pub fn sweep_scanned(&self, side: Side) {
+    pub(crate) fn sweep_scanned(&self, side: Side) {
         self.sweep_scanned.with_label_values(&[side.label()]).inc();
     }
 
-    pub fn sweep_orphan(&self) {
+    pub(crate) fn sweep_orphan(&self) {
         self.sweep_orphans.inc();
     }
 
     /// One orphan settled: purged, would have been, or kept for `reason`.
-    pub fn sweep_settled(&self, purged: bool, would_purge: bool, reason: Option<KeptReason>) {
+    pub(crate) fn sweep_settled(
+        &self,
+        purged: bool,
+        would_purge: bool,
+        reason: Option<KeptReason>,
+    ) {
         if purged {
             self.sweep_purged.inc();
         }
@@ -400,23 +405,23 @@ impl Metrics {
         }
     }
 
-    pub fn sweep_run(&self, result: SweepResult) {
+    pub(crate) fn sweep_run(&self, result: SweepResult) {
         self.sweep_runs.with_label_values(&[result.label()]).inc();
     }
 
     /// A run completed within its guardrails at `unix_seconds`, having found `orphans`.
-    pub fn sweep_completed(&self, unix_seconds: i64, orphans: u64) {
+    pub(crate) fn sweep_completed(&self, unix_seconds: i64, orphans: u64) {
         let g = &self.sweep_last_success;
         g.set(g.get().max(unix_seconds));
         self.sweep_last_orphans.set(orphans as i64);
     }
 
     /// Counts one execution being watched until the guard is dropped.
-    pub fn execution_watched(&self) -> GaugeGuard {
+    pub(crate) fn execution_watched(&self) -> GaugeGuard {
         GaugeGuard::new(&self.sync_executions_in_progress, 1)
     }
 
-    pub fn task_ready(&self, task: Task, ready: bool) {
+    pub(crate) fn task_ready(&self, task: Task, ready: bool) {
         self.task_ready
             .with_label_values(&[task.label()])
             .set(i64::from(ready));
@@ -425,7 +430,7 @@ impl Metrics {
 
 /// Adds to a gauge on creation and takes it back on drop, so an early return or a panic
 /// cannot leave the gauge drifting.
-pub struct GaugeGuard {
+pub(crate) struct GaugeGuard {
     gauge: IntGauge,
     n: i64,
 }
@@ -437,13 +442,6 @@ impl GaugeGuard {
             gauge: gauge.clone(),
             n,
         }
-    }
-
-    /// Takes `k` back now (part of the work is done).
-    pub fn release(&mut self, k: i64) {
-        let k = k.min(self.n);
-        self.gauge.sub(k);
-        self.n -= k;
     }
 }
 
@@ -489,10 +487,8 @@ mod tests {
     fn gauge_guards_cannot_drift() {
         let m = Metrics::new().unwrap();
         {
-            let mut g = m.messages_in_flight(5);
+            let _g = m.messages_in_flight(5);
             assert_eq!(m.purge_in_flight.get(), 5);
-            g.release(2);
-            assert_eq!(m.purge_in_flight.get(), 3);
             let _w = m.execution_watched();
             assert_eq!(m.sync_executions_in_progress.get(), 1);
         }

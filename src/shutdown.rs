@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// Cancels `token` on the first signal; returns on the second one.
-pub async fn watch(token: CancellationToken) -> std::io::Result<()> {
+pub(crate) async fn watch(token: CancellationToken) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let name = tokio::select! {

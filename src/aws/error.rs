@@ -29,7 +29,7 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn from_sdk<E>(
+    pub(crate) fn from_sdk<E>(
         service: Service,
         operation: &'static str,
         resource: impl Into<String>,
@@ -90,7 +90,7 @@ impl AwsError {
 
     /// An error found in an otherwise successful response (a DeleteObjects entry, a field the
     /// service should have sent).
-    pub fn in_response(
+    pub(crate) fn in_response(
         service: Service,
         operation: &'static str,
         resource: impl Into<String>,
@@ -112,7 +112,7 @@ impl AwsError {
     }
 
     /// Worth trying again later without any change on our side.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self.kind,
             ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Throttling | ErrorKind::Server

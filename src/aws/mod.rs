@@ -41,7 +41,7 @@ impl Clients {
 }
 
 /// Shared SDK settings for one account.
-pub async fn sdk_config(account: &Account, settings: &AwsSettings) -> SdkConfig {
+pub(crate) async fn sdk_config(account: &Account, settings: &AwsSettings) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.read_timeout)

@@ -11,7 +11,7 @@ use crate::labels::{ErrorKind, S3Op, Service};
 use crate::metrics::Metrics;
 
 /// S3's DeleteObjects limit.
-pub const DELETE_BATCH: usize = 1000;
+pub(crate) const DELETE_BATCH: usize = 1000;
 
 /// One version or delete marker of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl crate::merge::Keyed for Object {
 
 /// Where a version listing continues: S3's `NextKeyMarker` and `NextVersionIdMarker`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Marker {
+pub(crate) struct Marker {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
@@ -44,7 +44,7 @@ pub struct Marker {
 
 /// One page of ListObjectVersions: versions and delete markers in key order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VersionPage {
+pub(crate) struct VersionPage {
     pub entries: Vec<Entry>,
     /// `None` on the last page.
     pub next: Option<Marker>,
@@ -60,7 +60,7 @@ pub struct Object {
 
 /// One page of ListObjectsV2.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObjectPage {
+pub(crate) struct ObjectPage {
     pub objects: Vec<Object>,
     /// Common prefixes when listed with a delimiter.
     pub prefixes: Vec<String>,
@@ -70,7 +70,7 @@ pub struct ObjectPage {
 
 /// What DeleteObjects reported, entry by entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeleteReport {
+pub(crate) struct DeleteReport {
     /// (key, version id) confirmed deleted.
     pub deleted: Vec<(String, String)>,
     pub errors: Vec<EntryError>,
@@ -78,7 +78,7 @@ pub struct DeleteReport {
 
 /// One entry DeleteObjects did not delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryError {
+pub(crate) struct EntryError {
     pub key: String,
     pub version_id: String,
     pub code: String,
@@ -141,7 +141,7 @@ impl Bucket {
     }
 
     /// One page of versions and delete markers under `prefix`, continuing at `start`.
-    pub async fn list_versions(
+    pub(crate) async fn list_versions(
         &self,
         prefix: &str,
         start: Option<&Marker>,
@@ -257,7 +257,7 @@ impl Bucket {
     }
 
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
-    pub async fn list_objects(
+    pub(crate) async fn list_objects(
         &self,
         prefix: &str,
         delimiter: Option<&str>,
@@ -309,7 +309,10 @@ impl Bucket {
     }
 
     /// Deletes up to [`DELETE_BATCH`] versions in one request; every entry's fate is reported.
-    pub async fn delete_versions(&self, entries: &[&Entry]) -> Result<DeleteReport, AwsError> {
+    pub(crate) async fn delete_versions(
+        &self,
+        entries: &[&Entry],
+    ) -> Result<DeleteReport, AwsError> {
         let resource = self.uri(entries.first().map_or("", |e| e.key.as_str()));
         let invalid = |message: String| {
             self.failed(AwsError::in_response(
@@ -468,7 +471,7 @@ fn merge_by_key(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
     out
 }
 
-pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 

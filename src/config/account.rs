@@ -37,7 +37,7 @@ pub struct BucketSide {
 
 impl BucketSide {
     /// Emulators and most S3-compatible endpoints only speak path-style.
-    pub fn path_style(&self) -> bool {
+    pub(crate) fn path_style(&self) -> bool {
         self.force_path_style
             .unwrap_or(self.account.endpoint_url.is_some())
     }

@@ -34,7 +34,7 @@ pub use sync::{
 use read::{Problems, SectionInput, read_fields};
 
 /// Environment prefix for overrides: `S3R__PURGE__QUEUE_URL` sets `purge.queue_url`.
-pub const ENV_PREFIX: &str = "S3R";
+pub(crate) const ENV_PREFIX: &str = "S3R";
 
 /// The whole configuration, after defaults, file and environment were merged.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -57,7 +57,7 @@ pub struct Config {
 
 /// What the configuration is loaded for: each command requires only the settings it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// `run`, `check-config`: every enabled task with its settings, and at least one task.
     Daemon,
     /// `sync`: discovery in the source, DataSync executions and claims.
@@ -203,7 +203,7 @@ impl Default for PreflightConfig {
 
 /// Every problem found, reported together.
 #[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
@@ -224,12 +224,12 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Loads defaults, then `file` (if any), then `S3R__*` variables from the process
     /// environment, and checks what `purpose` requires.
-    pub fn load(file: Option<&Path>, purpose: Purpose) -> Result<Config, ConfigError> {
+    pub(crate) fn load(file: Option<&Path>, purpose: Purpose) -> Result<Config, ConfigError> {
         Self::load_with_env(file, std::env::vars(), purpose)
     }
 
     /// As [`Config::load`], with the environment given explicitly (tests).
-    pub fn load_with_env(
+    pub(crate) fn load_with_env(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
         purpose: Purpose,

@@ -236,7 +236,7 @@ impl PurgeConfig {
     }
 
     /// Whether `key` is under one of `prefixes` (every key when none is configured).
-    pub fn in_scope(&self, key: &str) -> bool {
+    pub(crate) fn in_scope(&self, key: &str) -> bool {
         self.prefixes.is_empty() || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
     }
 }

@@ -43,7 +43,7 @@ impl Schedule {
     }
 
     /// The next fire time strictly after `after`, evaluated in `tz` so DST is honoured.
-    pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.0
             .find_next_occurrence(&after.with_timezone(&tz), false)
             .ok()
@@ -122,7 +122,7 @@ impl PartitionTemplate {
     }
 
     /// The partition path for one date, e.g. `year=2023/month=11/day=06/`.
-    pub fn render(&self, date: NaiveDate) -> String {
+    pub(crate) fn render(&self, date: NaiveDate) -> String {
         self.0
             .replace("{yyyy}", &format!("{:04}", date.year()))
             .replace("{MM}", &format!("{:02}", date.month()))
@@ -143,7 +143,7 @@ impl<'de> Deserialize<'de> for PartitionTemplate {
 
 /// The first character DataSync's pattern syntax reserves (`|` separates patterns, `*` is only
 /// allowed at the end), if `s` contains one.
-pub fn forbidden_char(s: &str) -> Option<char> {
+pub(crate) fn forbidden_char(s: &str) -> Option<char> {
     s.chars().find(|c| matches!(c, '*' | '|'))
 }
 

@@ -305,7 +305,7 @@ pub fn notification(
 }
 
 /// `queue.exists`.
-pub fn queue_exists(queue_url: &str, arn: Result<String, CallError>) -> Check {
+pub(crate) fn queue_exists(queue_url: &str, arn: Result<String, CallError>) -> Check {
     match arn {
         Ok(arn) => Check::pass(CheckId::QueueExists, queue_url, format!("reachable: {arn}")),
         Err(e) => Check::fail(
@@ -324,7 +324,7 @@ pub fn queue_exists(queue_url: &str, arn: Result<String, CallError>) -> Check {
 }
 
 /// `queue.redrive`: a dead-letter queue, and the visibility timeouts side by side.
-pub fn queue_redrive(
+pub(crate) fn queue_redrive(
     queue_url: &str,
     attributes: Result<(Option<String>, Option<u64>), CallError>,
     daemon_visibility: u64,
@@ -423,7 +423,7 @@ pub fn task(
 }
 
 /// Bucket and subdirectory of a DataSync S3 location URI, `s3://bucket/sub/dir/`.
-pub fn parse_location_uri(uri: &str) -> Option<(String, String)> {
+pub(crate) fn parse_location_uri(uri: &str) -> Option<(String, String)> {
     let rest = uri.strip_prefix("s3://")?;
     let (bucket, sub) = rest.split_once('/').unwrap_or((rest, ""));
     Some((bucket.to_string(), normalized_subdirectory(sub)))

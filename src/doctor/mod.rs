@@ -35,7 +35,7 @@ impl From<AwsError> for CallError {
 }
 
 /// The tasks a check's failure makes not ready.
-pub fn dependents(check: CheckId) -> &'static [Task] {
+pub(crate) fn dependents(check: CheckId) -> &'static [Task] {
     use CheckId::*;
     match check {
         SourceBucket | TargetBucket => &[Task::Sync, Task::Purge, Task::Sweep],
@@ -49,7 +49,7 @@ pub fn dependents(check: CheckId) -> &'static [Task] {
 }
 
 /// The checks the enabled tasks depend on, in a stable order.
-pub fn relevant(config: &Config) -> Vec<CheckId> {
+pub(crate) fn relevant(config: &Config) -> Vec<CheckId> {
     let enabled = |t: Task| match t {
         Task::Sync => config.sync.enabled,
         Task::Purge => config.purge.enabled,
@@ -450,7 +450,7 @@ fn task_facts(d: &aws_sdk_datasync::operation::describe_task::DescribeTaskOutput
 }
 
 /// The checks as text: one line each, then the fix, then a count.
-pub fn render_text(checks: &[Check]) -> String {
+pub(crate) fn render_text(checks: &[Check]) -> String {
     let mut out = String::new();
     for c in checks {
         out.push_str(&format!(

@@ -76,7 +76,7 @@ pub fn groups(mut keys: Vec<String>, min_group: usize) -> (Vec<Group>, Vec<Strin
 
 /// What to do after a page of a range listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Ask for the next page from here.
     Next(Marker),
     /// Every key is answered.
@@ -88,7 +88,7 @@ pub enum Step {
 
 /// Collects each wanted key's entries from the pages of one range listing.
 #[derive(Debug)]
-pub struct RangeCollector {
+pub(crate) struct RangeCollector {
     /// Wanted keys, their entries so far.
     wanted: BTreeMap<String, KeyListing>,
     limit: usize,
@@ -127,7 +127,7 @@ impl RangeCollector {
         }
     }
 
-    pub fn feed(&mut self, page: VersionPage) -> Step {
+    pub(crate) fn feed(&mut self, page: VersionPage) -> Step {
         self.pages += 1;
         for e in page.entries {
             if let Some(l) = self.wanted.get_mut(&e.key) {
@@ -164,10 +164,6 @@ impl RangeCollector {
         let mut answered = self.wanted;
         let rest = answered.split_off(below.as_str());
         (answered, rest.into_keys().collect())
-    }
-
-    pub fn pages(&self) -> usize {
-        self.pages
     }
 }
 

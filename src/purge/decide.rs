@@ -21,7 +21,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_config(c: &PurgeConfig) -> Self {
+    pub(crate) fn from_config(c: &PurgeConfig) -> Self {
         Policy {
             mode: c.mode,
             marker_only_source: c.marker_only_source,
@@ -30,7 +30,7 @@ impl Policy {
     }
 
     /// Whether the source still holds the key, in `when-source-empty` terms.
-    pub fn source_holds(&self, source: &[&Entry], complete: bool) -> bool {
+    pub(crate) fn source_holds(&self, source: &[&Entry], complete: bool) -> bool {
         match self.marker_only_source {
             MarkerOnlySource::Keep => !source.is_empty(),
             // A listing cut at the limit is not looked into: it certainly holds data.
@@ -41,7 +41,7 @@ impl Policy {
 
 /// A key's entries as listed on one side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyListing {
+pub(crate) struct KeyListing {
     pub entries: Vec<Entry>,
     /// False when the key has more entries than the listing was allowed to collect
     /// (`purge.max_versions_per_key`): `entries` is then only the first of them.
@@ -59,7 +59,7 @@ impl KeyListing {
 
 /// Which side a listing came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Source,
     Target,
 }
@@ -74,7 +74,7 @@ impl std::fmt::Display for Side {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// `when-source-empty`: the source still holds something for the key.
     SourcePresent { source_entries: usize },
     /// Nothing in the target needs deleting.
@@ -103,7 +103,7 @@ pub enum Decision {
 /// 3. A target listing cut at the limit is refused (`max_versions_per_key`).
 /// 4. Race guard: a target entry modified at or after `cutoff` (source listing start minus the
 ///    margin) may have been copied after the source was read; it is never deleted now.
-pub fn decide(
+pub(crate) fn decide(
     policy: &Policy,
     key: &str,
     source: &KeyListing,

@@ -30,7 +30,7 @@ const MAX_LINGER: Duration = Duration::from_millis(40);
 
 /// Keys being decided whose deletions may still join the next request.
 #[derive(Clone, Default)]
-pub struct Deciding {
+pub(crate) struct Deciding {
     inner: Arc<DecidingInner>,
 }
 
@@ -45,7 +45,7 @@ struct DecidingInner {
 impl Deciding {
     /// A key starts being decided; it is done when the guard is dropped (after its deletion is
     /// handed to the [`Deleter`], or when it needs none). `hold` is released with the guard.
-    pub fn enter(&self, hold: Option<Hold>) -> DecidingGuard {
+    pub(crate) fn enter(&self, hold: Option<Hold>) -> DecidingGuard {
         let ticket = self.inner.next.fetch_add(1, Ordering::SeqCst);
         self.active().insert(ticket);
         DecidingGuard {
@@ -73,10 +73,10 @@ impl Deciding {
 /// What a caller keeps only while its key is being decided, such as a consumer's working
 /// slot: once the deletion is handed over, the slot can start on another message while the
 /// DeleteObjects runs.
-pub type Hold = Box<dyn std::any::Any + Send + Sync>;
+pub(crate) type Hold = Box<dyn std::any::Any + Send + Sync>;
 
 /// One key being decided.
-pub struct DecidingGuard {
+pub(crate) struct DecidingGuard {
     deciding: Deciding,
     ticket: u64,
     _hold: Option<Hold>,
@@ -130,7 +130,7 @@ impl DeleteError {
 
 /// Why and on whose behalf entries are deleted; both go into every audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     /// The event name, `manual` or `sweep`.
     pub reason: String,
     /// The SQS message id, or what started a manual run.
@@ -145,7 +145,7 @@ struct Job {
 
 /// A handle to the task that deletes from one bucket.
 #[derive(Clone)]
-pub struct Deleter {
+pub(crate) struct Deleter {
     bucket: String,
     jobs: mpsc::UnboundedSender<Job>,
 }
@@ -348,7 +348,7 @@ fn audit_failure(bucket: &Bucket, e: &Entry, origin: &Origin, batch_id: &str, er
 }
 
 /// Logs what a dry run would delete.
-pub fn audit_dry_run(bucket: &str, entries: &[Entry], origin: &Origin) {
+pub(crate) fn audit_dry_run(bucket: &str, entries: &[Entry], origin: &Origin) {
     for e in entries {
         info!(target: "s3_reconciler::audit", action = "would_delete", bucket, key = %e.key,
               version_id = %e.version_id, delete_marker = e.delete_marker,

@@ -30,7 +30,7 @@ pub struct RemovalEvent {
 
 /// What one message body contains.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// `s3:TestEvent`: acknowledge and drop.
     Test,
     /// An SNS control message (`SubscriptionConfirmation`, `UnsubscribeConfirmation`) that
@@ -42,7 +42,7 @@ pub enum Body {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
+pub(crate) enum Record {
     Removal(RemovalEvent),
     Other { event_name: String },
 }
@@ -62,7 +62,7 @@ pub enum EventError {
 }
 
 /// Parses one SQS message body.
-pub fn parse_body(body: &str) -> Result<Body, EventError> {
+pub(crate) fn parse_body(body: &str) -> Result<Body, EventError> {
     let v: Value = serde_json::from_str(body).map_err(|e| EventError::NotJson(e.to_string()))?;
     parse_value(&v, 0)
 }
@@ -227,7 +227,7 @@ fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
 /// Decodes an S3 notification key: form-urlencoded, so `+` is a space and `%XX` are UTF-8
 /// bytes. S3 always encodes `%` itself as `%25`, so a `%` not followed by two hex digits means
 /// the event is malformed or was re-encoded by someone else: deciding on it would be a guess.
-pub fn decode_key(raw: &str) -> Result<String, String> {
+pub(crate) fn decode_key(raw: &str) -> Result<String, String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -32,7 +32,7 @@ const ROUNDS_IN_FLIGHT: usize = 2;
 
 /// A key's listings on both sides, and when they started (the race guard's reference).
 #[derive(Debug, Clone)]
-pub struct Listings {
+pub(crate) struct Listings {
     pub source: KeyListing,
     pub target: KeyListing,
     pub started: DateTime<Utc>,
@@ -42,7 +42,7 @@ type Reply = oneshot::Sender<Result<Listings, Arc<AwsError>>>;
 
 /// A handle to the listing task; it ends when the last handle is dropped.
 #[derive(Clone)]
-pub struct Lister {
+pub(crate) struct Lister {
     tx: mpsc::UnboundedSender<(String, Reply)>,
 }
 

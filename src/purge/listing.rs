@@ -12,7 +12,7 @@ use super::decide::KeyListing;
 
 /// Collects one key's entries from the pages of a `Prefix = key` listing, up to `limit`.
 #[derive(Debug)]
-pub struct ExactKey<'a> {
+pub(crate) struct ExactKey<'a> {
     key: &'a str,
     limit: usize,
     listing: KeyListing,
@@ -29,7 +29,7 @@ impl<'a> ExactKey<'a> {
 
     /// Takes one page; returns where to continue, or `None` when the key is fully seen (or
     /// has more entries than `limit`, which leaves the listing incomplete).
-    pub fn feed(&mut self, page: VersionPage) -> Option<Marker> {
+    pub(crate) fn feed(&mut self, page: VersionPage) -> Option<Marker> {
         let mut past_key = false;
         for e in page.entries {
             if e.key != self.key {
@@ -51,7 +51,11 @@ impl<'a> ExactKey<'a> {
 }
 
 /// Every version and delete marker of exactly `key` in `bucket`, at most `limit` of them.
-pub async fn list_key(bucket: &Bucket, key: &str, limit: usize) -> Result<KeyListing, AwsError> {
+pub(crate) async fn list_key(
+    bucket: &Bucket,
+    key: &str,
+    limit: usize,
+) -> Result<KeyListing, AwsError> {
     let mut collector = ExactKey::new(key, limit);
     let mut start: Option<Marker> = None;
     loop {

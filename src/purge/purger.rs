@@ -66,7 +66,7 @@ impl KeyOutcome {
     }
 
     /// Whether the event that led here is fully handled (its message may be deleted).
-    pub fn is_settled(&self) -> bool {
+    pub(crate) fn is_settled(&self) -> bool {
         !matches!(
             self,
             KeyOutcome::Deferred { .. } | KeyOutcome::Refused { .. }
@@ -142,7 +142,7 @@ impl Purger {
     /// [`purge_key`](Self::purge_key), releasing `hold` as soon as the key is decided and its
     /// deletion handed over, before the DeleteObjects answers.
     #[instrument(name = "purge_key", skip(self, reason, origin, hold), fields(key = %key))]
-    pub async fn purge_key_holding(
+    pub(crate) async fn purge_key_holding(
         &self,
         key: &str,
         reason: &str,
@@ -226,7 +226,11 @@ pub struct DeletedEntry {
 }
 
 impl ManualResult {
-    pub fn from_result(key: &str, res: Result<KeyOutcome, PurgeError>, dry_run: bool) -> Self {
+    pub(crate) fn from_result(
+        key: &str,
+        res: Result<KeyOutcome, PurgeError>,
+        dry_run: bool,
+    ) -> Self {
         let (outcome, deleted, error) = match res {
             Ok(KeyOutcome::Purged { deleted, .. }) => (
                 PurgeOutcome::Purged,

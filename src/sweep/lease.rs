@@ -12,7 +12,7 @@ use crate::labels::KeptReason;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum LeaseStatus {
+pub(crate) enum LeaseStatus {
     Running,
     Completed,
 }
@@ -28,7 +28,7 @@ pub enum RunKind {
 
 /// Where an interrupted walk resumes: every key up to and including `after` is done.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub after: String,
     /// Per side, the last key at or before `after` known to still be there: the listing
     /// resumes just past it.
@@ -50,7 +50,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn add(&mut self, o: &Stats) {
+    pub(crate) fn add(&mut self, o: &Stats) {
         self.scanned_source += o.scanned_source;
         self.scanned_target += o.scanned_target;
         self.orphans += o.orphans;
@@ -63,7 +63,7 @@ impl Stats {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub prefix: String,
     pub holder: String,
     pub run_id: String,
@@ -81,7 +81,7 @@ pub struct Lease {
 
 /// What a replica does about a prefix, given its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseAction {
+pub(crate) enum LeaseAction {
     /// No lease, a completed one, or an interrupted run of another kind: a fresh run.
     Start,
     /// Our own interrupted run (a restart), or another's gone stale: go on from its checkpoint.
@@ -91,7 +91,7 @@ pub enum LeaseAction {
 }
 
 /// The lease state machine.
-pub fn next_action(
+pub(crate) fn next_action(
     lease: Option<&Lease>,
     now: DateTime<Utc>,
     holder: &str,

@@ -23,7 +23,7 @@ pub struct Orphan {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Nomination {
+pub(crate) enum Nomination {
     /// The source backs the target's key (or the target has nothing).
     NotOrphan,
     /// Old enough to decide.
@@ -33,7 +33,7 @@ pub enum Nomination {
 }
 
 /// Nominates one key of the walk. `young_after`: now minus `sweep.min_age`.
-pub fn nominate(
+pub(crate) fn nominate(
     j: &Joined<Entry, Entry>,
     policy: &Policy,
     young_after: DateTime<Utc>,

@@ -147,7 +147,7 @@ impl Sweeper {
         }
     }
 
-    pub fn with_health(mut self, handle: TaskHandle) -> Self {
+    pub(crate) fn with_health(mut self, handle: TaskHandle) -> Self {
         self.health = Some(handle);
         self
     }
@@ -295,62 +295,22 @@ impl Sweeper {
             Utc::now() - chrono::Duration::from_std(sweep.min_age).unwrap_or(chrono::Duration::MAX);
         let stopped = AtomicBool::new(false);
         let run_id = lease.run_id.clone();
-        let mut frontier = Frontier::resume(lease.checkpoint.clone());
+        let mut t = Tally {
+            prefix,
+            metrics: &self.metrics,
+            stats: Stats::default(),
+            frontier: Frontier::resume(lease.checkpoint.clone()),
+            result: SweepResult::Completed,
+        };
         let mut pending = FuturesOrdered::new();
-        let mut stats = Stats::default();
-        let mut result = SweepResult::Completed;
         let mut last_write = Instant::now();
         let tracked = self
             .health
             .as_ref()
             .map(|h| h.track("sweep", self.target.uri(prefix)));
-        let settle = |fate: (Orphan, Fate, bool),
-                      stats: &mut Stats,
-                      frontier: &mut Frontier,
-                      result: &mut SweepResult,
-                      on_line: &mut (dyn FnMut(&OrphanLine) + Send)| {
-            let (orphan, fate, on_source) = fate;
-            let (action, reason, error) = match fate {
-                Fate::Purged => (Action::Purged, None, None),
-                Fate::WouldPurge => (Action::WouldPurge, None, None),
-                Fate::Kept(r) => (Action::Kept, Some(r), None),
-                Fate::Failed(r, e) => (Action::Kept, Some(r), Some(e)),
-            };
-            match (action, reason) {
-                (Action::Purged, _) => stats.purged += 1,
-                (Action::WouldPurge, _) => stats.would_purge += 1,
-                (_, Some(r)) => *stats.kept.entry(r).or_default() += 1,
-                _ => {}
-            }
-            match reason {
-                Some(KeptReason::MaxDeletes) => {
-                    *result = worst(*result, SweepResult::ExceededMaxDeletes)
-                }
-                Some(KeptReason::AfterError) => {
-                    *result = worst(*result, SweepResult::StoppedAfterError)
-                }
-                Some(KeptReason::Failed) => {
-                    *result = worst(*result, SweepResult::StoppedAfterError)
-                }
-                _ => {}
-            }
-            self.metrics.sweep_settled(
-                action == Action::Purged,
-                action == Action::WouldPurge,
-                reason,
-            );
-            frontier.settled(&orphan.key, on_source, action == Action::Purged);
-            on_line(&OrphanLine {
-                prefix: prefix.to_string(),
-                orphan,
-                action,
-                reason,
-                error,
-            });
-        };
         loop {
             if shutdown.is_cancelled() {
-                result = worst(result, SweepResult::Interrupted);
+                t.result = worst(t.result, SweepResult::Interrupted);
                 break;
             }
             // Decisions in flight go on while the walk waits for a page.
@@ -359,9 +319,7 @@ impl Sweeper {
             let listed = loop {
                 tokio::select! {
                     r = &mut next => break r,
-                    Some(f) = pending.next(), if !pending.is_empty() => {
-                        settle(f, &mut stats, &mut frontier, &mut result, on_line);
-                    }
+                    Some(f) = pending.next(), if !pending.is_empty() => t.settle(f, on_line),
                 }
             };
             let batch = match listed {
@@ -369,39 +327,30 @@ impl Sweeper {
                 Ok(None) => break,
                 Err(e) => {
                     error!(%prefix, error = %e, "sweep listing failed");
-                    result = worst(result, SweepResult::Failed);
+                    t.result = worst(t.result, SweepResult::Failed);
                     break;
                 }
             };
-            if let Some(t) = &tracked {
-                t.progress();
+            if let Some(tracked) = &tracked {
+                tracked.progress();
             }
             for j in batch {
-                self.count_scanned(&j, &mut stats);
+                t.scanned(&j);
                 match nominate(&j, &self.policy, young_after) {
-                    Nomination::NotOrphan => frontier.plain(&j),
+                    Nomination::NotOrphan => t.frontier.plain(&j),
                     Nomination::TooYoung(orphan) => {
-                        frontier.plain(&j);
-                        *stats.kept.entry(KeptReason::TooYoung).or_default() += 1;
-                        self.metrics
-                            .sweep_settled(false, false, Some(KeptReason::TooYoung));
-                        on_line(&OrphanLine {
-                            prefix: prefix.to_string(),
-                            orphan,
-                            action: Action::Kept,
-                            reason: Some(KeptReason::TooYoung),
-                            error: None,
-                        });
+                        t.frontier.plain(&j);
+                        t.report(orphan, Fate::Kept(KeptReason::TooYoung), on_line);
                     }
                     Nomination::Orphan(orphan) => {
-                        stats.orphans += 1;
+                        t.stats.orphans += 1;
                         self.metrics.sweep_orphan();
                         while pending.len() >= sweep.concurrency.get() {
                             if let Some(f) = pending.next().await {
-                                settle(f, &mut stats, &mut frontier, &mut result, on_line);
+                                t.settle(f, on_line);
                             }
                         }
-                        frontier.candidate(&j);
+                        t.frontier.candidate(&j);
                         let on_source = !j.left.is_empty();
                         pending.push_back(
                             self.decide(orphan, on_source, kind, budget, &stopped, &run_id),
@@ -410,21 +359,27 @@ impl Sweeper {
                 }
                 // A page can hold a thousand orphans: checkpoint as keys settle, not per page.
                 if last_write.elapsed() >= sweep.checkpoint_interval {
-                    lease.checkpoint = frontier.checkpoint(pending.is_empty());
-                    if !self.save(&name, &mut lease, &mut etag, &stats).await? {
-                        result = worst(result, SweepResult::Busy);
+                    lease.checkpoint = t.frontier.checkpoint(pending.is_empty());
+                    if !self.save(&name, &mut lease, &mut etag, &t.stats).await? {
+                        t.result = worst(t.result, SweepResult::Busy);
                         break;
                     }
                     last_write = Instant::now();
                 }
             }
-            if result == SweepResult::Busy {
+            if t.result == SweepResult::Busy {
                 break;
             }
         }
         while let Some(f) = pending.next().await {
-            settle(f, &mut stats, &mut frontier, &mut result, on_line);
+            t.settle(f, on_line);
         }
+        let Tally {
+            stats,
+            frontier,
+            result,
+            ..
+        } = t;
         let finished = !matches!(
             result,
             SweepResult::Interrupted | SweepResult::Failed | SweepResult::Busy
@@ -443,17 +398,6 @@ impl Sweeper {
               orphans = stats.orphans, purged = stats.purged, would_purge = stats.would_purge,
               result = %result, "sweep of prefix ended");
         Ok((stats, result))
-    }
-
-    fn count_scanned(&self, j: &Joined<Entry, Entry>, stats: &mut Stats) {
-        if !j.left.is_empty() {
-            stats.scanned_source += 1;
-            self.metrics.sweep_scanned(Side::Source);
-        }
-        if !j.right.is_empty() {
-            stats.scanned_target += 1;
-            self.metrics.sweep_scanned(Side::Target);
-        }
     }
 
     /// Refreshes the lease with the checkpoint and this session's stats; `false` when another
@@ -516,6 +460,82 @@ impl Sweeper {
             }
         };
         (orphan, f, on_source)
+    }
+}
+
+/// What one prefix's run has counted and settled so far.
+struct Tally<'a> {
+    prefix: &'a str,
+    metrics: &'a Metrics,
+    stats: Stats,
+    frontier: Frontier,
+    result: SweepResult,
+}
+
+impl Tally<'_> {
+    fn scanned(&mut self, j: &Joined<Entry, Entry>) {
+        if !j.left.is_empty() {
+            self.stats.scanned_source += 1;
+            self.metrics.sweep_scanned(Side::Source);
+        }
+        if !j.right.is_empty() {
+            self.stats.scanned_target += 1;
+            self.metrics.sweep_scanned(Side::Target);
+        }
+    }
+
+    /// A decided candidate: counted, reported, and the checkpoint may pass it.
+    fn settle(
+        &mut self,
+        (orphan, fate, on_source): (Orphan, Fate, bool),
+        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+    ) {
+        let purged = matches!(fate, Fate::Purged);
+        let key = orphan.key.clone();
+        self.report(orphan, fate, on_line);
+        self.frontier.settled(&key, on_source, purged);
+    }
+
+    /// An orphan's fate, counted and reported.
+    fn report(
+        &mut self,
+        orphan: Orphan,
+        fate: Fate,
+        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+    ) {
+        let (action, reason, error) = match fate {
+            Fate::Purged => (Action::Purged, None, None),
+            Fate::WouldPurge => (Action::WouldPurge, None, None),
+            Fate::Kept(r) => (Action::Kept, Some(r), None),
+            Fate::Failed(r, e) => (Action::Kept, Some(r), Some(e)),
+        };
+        match (action, reason) {
+            (Action::Purged, _) => self.stats.purged += 1,
+            (Action::WouldPurge, _) => self.stats.would_purge += 1,
+            (_, Some(r)) => *self.stats.kept.entry(r).or_default() += 1,
+            _ => {}
+        }
+        match reason {
+            Some(KeptReason::MaxDeletes) => {
+                self.result = worst(self.result, SweepResult::ExceededMaxDeletes)
+            }
+            Some(KeptReason::AfterError | KeptReason::Failed) => {
+                self.result = worst(self.result, SweepResult::StoppedAfterError)
+            }
+            _ => {}
+        }
+        self.metrics.sweep_settled(
+            action == Action::Purged,
+            action == Action::WouldPurge,
+            reason,
+        );
+        on_line(&OrphanLine {
+            prefix: self.prefix.to_string(),
+            orphan,
+            action,
+            reason,
+            error,
+        });
     }
 }
 
@@ -618,12 +638,12 @@ impl Frontier {
 }
 
 /// Prints each line as JSON (the `sweep` command) or logs it (the daemon).
-pub fn json_line(line: &OrphanLine) -> String {
+pub(crate) fn json_line(line: &OrphanLine) -> String {
     serde_json::to_string(line).unwrap_or_default()
 }
 
 /// Kept reasons with their counts, for logs.
-pub fn kept_summary(kept: &BTreeMap<KeptReason, u64>) -> String {
+pub(crate) fn kept_summary(kept: &BTreeMap<KeptReason, u64>) -> String {
     kept.iter()
         .map(|(r, n)| format!("{r}={n}"))
         .collect::<Vec<_>>()

@@ -46,7 +46,7 @@ impl Cursor {
 }
 
 /// The merged walk of one prefix, resumable from a checkpoint.
-pub struct Walk<'a> {
+pub(crate) struct Walk<'a> {
     source: &'a Bucket,
     target: &'a Bucket,
     prefix: String,

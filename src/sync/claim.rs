@@ -163,7 +163,7 @@ impl Claim {
     }
 
     /// Failed or empty with attempts left: the scheduler runs it again.
-    pub fn retryable(&self, max_attempts: u32) -> bool {
+    pub(crate) fn retryable(&self, max_attempts: u32) -> bool {
         matches!(self.status, ClaimStatus::Failed | ClaimStatus::Empty)
             && self.attempts < max_attempts
     }
@@ -190,7 +190,7 @@ pub fn retry_at(
 
 /// The rules a runner applies to an existing claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimPolicy {
+pub(crate) struct ClaimPolicy {
     /// A running claim not refreshed for this long is abandoned.
     pub ttl: Duration,
     /// Attempts before a failed date is given up.
@@ -201,7 +201,7 @@ pub struct ClaimPolicy {
 
 /// Why a runner leaves a date alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
+pub(crate) enum Skip {
     AlreadySynced,
     GaveUp {
         attempts: u32,
@@ -234,7 +234,7 @@ impl fmt::Display for Skip {
 
 /// What a runner does about a date, given its claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimAction {
+pub(crate) enum ClaimAction {
     /// No claim yet: plan and create one (attempt 1).
     Create,
     Skip(Skip),
@@ -251,7 +251,7 @@ pub enum ClaimAction {
 }
 
 /// The claim state machine.
-pub fn next_action(
+pub(crate) fn next_action(
     claim: Option<&Claim>,
     now: DateTime<Utc>,
     holder: &str,
@@ -294,7 +294,7 @@ pub fn next_action(
 
 /// What to do with one chunk of a claim being executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChunkStep {
+pub(crate) enum ChunkStep {
     /// Its execution succeeded.
     Done,
     /// Never started, or its execution failed: start one.
@@ -303,7 +303,7 @@ pub enum ChunkStep {
     Follow(String),
 }
 
-pub fn chunk_step(c: &Chunk) -> ChunkStep {
+pub(crate) fn chunk_step(c: &Chunk) -> ChunkStep {
     match (&c.status, &c.execution_arn) {
         (Some(ExecStatus::Success), _) => ChunkStep::Done,
         (Some(ExecStatus::Error), _) | (_, None) => ChunkStep::Start,

@@ -10,7 +10,7 @@ use crate::labels::{ErrorKind, Service};
 use crate::metrics::Metrics;
 
 /// The single include rule for one filter value.
-pub fn include_rule(filter: &str) -> FilterRule {
+pub(crate) fn include_rule(filter: &str) -> FilterRule {
     FilterRule::builder()
         .filter_type(FilterType::SimplePattern)
         .value(filter)

@@ -37,7 +37,7 @@ impl DateReport {
     }
 
     /// The lines to print: the dry run's filters as text, a run's result as one JSON object.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             DateReport::Planned(date, p) => {
                 let window: Vec<String> = p.dates.iter().map(|d| d.to_string()).collect();
@@ -105,7 +105,7 @@ impl VerifyRun {
     }
 
     /// One JSON line per partition, one per date that could not be verified, then a summary.
-    pub fn render(&self) -> Vec<String> {
+    pub(crate) fn render(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .reports
             .iter()

@@ -60,7 +60,7 @@ pub fn pattern(
 }
 
 /// Project-name glob filters.
-pub fn project_selected(name: &str, include: &[String], exclude: &[String]) -> bool {
+pub(crate) fn project_selected(name: &str, include: &[String], exclude: &[String]) -> bool {
     let included = include.is_empty() || include.iter().any(|g| glob_match::glob_match(g, name));
     included && !exclude.iter().any(|g| glob_match::glob_match(g, name))
 }
@@ -79,7 +79,7 @@ pub struct Plan {
 
 /// The S3 key prefix a pattern selects: `/p1/day=06/*` under subdirectory `/topics/` is
 /// `topics/p1/day=06/`.
-pub fn pattern_prefix(location_subdirectory: &str, pattern: &str) -> String {
+pub(crate) fn pattern_prefix(location_subdirectory: &str, pattern: &str) -> String {
     let sub = normalized_subdirectory(location_subdirectory);
     let rest = pattern.trim_start_matches('/').trim_end_matches('*');
     format!("{}{rest}", sub.trim_start_matches('/'))
@@ -88,7 +88,7 @@ pub fn pattern_prefix(location_subdirectory: &str, pattern: &str) -> String {
 /// The partitions of `filters` (as a claim records them), for the dates of `window`.
 /// Patterns that do not end in one of the window's partitions are not partitions of ours and
 /// are left out.
-pub fn partitions_of<'a>(
+pub(crate) fn partitions_of<'a>(
     s: &SyncConfig,
     window: &[NaiveDate],
     filters: impl IntoIterator<Item = &'a str>,
@@ -120,7 +120,7 @@ pub fn partitions_of<'a>(
 }
 
 /// Renders every pattern for `project_prefixes` × `dates` and packs them into filters.
-pub fn build_plan(
+pub(crate) fn build_plan(
     s: &SyncConfig,
     project_prefixes: &[String],
     dates: &[NaiveDate],

@@ -180,7 +180,7 @@ impl Syncer {
     }
 
     /// Reports outcomes and in-flight watches to the task's health entry.
-    pub fn with_health(mut self, handle: TaskHandle) -> Self {
+    pub(crate) fn with_health(mut self, handle: TaskHandle) -> Self {
         self.health = Some(handle);
         self
     }

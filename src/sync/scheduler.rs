@@ -84,7 +84,7 @@ const RETRY_FLOOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why the scheduler wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// The schedule fires: a new target date.
     Fire,
     /// A failed or empty date of the last cycle is due again.
@@ -93,7 +93,7 @@ pub enum Wake {
 
 /// When the scheduler wakes next: the schedule's next fire, or an earlier due retry (not
 /// sooner than `floor` from now).
-pub fn next_wake(
+pub(crate) fn next_wake(
     next_fire: DateTime<Utc>,
     next_retry: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -227,7 +227,7 @@ pub async fn dates_to_run(
 }
 
 /// Pure selection behind [`dates_to_run`]; `earlier` is oldest first, without `target`.
-pub fn select_dates(
+pub(crate) fn select_dates(
     target: NaiveDate,
     earlier: &[(NaiveDate, Option<Claim>)],
     max_attempts: u32,

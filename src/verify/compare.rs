@@ -64,7 +64,7 @@ impl Counts {
         self.missing == 0 && self.size_mismatched == 0
     }
 
-    pub fn add(&mut self, o: &Counts) {
+    pub(crate) fn add(&mut self, o: &Counts) {
         self.expected += o.expected;
         self.present += o.present;
         self.missing += o.missing;
@@ -94,7 +94,7 @@ impl PartitionCompare {
     }
 
     /// Takes one key as listed in the source (left) and the target (right).
-    pub fn add(&mut self, j: &Joined<Object, Object>) {
+    pub(crate) fn add(&mut self, j: &Joined<Object, Object>) {
         let c = &mut self.counts;
         let Some(src) = j.left.first() else {
             c.extra += 1;

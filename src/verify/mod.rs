@@ -39,7 +39,7 @@ pub struct Verification {
 
 impl Verification {
     /// Sums partition reports; `files_transferred` is what the executions reported.
-    pub fn summarize(reports: &[PartitionReport], files_transferred: Option<i64>) -> Self {
+    pub(crate) fn summarize(reports: &[PartitionReport], files_transferred: Option<i64>) -> Self {
         let mut counts = Counts::default();
         let mut missing_keys = Vec::new();
         for r in reports {

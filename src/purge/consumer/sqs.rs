@@ -15,7 +15,7 @@ use crate::labels::{Service, SqsOp};
 use crate::metrics::Metrics;
 
 /// SQS's limit on messages per receive and entries per batch call.
-pub const SQS_MAX_BATCH: usize = 10;
+pub(crate) const SQS_MAX_BATCH: usize = 10;
 
 /// The purge queue.
 #[derive(Clone)]
@@ -76,7 +76,7 @@ impl Queue {
     }
 
     /// Deletes up to 10 messages by receipt handle; returns how many the queue refused.
-    pub async fn delete_batch(&self, receipts: &[&str]) -> Result<usize, AwsError> {
+    pub(crate) async fn delete_batch(&self, receipts: &[&str]) -> Result<usize, AwsError> {
         let entries: Vec<_> = receipts
             .iter()
             .enumerate()
@@ -105,7 +105,7 @@ impl Queue {
 
     /// Sets the visibility timeout of up to 10 messages (receipt, timeout each); returns how
     /// many the queue refused.
-    pub async fn change_visibility_batch(
+    pub(crate) async fn change_visibility_batch(
         &self,
         entries: &[(&str, Duration)],
     ) -> Result<usize, AwsError> {
@@ -138,7 +138,7 @@ impl Queue {
     }
 
     /// The queue's RedrivePolicy, if it has one.
-    pub async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
+    pub(crate) async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
         self.metrics.sqs_request(SqsOp::GetQueueAttributes);
         let out = self
             .client
