@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use common::*;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Spawned, lag_quantiles, peak_rss_mib, scrape, value};
+use support::{Spawned, cpu_seconds, lag_quantiles, peak_rss_mib, scrape, value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 const LATENCY_MS: f64 = 20.0;
@@ -66,6 +66,11 @@ fn set_latency(ms: u64, jitter: u64) {
 /// Requests per operation since the last reset.
 fn stats() -> BTreeMap<String, u64> {
     serde_json::from_value(admin("GET", "stats", &json!({}))).unwrap_or_default()
+}
+
+/// The lab's process id (`scripts/lab.sh env` exports it), to see what its CPU costs.
+fn lab_pid() -> Option<u32> {
+    std::env::var("S3R_LAB_PID").ok()?.parse().ok()
 }
 
 fn reset_stats() {
@@ -318,6 +323,9 @@ async fn seed_lambda(s3: &aws_sdk_s3::Client, w: &World, keys: &[String]) -> (f6
 
 struct SweepRun {
     secs: f64,
+    /// CPU seconds of the daemon and of the lab over the run.
+    cpu: f64,
+    lab_cpu: f64,
     summary: Value,
     peak_rss_mib: f64,
     stats: BTreeMap<String, u64>,
@@ -364,13 +372,18 @@ max_deletes = 100000
             .unwrap(),
     );
     let mut rss: f64 = 0.0;
+    let mut cpu: f64 = 0.0;
+    let lab = lab_pid();
+    let lab_before = lab.map_or(0.0, cpu_seconds);
     let stdout = child.0.stdout.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
     while child.0.try_wait().unwrap().is_none() {
         rss = rss.max(peak_rss_mib(child.0.id()));
+        cpu = cpu.max(cpu_seconds(child.0.id()));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = t.elapsed().as_secs_f64();
+    let lab_cpu = lab.map_or(0.0, cpu_seconds) - lab_before;
     let out = reader.join().unwrap();
     let stats = stats();
     set_latency(0, 0);
@@ -381,6 +394,8 @@ max_deletes = 100000
         .unwrap_or(Value::Null);
     SweepRun {
         secs,
+        cpu,
+        lab_cpu,
         summary,
         peak_rss_mib: rss,
         stats,
@@ -532,7 +547,7 @@ async fn sweep_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
         1000.0 / (LATENCY_MS / 1000.0)
     );
     println!(
-        "    {:<10} {:>7} {:>9} {:>6} {:>8} {:>12} {:>13} {:>9} {:>8} {:>8}",
+        "    {:<10} {:>7} {:>9} {:>6} {:>8} {:>12} {:>13} {:>9} {:>8} {:>8} {:>11} {:>11}",
         "prefix",
         "keys",
         "versions",
@@ -542,7 +557,9 @@ async fn sweep_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
         "tgt entries/s",
         "orphans",
         "LOV",
-        "RSS MiB"
+        "RSS MiB",
+        "CPU ms/LOV",
+        "lab ms/LOV"
     );
     for (prefix, n, latency) in [
         ("large/", keys, 20),
@@ -553,17 +570,25 @@ async fn sweep_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
         let r = sweep(&w, &state, latency, prefix).await;
         let s = &r.summary;
         let target = s["scanned_target"].as_f64().unwrap_or(0.0);
+        let lov = r
+            .stats
+            .get("s3:ListObjectVersions")
+            .copied()
+            .unwrap_or(0)
+            .max(1);
         let entries = 2.0 * n as f64 + if prefix == "mixed/" { 1000.0 } else { 0.0 };
         println!(
-            "    {prefix:<10} {:>7} {:>9} {latency:>6} {:>8.1} {:>12.0} {:>13.0} {:>9} {:>8} {:>8.1}",
+            "    {prefix:<10} {:>7} {:>9} {latency:>6} {:>8.1} {:>12.0} {:>13.0} {:>9} {:>8} {:>8.1} {:>11.1} {:>11.1}",
             target,
             entries,
             r.secs,
             target / r.secs,
             entries / r.secs,
             s["orphans"],
-            r.stats.get("s3:ListObjectVersions").copied().unwrap_or(0),
-            r.peak_rss_mib
+            lov,
+            r.peak_rss_mib,
+            1000.0 * r.cpu / lov as f64,
+            1000.0 * r.lab_cpu / lov as f64
         );
     }
 }

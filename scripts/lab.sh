@@ -33,6 +33,7 @@ case "${1:-}" in
     [ -f "$state/lab.addr" ] || { echo "lab not started: run scripts/lab.sh start" >&2; exit 1; }
     cat <<ENV
 export S3R_TEST_ENDPOINT=$(cat "$state/lab.addr")
+export S3R_LAB_PID=$(cat "$state/lab.pid")
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=ap-northeast-2

@@ -356,3 +356,55 @@ pub(crate) fn audit_dry_run(bucket: &str, entries: &[Entry], origin: &Origin) {
               "dry run: target entry would be deleted");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Says when it is dropped.
+    struct Signal(Option<oneshot::Sender<()>>);
+
+    impl Drop for Signal {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    // A consumer's slot rides on the guard: it must come back when the deletion is queued, not
+    // when DeleteObjects answers, or the next message waits a whole round trip for nothing.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_hold_is_released_when_the_deletion_is_handed_over_not_when_it_is_answered() {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let metrics = Metrics::new().unwrap();
+        let bucket = Bucket::new(aws_sdk_s3::Client::from_conf(conf), "t", metrics.clone());
+        let deciding = Deciding::default();
+        let deleter = Deleter::spawn(bucket, metrics, deciding.clone());
+        let (tx, mut released) = oneshot::channel();
+        let guard = deciding.enter(Some(Box::new(Signal(Some(tx)))));
+        let entry = Entry {
+            key: "a.txt".into(),
+            version_id: "v1".into(),
+            delete_marker: false,
+            last_modified: None,
+        };
+        let origin = Origin {
+            reason: "test".into(),
+            message_id: "m".into(),
+        };
+        let delete = deleter.delete(vec![entry], origin, guard);
+        tokio::pin!(delete);
+        // One poll queues the job; the deleting task has not even run yet on this thread.
+        assert!(futures::poll!(&mut delete).is_pending());
+        assert!(
+            released.try_recv().is_ok(),
+            "the hold outlived the hand-over"
+        );
+        assert!(!deciding.pending_before(deciding.watermark()));
+    }
+}
