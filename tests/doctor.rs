@@ -339,9 +339,10 @@ async fn a_location_on_another_bucket_or_subdirectory_fails_datasync_locations()
     assert_eq!(code, 0, "{checks:#?}");
 
     // A task that does not exist fails datasync.task, and the checks that need it say so.
-    // Flipping the last character keeps the ARN well-formed and never names the same task.
-    let (stem, last) = w.task.split_at(w.task.len() - 1);
-    let missing = format!("{stem}{}", if last == "0" { "1" } else { "0" });
+    // Well-formed, and never created: the emulator numbers its tasks from 1 (task-0000…1,
+    // task-0000…2), so a neighbouring id would name this test's other tasks.
+    let stem = &w.task[..w.task.rfind("/task-").expect("a task ARN")];
+    let missing = format!("{stem}/task-{}", "f".repeat(17));
     let (code, checks) = doctor(&w.toml(""), &[("S3R__SYNC__TASK_ARN", &missing)]);
     assert_eq!(code, 1);
     assert_eq!(
