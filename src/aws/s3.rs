@@ -2,8 +2,10 @@
 //! DeleteObjects, conditional reads and writes of small JSON objects. Each call is counted in
 //! `s3_requests_total`, and each failure in `aws_errors_total`, here and nowhere else.
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 
 use super::AwsError;
@@ -140,6 +142,19 @@ impl Bucket {
         e
     }
 
+    /// An SDK failure of `operation` on `resource`, counted.
+    fn sdk_failed<E>(
+        &self,
+        operation: &'static str,
+        resource: String,
+        err: SdkError<E, HttpResponse>,
+    ) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.failed(AwsError::from_sdk(Service::S3, operation, resource, err))
+    }
+
     /// One page of versions and delete markers under `prefix`, continuing at `start`.
     pub(crate) async fn list_versions(
         &self,
@@ -156,14 +171,7 @@ impl Bucket {
             .set_version_id_marker(start.and_then(|m| m.version_id.clone()))
             .send()
             .await
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "ListObjectVersions",
-                    self.uri(prefix),
-                    e,
-                ))
-            })?;
+            .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(prefix), e))?;
         let versions = out.versions().iter().filter_map(|v| {
             Some(Entry {
                 key: v.key()?.to_string(),
@@ -202,14 +210,7 @@ impl Bucket {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "ListObjectVersions",
-                    self.uri(""),
-                    e,
-                ))
-            })
+            .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(""), e))
     }
 
     /// The bucket's versioning status (`Enabled`, `Suspended`), `None` if never enabled.
@@ -221,14 +222,7 @@ impl Bucket {
             .bucket(&self.name)
             .send()
             .await
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "GetBucketVersioning",
-                    self.uri(""),
-                    e,
-                ))
-            })?;
+            .map_err(|e| self.sdk_failed("GetBucketVersioning", self.uri(""), e))?;
         Ok(out.status().map(|s| s.as_str().to_string()))
     }
 
@@ -246,14 +240,7 @@ impl Bucket {
             .bucket(&self.name)
             .send()
             .await
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "GetBucketNotificationConfiguration",
-                    self.uri(""),
-                    e,
-                ))
-            })
+            .map_err(|e| self.sdk_failed("GetBucketNotificationConfiguration", self.uri(""), e))
     }
 
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
@@ -273,14 +260,7 @@ impl Bucket {
             .set_continuation_token(token)
             .send()
             .await
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "ListObjectsV2",
-                    self.uri(prefix),
-                    e,
-                ))
-            })?;
+            .map_err(|e| self.sdk_failed("ListObjectsV2", self.uri(prefix), e))?;
         let objects = out
             .contents()
             .iter()
@@ -347,14 +327,7 @@ impl Bucket {
             .delete(delete)
             .send()
             .await
-            .map_err(|e| {
-                self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "DeleteObjects",
-                    resource.clone(),
-                    e,
-                ))
-            })?;
+            .map_err(|e| self.sdk_failed("DeleteObjects", resource.clone(), e))?;
         Ok(DeleteReport {
             deleted: out
                 .deleted()
@@ -393,12 +366,7 @@ impl Bucket {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
-                return Err(self.failed(AwsError::from_sdk(
-                    Service::S3,
-                    "GetObject",
-                    self.uri(key),
-                    e,
-                )));
+                return Err(self.sdk_failed("GetObject", self.uri(key), e));
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
