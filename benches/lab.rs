@@ -21,21 +21,20 @@ mod common;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use chrono::{DateTime, Utc};
 use common::*;
-use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Spawned, cpu_seconds, lag_quantiles, peak_rss_mib, scrape, value};
+use support::{Spawned, cpu_seconds, enqueue, lag_quantiles, peak_rss_mib, scrape, value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 const LATENCY_MS: f64 = 20.0;
+/// What a lifecycle rule's expirations send.
+const LIFECYCLE: &str = "LifecycleExpiration:Delete";
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -111,69 +110,6 @@ async fn world(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> World {
     create_bucket(s3, &tgt, true).await;
     let (queue, _) = queue_with_dlq(sqs, 5).await;
     World { src, tgt, queue }
-}
-
-/// Queues one event per key, 10 per SendMessageBatch, many at once; returns each key's
-/// eventTime.
-async fn enqueue(
-    sqs: &aws_sdk_sqs::Client,
-    w: &World,
-    keys: &[String],
-) -> HashMap<String, DateTime<Utc>> {
-    let batches: Vec<Vec<(String, String)>> = keys
-        .chunks(10)
-        .map(|c| {
-            c.iter()
-                .map(|k| {
-                    (
-                        k.clone(),
-                        s3_event(&w.src, k, "LifecycleExpiration:Delete", "v"),
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let mut times = HashMap::new();
-    for b in &batches {
-        for (k, body) in b {
-            let v: Value = serde_json::from_str(body).unwrap();
-            times.insert(
-                k.clone(),
-                v["Records"][0]["eventTime"]
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap(),
-            );
-        }
-    }
-    futures::stream::iter(batches)
-        .map(|b| {
-            let (sqs, queue) = (sqs.clone(), w.queue.clone());
-            async move {
-                let entries = b
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (_, body))| {
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(body)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect();
-                sqs.send_message_batch()
-                    .queue_url(queue)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
-    times
 }
 
 // ---- The daemon ----
@@ -431,13 +367,13 @@ async fn scattered_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
     let keys = scattered(serial + serial + n);
     seed(&w.tgt, "scattered/d", "/object.json", keys.len(), 1, true);
     let (lambda_secs, lambda_requests) = seed_lambda(&s3, &w, &keys[..serial]).await;
-    enqueue(&sqs, &w, &keys[serial..2 * serial]).await;
+    enqueue(&sqs, &w.queue, &w.src, LIFECYCLE, &keys[serial..2 * serial]).await;
     let one = daemon(&w, serial, 1).await;
     let w2 = World {
         queue: queue_with_dlq(&sqs, 5).await.0,
         ..w
     };
-    enqueue(&sqs, &w2, &keys[2 * serial..]).await;
+    enqueue(&sqs, &w2.queue, &w2.src, LIFECYCLE, &keys[2 * serial..]).await;
     let default = daemon(&w2, n, 16).await;
     println!("(a) scattered: unrelated keys, 1 version + 1 delete marker each");
     println!(
@@ -497,7 +433,7 @@ async fn burst_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
         keys.extend((0..per).map(|i| format!("{prefix}{i:06}.json")));
     }
     let t = Instant::now();
-    let times = enqueue(&sqs, &w, &keys).await;
+    let times = enqueue(&sqs, &w.queue, &w.src, LIFECYCLE, &keys).await;
     eprintln!(
         "queued {} events in {:.1}s",
         keys.len(),

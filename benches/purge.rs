@@ -1,6 +1,6 @@
 //! Purge throughput against the emulator, with the real release binary.
 //!
-//! 2,000 keys, each with 3 versions and a delete marker in the target and nothing left in the
+//! 300 keys (`S3R_BENCH_KEYS`), each with 3 versions and a delete marker in the target and nothing left in the
 //! source, one S3 event per key on the queue. The same workload runs twice side by side: with
 //! the configured concurrency, and one message at a time (the seed Lambda's way). Reports
 //! events/s, lag from each event's eventTime to the key's last audit `delete` line (exact
@@ -17,11 +17,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, Utc};
 use common::*;
 use futures::StreamExt;
-use support::{Spawned, lag_quantiles, peak_rss_mib, scrape, value};
+use support::{Spawned, enqueue, lag_quantiles, peak_rss_mib, scrape, value};
 
 /// Keys per run; `S3R_BENCH_KEYS` overrides (the emulator's ListObjectVersions scans the whole
 /// bucket, so its cost, not the daemon's, grows with this number).
@@ -31,6 +30,11 @@ fn keys() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300)
 }
+/// The `i`th key of the workload, under one daily partition.
+fn key(i: usize) -> String {
+    format!("topics/bench/year=2024/month=03/day=09/k{i:05}.json")
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 
 struct Result {
@@ -50,7 +54,7 @@ async fn seed(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> (String, St
         .map(|i| {
             let (s3, tgt) = (s3.clone(), tgt.clone());
             async move {
-                let key = format!("topics/bench/year=2024/month=03/day=09/k{i:05}.json");
+                let key = key(i);
                 for v in 0..3 {
                     put(&s3, &tgt, &key, &format!("{v}")).await;
                 }
@@ -61,39 +65,6 @@ async fn seed(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) -> (String, St
         .collect::<Vec<_>>()
         .await;
     (src, tgt, queue)
-}
-
-/// Queues one event per key; returns each key's `eventTime`, read back from the body sent.
-async fn enqueue(
-    sqs: &aws_sdk_sqs::Client,
-    queue: &str,
-    src: &str,
-) -> HashMap<String, DateTime<Utc>> {
-    let mut event_times = HashMap::new();
-    for chunk in (0..keys()).collect::<Vec<_>>().chunks(10) {
-        let entries = chunk
-            .iter()
-            .map(|i| {
-                let key = format!("topics/bench/year=2024/month=03/day=09/k{i:05}.json");
-                let body = s3_event(src, &key, "ObjectRemoved:Delete", "v");
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                let t = v["Records"][0]["eventTime"].as_str().unwrap();
-                event_times.insert(key, t.parse::<DateTime<Utc>>().unwrap());
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        sqs.send_message_batch()
-            .queue_url(queue)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .unwrap();
-    }
-    event_times
 }
 
 async fn run(
@@ -206,7 +177,8 @@ async fn measure(concurrency: usize) -> Result {
         keys(),
         t.elapsed().as_secs_f64()
     );
-    let event_times = enqueue(&sqs, &queue, &src).await;
+    let workload: Vec<String> = (0..keys()).map(key).collect();
+    let event_times = enqueue(&sqs, &queue, &src, "ObjectRemoved:Delete", &workload).await;
     let r = run(&src, &tgt, &queue, concurrency, &event_times).await;
     for n in [0, keys() - 1] {
         let key = format!("topics/bench/year=2024/month=03/day=09/k{n:05}.json");

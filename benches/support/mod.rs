@@ -1,11 +1,59 @@
-//! Helpers shared by the benchmarks: scraping the daemon, lag quantiles from its audit log,
-//! peak RSS, and a child process that does not outlive a panicking benchmark.
+//! Helpers shared by the benchmarks: queueing events, scraping the daemon, lag quantiles from
+//! its audit log, peak RSS and CPU, and a child process that does not outlive a panicking
+//! benchmark.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::process::Command;
 
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::common::s3_event;
+
+/// Queues one `event_name` event of `bucket` per key, 10 per SendMessageBatch, 32 calls at
+/// once; returns each key's `eventTime`, read back from the body sent.
+pub async fn enqueue(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    bucket: &str,
+    event_name: &str,
+    keys: &[String],
+) -> HashMap<String, DateTime<Utc>> {
+    let mut times = HashMap::new();
+    let mut batches = Vec::new();
+    for chunk in keys.chunks(10) {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (i, key) in chunk.iter().enumerate() {
+            let body = s3_event(bucket, key, event_name, "v");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let t = v["Records"][0]["eventTime"].as_str().unwrap();
+            times.insert(key.clone(), t.parse().unwrap());
+            entries.push(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batches.push(entries);
+    }
+    futures::stream::iter(batches)
+        .map(|entries| async move {
+            sqs.send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    times
+}
 
 pub async fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
     let url = format!("http://127.0.0.1:{port}/metrics");
