@@ -22,7 +22,6 @@ mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -141,8 +140,7 @@ async fn daemon(w: &World, events: usize, concurrency: usize) -> Run {
         "visibility_timeout = \"60s\"",
     )
     .replace("wait_time = \"1s\"", "wait_time = \"20s\"");
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    f.write_all(toml.as_bytes()).unwrap();
+    let f = config_file(&toml);
     let log = tempfile::NamedTempFile::new().unwrap();
     set_latency(LATENCY_MS as u64, 5);
     reset_stats();
@@ -268,18 +266,9 @@ struct SweepRun {
 }
 
 async fn sweep(w: &World, state: &str, latency_ms: u64, prefix: &str) -> SweepRun {
-    let ep = endpoint();
+    let buckets = buckets_toml(&w.src, &w.tgt);
     let toml = format!(
-        r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[state]
+        r#"{buckets}[state]
 bucket = "{state}"
 [log]
 format = "json"
@@ -288,12 +277,9 @@ level = "warn"
 prefixes = ["{prefix}"]
 min_age = "1s"
 max_deletes = 100000
-"#,
-        src = w.src,
-        tgt = w.tgt,
+"#
     );
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    f.write_all(toml.as_bytes()).unwrap();
+    let f = config_file(&toml);
     set_latency(latency_ms, latency_ms / 4);
     reset_stats();
     let t = Instant::now();

@@ -13,7 +13,6 @@ mod common;
 mod support;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,8 +90,7 @@ async fn run(
         "visibility_timeout = \"10s\"",
         "visibility_timeout = \"60s\"",
     );
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    f.write_all(toml.as_bytes()).unwrap();
+    let f = config_file(&toml);
     let log = tempfile::NamedTempFile::new().unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the race-guard margin
     let t = Instant::now();

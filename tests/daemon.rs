@@ -3,19 +3,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
-
-fn write_config(toml: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    f.write_all(toml.as_bytes()).unwrap();
-    f
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -73,7 +66,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[test]
 fn check_config_names_every_problem_and_exits_64() {
-    let f = write_config(
+    let f = config_file(
         r#"
 [source]
 bucket = "Bad_Bucket"
@@ -131,7 +124,7 @@ partition = "year={yyyy}/"
 
 #[test]
 fn check_config_prints_effective_config_with_secrets_redacted() {
-    let f = write_config(&daemon_toml(
+    let f = config_file(&daemon_toml(
         "src-bucket",
         "tgt-bucket",
         "https://sqs.ap-northeast-2.amazonaws.com/111111111111/q",
@@ -179,7 +172,7 @@ async fn readiness_metrics_and_graceful_sigterm() {
     let queue_name = unique("late");
     let queue_url = format!("{}/123456789012/{queue_name}", endpoint());
     let port = free_port();
-    let cfg = write_config(&daemon_toml(&src, &tgt, &queue_url, port, ""));
+    let cfg = config_file(&daemon_toml(&src, &tgt, &queue_url, port, ""));
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log.path());
 
@@ -292,7 +285,7 @@ async fn sigkill_mid_batch_then_restart_converges() {
         .await;
     }
     let port = free_port();
-    let cfg = write_config(&daemon_toml(&src, &tgt, &queue, port, "concurrency = 4"));
+    let cfg = config_file(&daemon_toml(&src, &tgt, &queue, port, "concurrency = 4"));
     let log1 = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log1.path());
     eventually(Duration::from_secs(30), "some purges logged", || async {
@@ -348,7 +341,7 @@ async fn manual_purge_prints_one_json_line_per_key() {
     put(&s3, &tgt, "live.txt", "1").await;
     put(&s3, &src, "live.txt", "1").await;
     past_race_guard(&s3, &tgt).await;
-    let cfg = write_config(&daemon_toml(
+    let cfg = config_file(&daemon_toml(
         &src,
         &tgt,
         "https://sqs.ap-northeast-2.amazonaws.com/111111111111/q",
@@ -440,7 +433,7 @@ async fn a_hung_endpoint_times_out_and_the_watchdog_names_the_stuck_key() {
            attempt_timeout = \"6s\"\noperation_timeout = \"7s\"\n\
            [readiness]\nstall_after = \"2s\"\nmax_consecutive_failures = 1\n";
     assert!(toml.contains(&hung), "{toml}");
-    let cfg = write_config(&toml);
+    let cfg = config_file(&toml);
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log.path());
     // First the watchdog: the key's purge makes no progress.
@@ -525,7 +518,7 @@ async fn sigkill_mid_delete_leaves_an_intent_line_for_every_deleted_version() {
         &s3_event(&src, key, "ObjectRemoved:Delete", "v"),
     )
     .await;
-    let cfg = write_config(&daemon_toml(&src, &tgt, &queue, free_port(), ""));
+    let cfg = config_file(&daemon_toml(&src, &tgt, &queue, free_port(), ""));
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log.path());
     let intents = |text: &str| -> Vec<serde_json::Value> {

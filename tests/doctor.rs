@@ -384,8 +384,7 @@ async fn missing_buckets_fail_their_checks() {
 
 #[test]
 fn a_bad_configuration_exits_64_before_any_check() {
-    let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(f.path(), "[source]\nbucket = \"Bad_Bucket\"\n").unwrap();
+    let f = config_file("[source]\nbucket = \"Bad_Bucket\"\n");
     let (code, checks) = doctor(&f, &[]);
     assert_eq!(code, 64);
     assert!(checks.is_empty());

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -37,20 +37,9 @@ async fn world() -> World {
 
 impl World {
     fn toml(&self, holder: &str, sweep: &str) -> tempfile::NamedTempFile {
-        let ep = endpoint();
-        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        write!(
-            f,
-            r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[state]
+        let buckets = buckets_toml(&self.src, &self.tgt);
+        config_file(&format!(
+            r#"{buckets}[state]
 bucket = "{state}"
 holder_id = "{holder}"
 [log]
@@ -64,12 +53,8 @@ checkpoint_interval = "200ms"
 lease_ttl = "10s"
 {sweep}
 "#,
-            src = self.src,
-            tgt = self.tgt,
             state = self.state
-        )
-        .unwrap();
-        f
+        ))
     }
 
     /// Writes `keys` with `versions` versions each, several keys at once (never one key

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Command;
 
 use chrono::NaiveDate;
@@ -12,26 +11,13 @@ use common::*;
 const BIN: &str = env!("CARGO_BIN_EXE_s3-reconciler");
 
 fn toml(src: &str, tgt: &str) -> tempfile::NamedTempFile {
-    let ep = endpoint();
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    write!(
-        f,
-        r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[sync]
+    let buckets = buckets_toml(src, tgt);
+    config_file(&format!(
+        r#"{buckets}[sync]
 timezone = "Asia/Seoul"
 lookback_days = 1
 "#
-    )
-    .unwrap();
-    f
+    ))
 }
 
 fn verify(cfg: &tempfile::NamedTempFile, date: &str) -> (i32, Vec<serde_json::Value>) {
@@ -160,12 +146,7 @@ async fn verify_finds_missing_and_mismatched_objects_then_passes_once_copied() {
 
 #[test]
 fn verify_needs_both_buckets_but_no_task() {
-    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    write!(
-        f,
-        "[source]\nbucket = \"a-bucket\"\nregion = \"ap-northeast-2\"\n"
-    )
-    .unwrap();
+    let f = config_file("[source]\nbucket = \"a-bucket\"\nregion = \"ap-northeast-2\"\n");
     let out = Command::new(BIN)
         .arg("--config")
         .arg(f.path())

@@ -621,9 +621,8 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
-/// The daemon's TOML for the emulator: purge enabled on `queue`, HTTP on `port`, `extra`
-/// lines appended to `[purge]`.
-pub fn daemon_toml(src: &str, tgt: &str, queue: &str, port: u16, extra: &str) -> String {
+/// The `[source]` and `[target]` sections: buckets `src` and `tgt` on the emulator.
+pub fn buckets_toml(src: &str, tgt: &str) -> String {
     let ep = endpoint();
     format!(
         r#"
@@ -635,7 +634,24 @@ endpoint_url = "{ep}"
 bucket = "{tgt}"
 region = "{REGION}"
 endpoint_url = "{ep}"
-[control]
+"#
+    )
+}
+
+/// A configuration file holding `toml`, for the binary's `--config`.
+pub fn config_file(toml: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(f.path(), toml).unwrap();
+    f
+}
+
+/// The daemon's TOML for the emulator: purge enabled on `queue`, HTTP on `port`, `extra`
+/// lines appended to `[purge]`.
+pub fn daemon_toml(src: &str, tgt: &str, queue: &str, port: u16, extra: &str) -> String {
+    let ep = endpoint();
+    let buckets = buckets_toml(src, tgt);
+    format!(
+        r#"{buckets}[control]
 endpoint_url = "{ep}"
 [http]
 listen = "127.0.0.1:{port}"
@@ -759,21 +775,10 @@ impl Wired {
 
     /// The same configuration as a file, for the binary; `extra` is appended.
     pub fn toml(&self, extra: &str) -> tempfile::NamedTempFile {
-        use std::io::Write;
         let ep = endpoint();
-        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        write!(
-            f,
-            r#"
-[source]
-bucket = "{src}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[target]
-bucket = "{tgt}"
-region = "{REGION}"
-endpoint_url = "{ep}"
-[control]
+        let buckets = buckets_toml(&self.src, &self.tgt);
+        config_file(&format!(
+            r#"{buckets}[control]
 endpoint_url = "{ep}"
 [aws]
 max_attempts = 2
@@ -791,13 +796,9 @@ task_arn = "{task}"
 timezone = "Asia/Seoul"
 {extra}
 "#,
-            src = self.src,
-            tgt = self.tgt,
             state = self.state,
             queue = self.queue,
             task = self.task,
-        )
-        .unwrap();
-        f
+        ))
     }
 }
