@@ -134,12 +134,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match cli.command {
+    match &cli.command {
         Command::CheckConfig => {
             print!("{}", config.to_redacted_toml());
             return ExitCode::SUCCESS;
         }
-        Command::Healthcheck { addr, timeout } => return healthcheck(&config, addr, timeout),
+        Command::Healthcheck { addr, timeout } => return healthcheck(&config, *addr, *timeout),
+        Command::Sweep { prefixes, .. } => {
+            if let Err(e) = config.check_sweep_prefixes(prefixes) {
+                eprint!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
         _ => {}
     }
     crate::telemetry::init(&config.log);
@@ -217,12 +223,12 @@ async fn run_purge(config: Config, keys: Vec<String>, dry_run: bool) -> ExitCode
         return ExitCode::FAILURE;
     };
     let clients = crate::aws::Clients::new(&config).await;
-    let mut purger = crate::purge::Purger::new(&config, clients.source, clients.target, metrics);
-    purger.dry_run |= dry_run;
+    let purger =
+        crate::purge::Purger::new(&config, clients.source, clients.target, metrics, dry_run);
     let mut ok = true;
     for key in keys {
         let res = purger.purge_key(&key, "manual", "manual").await;
-        let line = crate::purge::ManualResult::from_result(&key, res, purger.dry_run);
+        let line = crate::purge::ManualResult::from_result(&key, res, purger.dry_run());
         ok &= line.ok();
         match serde_json::to_string(&line) {
             Ok(s) => println!("{s}"),

@@ -42,6 +42,8 @@ label_enum! {
         Purged => "purged",
         NothingToPurge => "nothing_to_purge",
         SourcePresent => "source_present",
+        /// `mirror-versions`: target entries the source lacks, none proven a replica.
+        NotReplica => "not_replica",
         OutOfScope => "out_of_scope",
         IgnoredEvent => "ignored_event",
         TestEvent => "test_event",
@@ -57,6 +59,8 @@ label_enum! {
     pub enum MessageResult {
         Deleted => "deleted",
         Failed => "failed",
+        /// Left on its last receive: the queue moves it to the dead-letter queue.
+        DeadLettered => "dead_lettered",
     }
 }
 
@@ -146,6 +150,8 @@ label_enum! {
         ListObjectVersions => "ListObjectVersions",
         ListObjectsV2 => "ListObjectsV2",
         DeleteObjects => "DeleteObjects",
+        DeleteObject => "DeleteObject",
+        HeadObject => "HeadObject",
         GetObject => "GetObject",
         PutObject => "PutObject",
         GetBucketVersioning => "GetBucketVersioning",
@@ -229,6 +235,8 @@ label_enum! {
         SourcePresent => "source_present",
         /// Re-listed, the target has nothing left to delete.
         NothingToPurge => "nothing_to_purge",
+        /// `mirror-versions`: not proven to be a replica of a version the source lost.
+        NotReplica => "not_replica",
         /// Its newest target entry is younger than `min_age`.
         TooYoung => "too_young",
         /// The race guard protected recent target entries.

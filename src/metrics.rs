@@ -387,7 +387,7 @@ impl Metrics {
         self.sweep_orphans.inc();
     }
 
-    /// One orphan settled: purged, would have been, or kept for `reason`.
+    /// One orphan settled: purged (wholly or partly), would have been, or kept for `reason`.
     pub(crate) fn sweep_settled(
         &self,
         purged: bool,

@@ -15,6 +15,9 @@ pub enum StoreError {
     Aws(#[from] AwsError),
     #[error("{uri} is not a valid document: {reason}")]
     Corrupt { uri: String, reason: String },
+    /// Conditional writes kept losing to other writers.
+    #[error("{uri}: conditional writes keep losing to other writers; try again later")]
+    Contended { uri: String },
 }
 
 impl StoreError {
@@ -22,6 +25,7 @@ impl StoreError {
         match self {
             StoreError::Aws(e) => e.kind,
             StoreError::Corrupt { .. } => crate::labels::ErrorKind::Other,
+            StoreError::Contended { .. } => crate::labels::ErrorKind::Precondition,
         }
     }
 }

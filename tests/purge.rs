@@ -288,10 +288,12 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     let cfg = config(&w.src, &w.tgt, &w.queue);
     let metrics = Metrics::new().unwrap();
     let c = clients(&cfg).await;
-    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone());
+    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone(), false);
     let out = purger.purge_key(key, "test", "test").await.unwrap();
     match out {
-        KeyOutcome::Purged { deleted, dry_run } => {
+        KeyOutcome::Purged {
+            deleted, dry_run, ..
+        } => {
             assert!(!dry_run);
             assert_eq!(deleted.len(), 1005);
         }
@@ -312,7 +314,7 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     let mut cfg = cfg.clone();
     cfg.purge.max_versions_per_key = std::num::NonZeroUsize::new(4).unwrap();
     let c = clients(&cfg).await;
-    let limited = Purger::new(&cfg, c.source, c.target, metrics.clone());
+    let limited = Purger::new(&cfg, c.source, c.target, metrics.clone(), false);
     assert!(matches!(
         limited
             .purge_key("guard.txt", "test", "test")
@@ -567,7 +569,7 @@ async fn a_burst_decided_together_ends_as_key_by_key_would() {
     let cfg = config(&w.src, &w.tgt, &w.queue);
     let metrics = Metrics::new().unwrap();
     let c = clients(&cfg).await;
-    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone());
+    let purger = Purger::new(&cfg, c.source, c.target, metrics.clone(), false);
     let keys: Vec<&String> = gone.iter().chain(&kept).collect();
     let outcomes = futures::future::join_all(
         keys.iter()

@@ -382,7 +382,24 @@ async fn two_replicas_never_sweep_a_prefix_at_once_and_an_heir_resumes() {
         }
     };
     let cfg = w.toml("pod-a", "prefixes = [\"p/\"]\nmax_deletes = 100");
-    // pod-b is sweeping p/ right now: pod-a keeps off and deletes nothing.
+    // pod-b started the run and is sweeping p/ right now: pod-a joins the run, keeps off the
+    // prefix and deletes nothing.
+    let run = serde_json::json!({
+        "run_id": "r-pod-b", "kind": "purge", "prefixes": ["p/"], "status": "running",
+        "started_at": chrono::Utc::now(), "updated_at": chrono::Utc::now(),
+        "max_deletes": 100, "reserved": 0
+    });
+    let run_key = format!(
+        "s3-reconciler/state/{}",
+        s3_reconciler::sweep::budget::name(s3_reconciler::sweep::RunKind::Purge, &["p/".into()])
+    );
+    w.s3.put_object()
+        .bucket(&w.state)
+        .key(run_key)
+        .body(run.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
     write_lease(chrono::Utc::now()).await;
     let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
     assert_eq!((code, &summary["result"]), (1, &"busy".into()), "{summary}");

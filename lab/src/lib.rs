@@ -2,6 +2,7 @@
 //! (the JSON protocol) that s3-reconciler uses, with state in ordered maps, an injected
 //! latency per request, and request counts per operation. Benchmark and test support only.
 
+pub mod faults;
 pub mod s3;
 pub mod server;
 pub mod sqs;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use crate::faults::{Before, Faults};
 use crate::stats::Stats;
 use crate::store::{Store, StoreError, Version};
 
@@ -14,6 +15,7 @@ use crate::store::{Store, StoreError, Version};
 pub struct LabS3 {
     pub store: Arc<Store>,
     pub stats: Arc<Stats>,
+    pub faults: Arc<Faults>,
 }
 
 /// S3's codes and messages.
@@ -29,7 +31,54 @@ fn err(e: StoreError) -> S3Error {
             PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold"
         ),
+        StoreError::AccessDenied => s3_error!(AccessDenied, "Access Denied"),
     }
+}
+
+/// Whether XML 1.0 can carry `c` (its `Char` production).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// A key as S3 writes it with `EncodingType=url`: form-encoded (a space is `+`).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Encodes `s` when the request asked for `EncodingType=url`.
+fn encoded(s: String, url: bool) -> String {
+    if url { url_encode(&s) } else { s }
+}
+
+fn wants_url(e: &Option<EncodingType>) -> bool {
+    e.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL)
+}
+
+/// A continuation token that any key can hide in (hex of the key).
+fn token(key: &str) -> String {
+    hex::encode(key.as_bytes())
+}
+
+fn untoken(t: &str) -> S3Result<String> {
+    hex::decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })
 }
 
 fn ts(v: &Version) -> Timestamp {
@@ -52,6 +101,34 @@ fn page_size(max_keys: Option<i32>) -> usize {
 impl LabS3 {
     fn count(&self, op: &str) {
         self.stats.count(&format!("s3:{op}"));
+    }
+
+    /// Counts a request on `bucket`, then applies the faults drawn for it.
+    async fn enter(&self, op: &str, bucket: &str) -> S3Result<()> {
+        self.count(op);
+        let (spike, fault) = self.faults.before(bucket);
+        if let Some(d) = spike {
+            tokio::time::sleep(d).await;
+        }
+        match fault {
+            Some(Before::InternalError) => Err(s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )),
+            Some(Before::SlowDown) => Err(s3_error!(SlowDown, "Please reduce your request rate.")),
+            None => Ok(()),
+        }
+    }
+
+    /// A delete that did its work may still answer 500 (the client cannot tell).
+    fn after_delete(&self, bucket: &str) -> S3Result<()> {
+        if self.faults.error_after(bucket) {
+            return Err(s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -112,8 +189,8 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.count("PutObject");
         let input = req.input;
+        self.enter("PutObject", &input.bucket).await?;
         let body = match input.body {
             Some(blob) => s3s::Body::from(blob)
                 .store_all_limited(64 << 20)
@@ -148,8 +225,8 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        self.count("GetObject");
         let i = req.input;
+        self.enter("GetObject", &i.bucket).await?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
@@ -169,13 +246,16 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.count("HeadObject");
         let i = req.input;
+        self.enter("HeadObject", &i.bucket).await?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
         Ok(S3Response::new(HeadObjectOutput {
+            replication_status: v
+                .replica
+                .then(|| ReplicationStatus::from_static(ReplicationStatus::REPLICA)),
             content_length: Some(v.body.len() as i64),
             e_tag: etag(&v),
             last_modified: Some(ts(&v)),
@@ -188,12 +268,13 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.count("DeleteObject");
         let i = req.input;
+        self.enter("DeleteObject", &i.bucket).await?;
         let d = self
             .store
             .delete(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
+        self.after_delete(&i.bucket)?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
             version_id: d.delete_marker_version_id.or(d.version_id),
@@ -205,29 +286,50 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.count("DeleteObjects");
         let i = req.input;
+        self.enter("DeleteObjects", &i.bucket).await?;
         if i.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "more than 1000 objects"));
         }
+        // S3 reads the body as XML 1.0: a key it cannot carry makes the whole body malformed.
+        if i.delete
+            .objects
+            .iter()
+            .any(|o| !o.key.chars().all(xml_char))
+        {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
         let quiet = i.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
+        let mut errors = Vec::new();
         for o in i.delete.objects {
-            let d = self
+            match self
                 .store
                 .delete(&i.bucket, &o.key, o.version_id.as_deref())
-                .map_err(err)?;
-            if !quiet {
-                deleted.push(DeletedObject {
+            {
+                Ok(d) if !quiet => deleted.push(DeletedObject {
                     key: Some(d.key),
                     version_id: d.version_id,
                     delete_marker: d.delete_marker.then_some(true),
                     delete_marker_version_id: d.delete_marker_version_id,
-                });
+                }),
+                Ok(_) => {}
+                Err(StoreError::AccessDenied) => errors.push(Error {
+                    code: Some("AccessDenied".into()),
+                    key: Some(o.key),
+                    message: Some("Access Denied".into()),
+                    version_id: o.version_id,
+                }),
+                Err(e) => return Err(err(e)),
             }
         }
+        self.after_delete(&i.bucket)?;
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
             ..Default::default()
         }))
     }
@@ -236,8 +338,9 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        self.count("ListObjectVersions");
         let i = req.input;
+        self.enter("ListObjectVersions", &i.bucket).await?;
+        let url = wants_url(&i.encoding_type);
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
             return Err(S3Error::with_message(
                 S3ErrorCode::NotImplemented,
@@ -261,7 +364,7 @@ impl S3 for LabS3 {
         for (key, v, latest) in l.entries {
             if v.delete_marker {
                 markers.push(DeleteMarkerEntry {
-                    key: Some(key),
+                    key: Some(encoded(key, url)),
                     version_id: Some(v.id.clone()),
                     is_latest: Some(latest),
                     last_modified: Some(ts(&v)),
@@ -269,7 +372,7 @@ impl S3 for LabS3 {
                 });
             } else {
                 versions.push(ObjectVersion {
-                    key: Some(key),
+                    key: Some(encoded(key, url)),
                     version_id: Some(v.id.clone()),
                     is_latest: Some(latest),
                     last_modified: Some(ts(&v)),
@@ -280,15 +383,20 @@ impl S3 for LabS3 {
             }
         }
         let truncated = l.next.is_some();
-        let (next_key, next_version) = l.next.unzip();
+        let (next_key, next_version) = match l.next {
+            // A faulty store: more to come, and no word of where it starts.
+            Some(_) if self.faults.truncate(&i.bucket) => (None, None),
+            next => next.unzip(),
+        };
         Ok(S3Response::new(ListObjectVersionsOutput {
+            encoding_type: i.encoding_type.clone(),
             name: Some(i.bucket),
-            prefix: Some(prefix),
-            key_marker: i.key_marker,
+            prefix: Some(encoded(prefix, url)),
+            key_marker: i.key_marker.map(|k| encoded(k, url)),
             version_id_marker: i.version_id_marker,
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: next_key,
+            next_key_marker: next_key.map(|k| encoded(k, url)),
             next_version_id_marker: next_version,
             versions: Some(versions),
             delete_markers: Some(markers),
@@ -300,14 +408,15 @@ impl S3 for LabS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.count("ListObjectsV2");
         let i = req.input;
+        self.enter("ListObjectsV2", &i.bucket).await?;
+        let url = wants_url(&i.encoding_type);
         let prefix = i.prefix.clone().unwrap_or_default();
         let max = page_size(i.max_keys);
-        let after = i
-            .continuation_token
-            .clone()
-            .or_else(|| i.start_after.clone());
+        let after = match &i.continuation_token {
+            Some(t) => Some(untoken(t)?),
+            None => i.start_after.clone(),
+        };
         let l = self
             .store
             .list_objects(
@@ -322,7 +431,7 @@ impl S3 for LabS3 {
             .objects
             .iter()
             .map(|(k, v)| Object {
-                key: Some(k.clone()),
+                key: Some(encoded(k.clone(), url)),
                 last_modified: Some(ts(v)),
                 e_tag: etag(v),
                 size: Some(v.body.len() as i64),
@@ -333,21 +442,27 @@ impl S3 for LabS3 {
             .common_prefixes
             .iter()
             .map(|p| CommonPrefix {
-                prefix: Some(p.clone()),
+                prefix: Some(encoded(p.clone(), url)),
             })
             .collect();
+        let truncated = l.next.is_some();
+        let next = match l.next {
+            Some(_) if self.faults.truncate(&i.bucket) => None,
+            next => next.map(|k| token(&k)),
+        };
         Ok(S3Response::new(ListObjectsV2Output {
+            encoding_type: i.encoding_type.clone(),
             name: Some(i.bucket),
-            prefix: Some(prefix),
+            prefix: Some(encoded(prefix, url)),
             max_keys: Some(max as i32),
             key_count: Some((contents.len() + prefixes.len()) as i32),
-            is_truncated: Some(l.next.is_some()),
-            next_continuation_token: l.next,
+            is_truncated: Some(truncated),
+            next_continuation_token: next,
             continuation_token: i.continuation_token,
             contents: Some(contents),
             common_prefixes: Some(prefixes),
-            delimiter: i.delimiter,
-            start_after: i.start_after,
+            delimiter: i.delimiter.map(|d| encoded(d, url)),
+            start_after: i.start_after.map(|s| encoded(s, url)),
             ..Default::default()
         }))
     }

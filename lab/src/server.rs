@@ -8,6 +8,21 @@
 //! - `POST /_lab/seed` `{"bucket", "prefix", "start", "count", "width", "suffix", "versions",
 //!   "delete_marker", "age_seconds"}`: keys `prefix` + zero-padded index + `suffix` with
 //!   versions and a delete marker, without going through the protocol.
+//!
+//! For the simulation (no latency, no faults, journaled as the admin's):
+//! - `POST /_lab/bucket` `{"name", "versioned"}`;
+//! - `POST /_lab/write` `{"bucket", "key", "body", "delete_marker", "version_id", "replica",
+//!   "held", "null", "age_seconds"}`: one version or delete marker as S3, replication
+//!   (`version_id` kept, `replica`) or a person before versioning (`null`) would leave it;
+//! - `POST /_lab/delete` `{"bucket", "key", "version_id"}`: a permanent delete (or a delete
+//!   marker without `version_id`);
+//! - `POST /_lab/hold` `{"bucket", "key", "version_id", "on"}`: a legal hold;
+//! - `POST /_lab/dump` `{"bucket"}`: every entry of a bucket;
+//! - `POST /_lab/journal/watch` `{"buckets"}`, `POST /_lab/journal` `{"since"}`: the journal
+//!   of changes to watched buckets;
+//! - `POST /_lab/faults` (see [`FaultConfig`]);
+//! - `POST /_lab/clock` `{"at", "speed"}`: the lab's time runs from `at` (RFC 3339), `speed`
+//!   times faster than real time.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,10 +40,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::faults::{FaultConfig, Faults};
 use crate::s3::LabS3;
 use crate::sqs::Sqs;
 use crate::stats::Stats;
-use crate::store::Store;
+use crate::store::{Actor, Store, StoreError, Version, Write};
 
 /// The injected latency: uniform in `latency ± jitter`.
 #[derive(Debug, Default)]
@@ -74,6 +90,7 @@ pub struct Lab {
     pub store: Arc<Store>,
     pub sqs: Sqs,
     pub stats: Arc<Stats>,
+    pub faults: Arc<Faults>,
     pub latency: Latency,
     s3: S3Service,
 }
@@ -82,9 +99,11 @@ impl Lab {
     pub fn new(latency: Duration, jitter: Duration, region: &str) -> Arc<Lab> {
         let store = Arc::new(Store::default());
         let stats = Arc::new(Stats::default());
+        let faults = Arc::new(Faults::default());
         let mut builder = S3ServiceBuilder::new(LabS3 {
             store: store.clone(),
             stats: stats.clone(),
+            faults: faults.clone(),
         });
         // Signatures are checked, as S3 does, with the emulators' usual test credentials.
         builder.set_auth(s3s::auth::SimpleAuth::from_single("testing", "testing"));
@@ -93,6 +112,7 @@ impl Lab {
             store,
             sqs: Sqs::new(region),
             stats,
+            faults,
             latency: Latency::new(latency, jitter),
             s3,
         })
@@ -141,6 +161,149 @@ struct Seed {
     age_seconds: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteInput {
+    bucket: String,
+    key: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    delete_marker: bool,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    replica: bool,
+    #[serde(default)]
+    held: bool,
+    #[serde(default)]
+    null: bool,
+    #[serde(default)]
+    age_seconds: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryInput {
+    bucket: String,
+    key: String,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    on: bool,
+}
+
+fn version_json(key: &str, v: &Version) -> Value {
+    json!({
+        "key": key,
+        "version_id": v.id,
+        "delete_marker": v.delete_marker,
+        "replica": v.replica,
+        "held": v.held,
+        "last_modified": v.modified.unix_timestamp(),
+    })
+}
+
+fn store_result(r: Result<Value, StoreError>) -> Response<Body> {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": format!("{e:?}")})),
+    }
+}
+
+fn parsed<T: for<'de> Deserialize<'de>>(
+    input: Value,
+    f: impl FnOnce(T) -> Response<Body>,
+) -> Response<Body> {
+    match serde_json::from_value::<T>(input) {
+        Ok(t) => f(t),
+        Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string()})),
+    }
+}
+
+/// The simulation's endpoints.
+fn admin_world(lab: &Lab, path: &str, input: Value) -> Option<Response<Body>> {
+    let store = &lab.store;
+    Some(match path {
+        "/_lab/bucket" => {
+            let name = input["name"].as_str().unwrap_or_default().to_string();
+            let versioned = input["versioned"].as_bool().unwrap_or(true);
+            store_result(store.create_bucket(&name).and_then(|()| {
+                if versioned {
+                    store.set_versioning(&name, "Enabled")?;
+                }
+                Ok(json!({}))
+            }))
+        }
+        "/_lab/write" => parsed(input, |w: WriteInput| {
+            let write = Write {
+                body: Bytes::from(w.body.into_bytes()),
+                delete_marker: w.delete_marker,
+                version_id: w.version_id,
+                replica: w.replica,
+                held: w.held,
+                null: w.null,
+                age: time::Duration::seconds(w.age_seconds),
+                ..Write::default()
+            };
+            store_result(
+                store
+                    .write(Actor::Admin, &w.bucket, &w.key, write)
+                    .map(|v| version_json(&w.key, &v)),
+            )
+        }),
+        "/_lab/delete" => parsed(input, |e: EntryInput| {
+            store_result(
+                store
+                    .delete_as(Actor::Admin, &e.bucket, &e.key, e.version_id.as_deref())
+                    .map(|d| json!({"delete_marker_version_id": d.delete_marker_version_id})),
+            )
+        }),
+        "/_lab/hold" => parsed(input, |e: EntryInput| {
+            let id = e.version_id.unwrap_or_default();
+            store_result(store.hold(&e.bucket, &e.key, &id, e.on).map(|()| json!({})))
+        }),
+        "/_lab/dump" => {
+            let bucket = input["bucket"].as_str().unwrap_or_default();
+            store_result(
+                store
+                    .dump(bucket)
+                    .map(|all| Value::Array(all.iter().map(|(k, v)| version_json(k, v)).collect())),
+            )
+        }
+        "/_lab/journal/watch" => {
+            let buckets: Vec<String> =
+                serde_json::from_value(input["buckets"].clone()).unwrap_or_default();
+            store.watch(&buckets);
+            json_response(StatusCode::OK, &json!({}))
+        }
+        "/_lab/journal" => {
+            let since = input["since"].as_u64().unwrap_or(0);
+            json_response(StatusCode::OK, &json!(store.journal(since)))
+        }
+        "/_lab/faults" => parsed(input, |f: FaultConfig| {
+            lab.faults.set(f);
+            json_response(StatusCode::OK, &json!({}))
+        }),
+        "/_lab/clock" => {
+            let at = input["at"].as_str().and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            });
+            match at {
+                Some(at) => {
+                    store.set_clock(at, input["speed"].as_f64().unwrap_or(1.0));
+                    json_response(StatusCode::OK, &json!({}))
+                }
+                None => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "`at` must be an RFC 3339 time"}),
+                ),
+            }
+        }
+        _ => return None,
+    })
+}
+
 fn default_width() -> usize {
     6
 }
@@ -184,6 +347,12 @@ async fn admin(lab: &Lab, req: Request<Incoming>) -> Response<Body> {
             }
             Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string()})),
         },
+        ("POST", path) => admin_world(lab, path, input).unwrap_or_else(|| {
+            json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "no such lab endpoint"}),
+            )
+        }),
         _ => json_response(
             StatusCode::NOT_FOUND,
             &json!({"error": "no such lab endpoint"}),

@@ -1,13 +1,20 @@
 //! The lab's S3 state: buckets of keys in byte order, each key's versions newest first. Every
 //! operation costs O(log n + what it returns), whatever the bucket's size.
+//!
+//! For the simulation it also keeps a journal of every write and permanent delete in the
+//! buckets it is asked to watch (who did it, when, what), versions that are replicas (S3
+//! Replication keeps the source's version id and reports `REPLICA`) or under a legal hold
+//! (a delete is refused with AccessDenied), and a clock that can run ahead of real time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// One version or delete marker of a key.
@@ -19,6 +26,10 @@ pub struct Version {
     pub modified: OffsetDateTime,
     pub etag: String,
     pub body: Bytes,
+    /// Written by replication: HeadObject reports `x-amz-replication-status: REPLICA`.
+    pub replica: bool,
+    /// Under a legal hold: deleting this version is refused (AccessDenied).
+    pub held: bool,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +52,85 @@ pub enum StoreError {
     NoSuchKey,
     BucketExists,
     PreconditionFailed,
+    /// The version is under a legal hold.
+    AccessDenied,
+}
+
+/// Who changed a bucket: a client through the S3 protocol (the daemon) or the lab's admin
+/// endpoints (a test or benchmark playing the world).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Client,
+    Admin,
+}
+
+/// What happened to one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A version or delete marker was written.
+    Put,
+    /// A version or delete marker was removed for good.
+    Delete,
+    /// A permanent delete was refused (legal hold).
+    Refused,
+    /// A legal hold was placed or lifted.
+    Hold,
+    Release,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    /// The lab's clock, in milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Real time, in microseconds since the epoch (to order against a client's own log).
+    pub real_us: i64,
+    pub actor: Actor,
+    pub change: Change,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+    pub replica: bool,
+}
+
+/// The lab's clock: real time, or a virtual time that started at `origin` and runs `speed`
+/// times faster than real time.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    real: SystemTime,
+    origin: OffsetDateTime,
+    speed: f64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        let real = SystemTime::now();
+        Clock {
+            real,
+            origin: OffsetDateTime::from(real),
+            speed: 1.0,
+        }
+    }
+}
+
+impl Clock {
+    fn now(&self) -> OffsetDateTime {
+        let elapsed = SystemTime::now()
+            .duration_since(self.real)
+            .unwrap_or_default()
+            .mul_f64(self.speed);
+        self.origin + elapsed
+    }
+}
+
+#[derive(Debug, Default)]
+struct Journal {
+    watched: BTreeSet<String>,
+    entries: Vec<JournalEntry>,
 }
 
 /// A ListObjectVersions answer.
@@ -75,11 +165,20 @@ pub struct Deleted {
 pub struct Store {
     buckets: Mutex<HashMap<String, Bucket>>,
     seq: AtomicU64,
+    journal: Mutex<Journal>,
+    clock: Mutex<Clock>,
 }
 
-pub fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
+/// Whole seconds, as S3 lists them.
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
+}
+
+fn real_us() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
 }
 
 pub fn etag(body: &[u8]) -> String {
@@ -105,6 +204,64 @@ pub fn successor(s: &str) -> Option<String> {
 impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lab's time now (virtual when the clock was set).
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.lock().unwrap_or_else(|p| p.into_inner()).now()
+    }
+
+    /// Sets the clock to `at` from now on, running `speed` times faster than real time.
+    pub fn set_clock(&self, at: OffsetDateTime, speed: f64) {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Clock {
+            real: SystemTime::now(),
+            origin: at,
+            speed: speed.max(0.0),
+        };
+    }
+
+    /// Starts journaling changes to `buckets` (in addition to those already watched).
+    pub fn watch(&self, buckets: &[String]) {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        j.watched.extend(buckets.iter().cloned());
+    }
+
+    /// Journal lines from `since` (a sequence number) on.
+    pub fn journal(&self, since: u64) -> Vec<JournalEntry> {
+        let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let from = j.entries.partition_point(|e| e.seq < since);
+        j.entries[from..].to_vec()
+    }
+
+    /// Records one change; called with the buckets' lock held, so the journal's order is the
+    /// order the changes took effect in.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        actor: Actor,
+        change: Change,
+        bucket: &str,
+        key: &str,
+        v: &Version,
+        at: OffsetDateTime,
+    ) {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if !j.watched.contains(bucket) {
+            return;
+        }
+        let seq = j.entries.len() as u64 + 1;
+        j.entries.push(JournalEntry {
+            seq,
+            at_ms: (at.unix_timestamp_nanos() / 1_000_000) as i64,
+            real_us: real_us(),
+            actor,
+            change,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: v.id.clone(),
+            delete_marker: v.delete_marker,
+            replica: v.replica,
+        });
     }
 
     fn version_id(&self) -> String {
@@ -151,16 +308,38 @@ impl Store {
         if_none_match: bool,
         if_match: Option<&str>,
     ) -> Result<Version, StoreError> {
+        self.write(
+            Actor::Client,
+            bucket,
+            key,
+            Write {
+                body,
+                if_none_match,
+                if_match: if_match.map(str::to_string),
+                ..Write::default()
+            },
+        )
+    }
+
+    /// Writes one entry: see [`Write`].
+    pub fn write(
+        &self,
+        actor: Actor,
+        bucket: &str,
+        key: &str,
+        w: Write,
+    ) -> Result<Version, StoreError> {
         let id = self.version_id();
+        let at = self.now();
         let mut b = self.lock();
         let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
         let versioned = b.versioned();
         let versions = b.keys.entry(key.to_string()).or_default();
         let current = versions.first().filter(|v| !v.delete_marker);
-        if if_none_match && current.is_some() {
+        if w.if_none_match && current.is_some() {
             return Err(StoreError::PreconditionFailed);
         }
-        if let Some(want) = if_match {
+        if let Some(want) = &w.if_match {
             match current {
                 None => return Err(StoreError::NoSuchKey),
                 Some(v) if v.etag.trim_matches('"') != want.trim_matches('"') => {
@@ -169,17 +348,32 @@ impl Store {
                 Some(_) => {}
             }
         }
-        let v = Version {
-            id: if versioned { id } else { "null".into() },
-            delete_marker: false,
-            modified: now(),
-            etag: etag(&body),
-            body,
+        let id = match (&w.version_id, versioned && !w.null) {
+            (Some(keep), _) => keep.clone(),
+            (None, true) => id,
+            (None, false) => "null".into(),
         };
-        if !versioned {
-            versions.retain(|x| x.id != "null");
-        }
-        versions.insert(0, v.clone());
+        let v = Version {
+            delete_marker: w.delete_marker,
+            modified: whole_seconds(at - w.age),
+            etag: if w.delete_marker {
+                String::new()
+            } else {
+                etag(&w.body)
+            },
+            body: w.body,
+            replica: w.replica,
+            held: w.held,
+            id,
+        };
+        versions.retain(|x| x.id != v.id);
+        // Newest first; an entry written with an age goes where its time puts it.
+        let at_pos = versions
+            .iter()
+            .position(|x| x.modified <= v.modified)
+            .unwrap_or(versions.len());
+        versions.insert(at_pos, v.clone());
+        self.record(actor, Change::Put, bucket, key, &v, at);
         Ok(v)
     }
 
@@ -203,6 +397,39 @@ impl Store {
         }
     }
 
+    /// Every entry of a bucket, key by key, newest first (the admin view: no pages).
+    pub fn dump(&self, bucket: &str) -> Result<Vec<(String, Version)>, StoreError> {
+        let b = self.lock();
+        let b = b.get(bucket).ok_or(StoreError::NoSuchBucket)?;
+        Ok(b.keys
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+            .collect())
+    }
+
+    /// Places or lifts a legal hold on one version.
+    pub fn hold(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        let at = self.now();
+        let mut b = self.lock();
+        let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
+        let v = b
+            .keys
+            .get_mut(key)
+            .and_then(|vs| vs.iter_mut().find(|v| v.id == version_id))
+            .ok_or(StoreError::NoSuchKey)?;
+        v.held = on;
+        let v = v.clone();
+        let change = if on { Change::Hold } else { Change::Release };
+        self.record(Actor::Admin, change, bucket, key, &v, at);
+        Ok(())
+    }
+
     /// Removes one version (permanently), or adds a delete marker (no version id, versioned
     /// bucket), or removes the object (unversioned bucket).
     pub fn delete(
@@ -211,7 +438,19 @@ impl Store {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Deleted, StoreError> {
+        self.delete_as(Actor::Client, bucket, key, version_id)
+    }
+
+    /// [`Store::delete`] on behalf of `actor`.
+    pub fn delete_as(
+        &self,
+        actor: Actor,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Deleted, StoreError> {
         let marker_id = self.version_id();
+        let at = self.now();
         let mut b = self.lock();
         let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
         let versioned = b.versioned();
@@ -221,7 +460,14 @@ impl Store {
                 let mut was_marker = false;
                 if let Some(versions) = b.keys.get_mut(key) {
                     if let Some(i) = versions.iter().position(|v| v.id == id) {
-                        was_marker = versions.remove(i).delete_marker;
+                        if versions[i].held {
+                            let v = versions[i].clone();
+                            self.record(actor, Change::Refused, bucket, key, &v, at);
+                            return Err(StoreError::AccessDenied);
+                        }
+                        let v = versions.remove(i);
+                        was_marker = v.delete_marker;
+                        self.record(actor, Change::Delete, bucket, key, &v, at);
                     }
                     if versions.is_empty() {
                         b.keys.remove(key);
@@ -240,16 +486,17 @@ impl Store {
                 if suspended {
                     versions.retain(|v| v.id != "null");
                 }
-                versions.insert(
-                    0,
-                    Version {
-                        id: id.clone(),
-                        delete_marker: true,
-                        modified: now(),
-                        etag: String::new(),
-                        body: Bytes::new(),
-                    },
-                );
+                let v = Version {
+                    id: id.clone(),
+                    delete_marker: true,
+                    modified: whole_seconds(at),
+                    etag: String::new(),
+                    body: Bytes::new(),
+                    replica: false,
+                    held: false,
+                };
+                self.record(actor, Change::Put, bucket, key, &v, at);
+                versions.insert(0, v);
                 Ok(Deleted {
                     key: key.to_string(),
                     version_id: None,
@@ -258,7 +505,11 @@ impl Store {
                 })
             }
             None => {
-                b.keys.remove(key);
+                if let Some(vs) = b.keys.remove(key) {
+                    for v in &vs {
+                        self.record(actor, Change::Delete, bucket, key, v, at);
+                    }
+                }
                 Ok(Deleted {
                     key: key.to_string(),
                     version_id: None,
@@ -397,7 +648,7 @@ impl Store {
         delete_marker: bool,
         age_seconds: i64,
     ) -> usize {
-        let modified = now() - time::Duration::seconds(age_seconds);
+        let modified = whole_seconds(self.now() - time::Duration::seconds(age_seconds));
         let body = Bytes::from_static(b"{}");
         let tag = etag(&body);
         let mut entries = 0;
@@ -422,6 +673,8 @@ impl Store {
                         modified,
                         etag: if marker { String::new() } else { tag.clone() },
                         body: if marker { Bytes::new() } else { body.clone() },
+                        replica: false,
+                        held: false,
                     },
                 );
             };
@@ -435,6 +688,26 @@ impl Store {
         }
         entries
     }
+}
+
+/// One write through the admin endpoint: a version (or delete marker) as S3, replication or
+/// a person would leave it.
+#[derive(Debug, Default)]
+pub struct Write {
+    pub body: Bytes,
+    pub delete_marker: bool,
+    /// Keep this version id (replication does).
+    pub version_id: Option<String>,
+    /// Mark it a replica (`x-amz-replication-status: REPLICA`).
+    pub replica: bool,
+    /// Under a legal hold from the start.
+    pub held: bool,
+    /// A `null` version, as written before versioning was enabled.
+    pub null: bool,
+    /// Older than now by this much.
+    pub age: time::Duration,
+    pub if_none_match: bool,
+    pub if_match: Option<String>,
 }
 
 fn last_of(out: &ObjectListing) -> Option<String> {

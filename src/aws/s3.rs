@@ -1,10 +1,16 @@
 //! S3 primitives shared by the capabilities: one page of a version or object listing, one
 //! DeleteObjects, conditional reads and writes of small JSON objects. Each call is counted in
 //! `s3_requests_total`, and each failure in `aws_errors_total`, here and nowhere else.
+//!
+//! Listings ask for `EncodingType=url`: any key S3 can store comes back, including keys with
+//! characters XML 1.0 cannot carry (U+0001–U+0008, U+000B, U+000C, U+000E–U+001F, U+FFFE,
+//! U+FFFF), which would otherwise make the whole page unreadable. A page that says it is
+//! truncated must say where the next one starts, and that must be further on: anything else
+//! is an error, never the end of the listing (an empty-looking source is what a purge acts on).
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, EncodingType, ObjectIdentifier};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 
@@ -87,6 +93,56 @@ pub(crate) struct EntryError {
     pub message: String,
 }
 
+/// Decodes a value S3 sent form-encoded: object keys in event notifications and in listings
+/// asked for with `EncodingType=url` (a space is `+`, a `+` is `%2B`, other bytes `%XX`). A
+/// `%` not followed by two hex digits, or bytes that are not UTF-8, mean the value is not what
+/// S3 sends: deciding on it would be a guess.
+pub fn url_decode(raw: &str) -> Result<String, String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                let pair = bytes
+                    .get(i + 1)
+                    .copied()
+                    .and_then(hex)
+                    .zip(bytes.get(i + 2).copied().and_then(hex));
+                let Some((hi, lo)) = pair else {
+                    return Err(format!(
+                        "key `{raw}` has a `%` not followed by two hex digits at byte {i}"
+                    ));
+                };
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("key `{raw}` does not decode to UTF-8"))
+}
+
+/// A key from a listing: URL-decoded when the answer says `EncodingType=url`.
+fn decoded(raw: &str, encoded: bool) -> Result<String, String> {
+    if encoded {
+        url_decode(raw)
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// Whether XML 1.0 can carry every character of `key` (its `Char` production). A key that it
+/// cannot is never put in a DeleteObjects body: S3 would refuse the whole request.
+pub(crate) fn xml_safe(key: &str) -> bool {
+    key.chars().all(|c| {
+        matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
+}
+
 /// How a write is conditioned.
 #[derive(Debug, Clone, Copy)]
 pub enum Condition<'a> {
@@ -167,36 +223,76 @@ impl Bucket {
             .list_object_versions()
             .bucket(&self.name)
             .prefix(prefix)
+            .encoding_type(EncodingType::Url)
             .set_key_marker(start.map(|m| m.key.clone()))
             .set_version_id_marker(start.and_then(|m| m.version_id.clone()))
             .send()
             .await
             .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(prefix), e))?;
-        let versions = out.versions().iter().filter_map(|v| {
-            Some(Entry {
-                key: v.key()?.to_string(),
-                version_id: v.version_id().unwrap_or("null").to_string(),
-                delete_marker: false,
-                last_modified: v.last_modified().and_then(to_chrono),
-            })
-        });
-        let markers = out.delete_markers().iter().filter_map(|m| {
-            Some(Entry {
-                key: m.key()?.to_string(),
-                version_id: m.version_id().unwrap_or("null").to_string(),
-                delete_marker: true,
-                last_modified: m.last_modified().and_then(to_chrono),
-            })
-        });
-        let entries = merge_by_key(versions.collect(), markers.collect());
-        let next = match (out.is_truncated(), out.next_key_marker()) {
-            (Some(true), Some(key)) => Some(Marker {
-                key: key.to_string(),
+        let bad = |message: String| self.bad_page("ListObjectVersions", prefix, message);
+        // Decoded only when the answer says it is encoded: a store that ignores the request
+        // sends keys as they are, and decoding those would turn `+` into a space.
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let key = |k: Option<&str>| -> Result<Option<String>, AwsError> {
+            k.map(|k| decoded(k, encoded).map_err(&bad)).transpose()
+        };
+        let mut versions = Vec::with_capacity(out.versions().len());
+        for v in out.versions() {
+            if let Some(k) = key(v.key())? {
+                versions.push(Entry {
+                    key: k,
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    delete_marker: false,
+                    last_modified: v.last_modified().and_then(to_chrono),
+                });
+            }
+        }
+        let mut markers = Vec::with_capacity(out.delete_markers().len());
+        for m in out.delete_markers() {
+            if let Some(k) = key(m.key())? {
+                markers.push(Entry {
+                    key: k,
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    delete_marker: true,
+                    last_modified: m.last_modified().and_then(to_chrono),
+                });
+            }
+        }
+        let entries = merge_by_key(versions, markers);
+        let next = if out.is_truncated() == Some(true) {
+            let Some(k) = key(out.next_key_marker())? else {
+                return Err(bad(
+                    "the page says it is truncated but gives no NextKeyMarker".into(),
+                ));
+            };
+            let next = Marker {
+                key: k,
                 version_id: out.next_version_id_marker().map(str::to_string),
-            }),
-            _ => None,
+            };
+            if start == Some(&next) {
+                return Err(bad(format!(
+                    "the next page would start where this one did ({}, version {}): the listing does not advance",
+                    next.key,
+                    next.version_id.as_deref().unwrap_or("-")
+                )));
+            }
+            Some(next)
+        } else {
+            None
         };
         Ok(VersionPage { entries, next })
+    }
+
+    /// A page S3 (or something in front of it) answered that cannot be followed safely.
+    fn bad_page(&self, operation: &'static str, prefix: &str, message: String) -> AwsError {
+        self.failed(AwsError::in_response(
+            Service::S3,
+            operation,
+            self.uri(prefix),
+            ErrorKind::Invalid,
+            None,
+            message,
+        ))
     }
 
     /// A one-entry version listing: proves the bucket is there, reachable in the configured
@@ -256,30 +352,45 @@ impl Bucket {
             .list_objects_v2()
             .bucket(&self.name)
             .prefix(prefix)
+            .encoding_type(EncodingType::Url)
             .set_delimiter(delimiter.map(str::to_string))
-            .set_continuation_token(token)
+            .set_continuation_token(token.clone())
             .send()
             .await
             .map_err(|e| self.sdk_failed("ListObjectsV2", self.uri(prefix), e))?;
-        let objects = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                Some(Object {
-                    key: o.key()?.to_string(),
+        let bad = |message: String| self.bad_page("ListObjectsV2", prefix, message);
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let mut objects = Vec::with_capacity(out.contents().len());
+        for o in out.contents() {
+            if let Some(k) = o.key() {
+                objects.push(Object {
+                    key: decoded(k, encoded).map_err(&bad)?,
                     size: o.size().unwrap_or(0),
                     last_modified: o.last_modified().and_then(to_chrono),
-                })
-            })
-            .collect();
-        let prefixes = out
-            .common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix().map(str::to_string))
-            .collect();
-        let next = match (out.is_truncated(), out.next_continuation_token()) {
-            (Some(true), Some(t)) => Some(t.to_string()),
-            _ => None,
+                });
+            }
+        }
+        let mut prefixes = Vec::with_capacity(out.common_prefixes().len());
+        for p in out.common_prefixes() {
+            if let Some(p) = p.prefix() {
+                prefixes.push(decoded(p, encoded).map_err(&bad)?);
+            }
+        }
+        let next = if out.is_truncated() == Some(true) {
+            let Some(t) = out.next_continuation_token() else {
+                return Err(bad(
+                    "the page says it is truncated but gives no NextContinuationToken".into(),
+                ));
+            };
+            if token.as_deref() == Some(t) {
+                return Err(bad(
+                    "the next page would start where this one did: the listing does not advance"
+                        .into(),
+                ));
+            }
+            Some(t.to_string())
+        } else {
+            None
         };
         Ok(ObjectPage {
             objects,
@@ -350,6 +461,41 @@ impl Bucket {
                 })
                 .collect(),
         })
+    }
+
+    /// Deletes one version with DeleteObject: for a key [`xml_safe`] says a DeleteObjects body
+    /// cannot carry (the key travels in the URL path instead).
+    pub(crate) async fn delete_version(&self, entry: &Entry) -> Result<(), AwsError> {
+        self.metrics.s3_request(S3Op::DeleteObject);
+        self.client
+            .delete_object()
+            .bucket(&self.name)
+            .key(&entry.key)
+            .version_id(&entry.version_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.sdk_failed("DeleteObject", self.uri(&entry.key), e))
+    }
+
+    /// A version's replication status (`REPLICA` when S3 Replication wrote it), from
+    /// HeadObject; `None` when it has none.
+    pub(crate) async fn replication_status(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        self.metrics.s3_request(S3Op::HeadObject);
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.name)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.sdk_failed("HeadObject", self.uri(key), e))?;
+        Ok(out.replication_status().map(|s| s.as_str().to_string()))
     }
 
     /// Reads a small object whole; `None` when it does not exist.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use account::{Account, BucketSide, TaskArn, check_bucket_name, parse_task_arn};
 pub use purge::{MarkerOnlySource, PurgeConfig, PurgeMode, RemovalEventName, strip_s3_prefix};
 pub use read::Problem;
-pub use sweep::{SweepAction, SweepConfig};
+pub use sweep::{SweepAction, SweepConfig, overlaps};
 pub use sync::{
     DATASYNC_FILTER_MAX_LEN, FilterMode, PartitionTemplate, Schedule, StateConfig, SyncConfig,
     check_pattern, normalized_subdirectory,
@@ -337,8 +337,77 @@ impl Config {
         self.state.validate(state_needed_by, p);
         self.sweep.validate(sweep_prefixes, p);
         self.purge.validate(daemon && self.purge.enabled, p);
+        if self.purge.mode == PurgeMode::MirrorVersions && purges {
+            self.validate_mirror(sync_runs, sweep_prefixes, p);
+        }
         if purges || daemon {
             self.validate_timeouts_against_long_polls(p);
+        }
+    }
+
+    /// `mirror-versions` deletes replicas of versions the source lost. It must be told what
+    /// S3 Replication covers (`purge.prefixes`, `[""]` for the whole bucket), the sweep must
+    /// stay inside it, and DataSync must not write there: its copies get new version ids.
+    fn validate_mirror(&self, sync_runs: bool, sweep_prefixes: bool, p: &mut Problems) {
+        let scope = &self.purge.prefixes;
+        if scope.is_empty() {
+            p.push(
+                "purge.prefixes",
+                "required with purge.mode = \"mirror-versions\": the key prefixes S3 Replication covers ([\"\"] for the whole bucket), said explicitly",
+            );
+            return;
+        }
+        if sync_runs && p.ok(&["sync.prefix"]) {
+            let sync = &self.sync.prefix;
+            if let Some(r) = scope
+                .iter()
+                .find(|r| sync.starts_with(r.as_str()) || r.starts_with(sync.as_str()))
+            {
+                p.push(
+                    "purge.mode",
+                    format!(
+                        "\"mirror-versions\" cannot run with the DataSync sync on the same keys: sync.prefix `{sync}` overlaps purge.prefixes `{r}`, and DataSync's copies have their own version ids; use \"when-source-empty\", or sync elsewhere"
+                    ),
+                );
+            }
+        }
+        if sweep_prefixes {
+            for problem in self.outside_replication(&self.sweep.prefixes) {
+                p.push("sweep.prefixes", problem);
+            }
+        }
+    }
+
+    /// In `mirror-versions`, the sweep prefixes not inside `purge.prefixes`.
+    fn outside_replication(&self, prefixes: &[String]) -> Vec<String> {
+        if self.purge.mode != PurgeMode::MirrorVersions || self.purge.prefixes.is_empty() {
+            return Vec::new();
+        }
+        prefixes
+            .iter()
+            .filter(|sp| !self.purge.prefixes.iter().any(|r| sp.starts_with(r.as_str())))
+            .map(|sp| {
+                format!(
+                    "`{sp}` is outside purge.prefixes, which say what replication covers in \"mirror-versions\" mode"
+                )
+            })
+            .collect()
+    }
+
+    /// Checks prefixes given to `sweep --prefix` as the configured ones are checked.
+    pub(crate) fn check_sweep_prefixes(&self, prefixes: &[String]) -> Result<(), ConfigError> {
+        let problems: Vec<Problem> = overlaps(prefixes)
+            .into_iter()
+            .chain(self.outside_replication(prefixes))
+            .map(|message| Problem {
+                key: "--prefix".into(),
+                message,
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
         }
     }
 

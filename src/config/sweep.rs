@@ -65,6 +65,22 @@ impl Default for SweepConfig {
     }
 }
 
+/// Every pair of prefixes that overlap (one starts with the other), as problems: each key must
+/// be swept under one prefix, or one run could count and decide it twice.
+pub fn overlaps(prefixes: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in prefixes.iter().enumerate() {
+        for b in &prefixes[i + 1..] {
+            if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                out.push(format!(
+                    "`{a}` and `{b}` overlap: each key is swept under one prefix"
+                ));
+            }
+        }
+    }
+    out
+}
+
 impl SweepConfig {
     pub(super) fn read(input: &mut SectionInput, p: &mut Problems) -> Self {
         let mut s = SweepConfig::default();
@@ -83,15 +99,8 @@ impl SweepConfig {
                 "required: the key prefixes to sweep; a whole-bucket sweep is [\"\"], said explicitly",
             );
         }
-        for (i, a) in self.prefixes.iter().enumerate() {
-            for b in &self.prefixes[i + 1..] {
-                if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
-                    p.push(
-                        "sweep.prefixes",
-                        format!("`{a}` and `{b}` overlap: each key is swept under one prefix"),
-                    );
-                }
-            }
+        for problem in overlaps(&self.prefixes) {
+            p.push("sweep.prefixes", problem);
         }
         if p.ok(&["sweep.lease_ttl"]) && self.lease_ttl < Duration::from_secs(10) {
             p.push("sweep.lease_ttl", "must be at least 10s");

@@ -1,15 +1,17 @@
 //! The purge decision, from current state rather than from the event, so replays are safe.
 //!
 //! Inputs are the source's and target's listings (versions and delete markers) of exactly one
-//! key, and the race-guard cutoff. Output is the list of target entries to delete, or why
-//! nothing is deleted. Every delete path (events, `purge KEY`) goes through [`decide`].
+//! key, what proves a target version is a replica, and the guards' cutoffs. Output is what to
+//! delete, in two steps, or why nothing is deleted. Every delete path (events, the sweep,
+//! `purge KEY`) goes through [`decide`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 
 pub use crate::aws::s3::Entry;
 use crate::config::{MarkerOnlySource, PurgeConfig, PurgeMode};
+pub(crate) use crate::labels::Side;
 
 /// The rules a decision applies, from `[purge]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,32 +59,38 @@ impl KeyListing {
     }
 }
 
-/// Which side a listing came from.
+/// The time guards of one decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Source,
-    Target,
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Side::Source => "source",
-            Side::Target => "target",
-        })
-    }
+pub(crate) struct Guards {
+    /// The race guard: the source listing's start minus the margin. A target entry modified
+    /// at or after it may have been copied after the source was read; it is not deleted now.
+    pub cutoff: DateTime<Utc>,
+    /// The sweep's `min_age`: a target entry modified after this (or of unknown age) keeps the
+    /// whole key, on the listing that decides as on the walk that nominated it.
+    pub young_after: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// `when-source-empty`: the source still holds something for the key.
+    /// The source still holds something for the key (`when-source-empty`, and
+    /// `mirror-versions` when nothing proven a replica of a lost version is in the target).
     SourcePresent { source_entries: usize },
     /// Nothing in the target needs deleting.
     NothingToDelete,
-    /// Delete these target entries. `deferred` counts entries the race guard protected:
-    /// when non-zero the caller must retry later so they are looked at again.
+    /// `mirror-versions`: target entries the source does not have, none of them proven to be a
+    /// replica of a version the source lost (DataSync copies, lifecycle markers, `null`
+    /// versions, anything a person wrote). Left alone.
+    NotReplica { entries: usize },
+    /// A target entry is younger than the sweep's `min_age`.
+    TooYoung,
+    /// Delete `versions` first; only once every one of them is confirmed deleted, delete
+    /// `markers` (a marker removed while a version it hides survives would make the key
+    /// visible). `markers` is empty unless no data version of the key would remain.
+    /// `deferred` counts entries the guards left for later: when non-zero the caller must look
+    /// again.
     Delete {
-        entries: Vec<Entry>,
+        versions: Vec<Entry>,
+        markers: Vec<Entry>,
         deferred: usize,
     },
     /// Every candidate was protected by the race guard: retry later.
@@ -97,25 +105,30 @@ pub(crate) enum Decision {
 /// 1. Only entries whose key is exactly `key` are considered (a prefix listing of `a.txt` also
 ///    returns `a.txt.bak` and `a.txt/x`).
 /// 2. `when-source-empty`: anything left in the source for the key means nothing is deleted
-///    (with `marker_only_source = "purge"`, delete markers alone are not "anything": the
-///    data is gone). `mirror-versions`: only version ids the source no longer has are
-///    candidates, which needs the source's complete list.
+///    (with `marker_only_source = "purge"`, delete markers alone are not "anything": the data
+///    is gone). `mirror-versions`: a key the source no longer holds is purged whole, as in
+///    `when-source-empty`; otherwise only target entries whose version id the source no
+///    longer has *and* that `replicas` proves to be replicas (S3 Replication keeps version
+///    ids) are candidates. Both listings must be complete.
 /// 3. A target listing cut at the limit is refused (`max_versions_per_key`).
-/// 4. Race guard: a target entry modified at or after `cutoff` (source listing start minus the
-///    margin) may have been copied after the source was read; it is never deleted now.
+/// 4. `young_after` (the sweep's `min_age`): any younger target entry keeps the key.
+/// 5. Race guard: a target entry modified at or after `cutoff` is never deleted now.
+/// 6. Delete markers go last, and only when no data version of the key remains.
 pub(crate) fn decide(
     policy: &Policy,
     key: &str,
     source: &KeyListing,
     target: &KeyListing,
-    cutoff: DateTime<Utc>,
+    replicas: &BTreeSet<String>,
+    guards: Guards,
 ) -> Decision {
     let limit = policy.limit;
     let source_entries: Vec<&Entry> = source.entries.iter().filter(|e| e.key == key).collect();
-    let target_entries = target.entries.iter().filter(|e| e.key == key);
+    let target_entries: Vec<&Entry> = target.entries.iter().filter(|e| e.key == key).collect();
+    let holds = policy.source_holds(&source_entries, source.complete);
     let candidates: Vec<&Entry> = match policy.mode {
         PurgeMode::WhenSourceEmpty => {
-            if policy.source_holds(&source_entries, source.complete) {
+            if holds {
                 return Decision::SourcePresent {
                     source_entries: source_entries.len(),
                 };
@@ -126,7 +139,7 @@ pub(crate) fn decide(
                     limit,
                 };
             }
-            target_entries.collect()
+            target_entries.clone()
         }
         PurgeMode::MirrorVersions => {
             for (side, listing) in [(Side::Source, source), (Side::Target, target)] {
@@ -134,29 +147,79 @@ pub(crate) fn decide(
                     return Decision::Refused { side, limit };
                 }
             }
-            let kept: HashSet<&str> = source_entries
-                .iter()
-                .map(|e| e.version_id.as_str())
-                .collect();
-            target_entries
-                .filter(|e| !kept.contains(e.version_id.as_str()))
-                .collect()
+            if !holds {
+                target_entries.clone()
+            } else {
+                let kept: HashSet<&str> = source_entries
+                    .iter()
+                    .map(|e| e.version_id.as_str())
+                    .collect();
+                let absent: Vec<&Entry> = target_entries
+                    .iter()
+                    .copied()
+                    .filter(|e| !kept.contains(e.version_id.as_str()))
+                    .collect();
+                let proven: Vec<&Entry> = absent
+                    .iter()
+                    .copied()
+                    .filter(|e| replicas.contains(&e.version_id))
+                    .collect();
+                if proven.is_empty() {
+                    return if absent.is_empty() {
+                        Decision::NothingToDelete
+                    } else {
+                        Decision::NotReplica {
+                            entries: absent.len(),
+                        }
+                    };
+                }
+                proven
+            }
         }
     };
     if candidates.is_empty() {
         return Decision::NothingToDelete;
     }
-    let (entries, protected): (Vec<&Entry>, Vec<&Entry>) = candidates
+    if let Some(young) = guards.young_after
+        && target_entries
+            .iter()
+            .any(|e| e.last_modified.is_none_or(|t| t > young))
+    {
+        return Decision::TooYoung;
+    }
+    let (old, protected): (Vec<&Entry>, Vec<&Entry>) = candidates
         .into_iter()
-        .partition(|e| e.last_modified.is_some_and(|t| t < cutoff));
-    if entries.is_empty() {
-        return Decision::Deferred {
-            protected: protected.len(),
+        .partition(|e| e.last_modified.is_some_and(|t| t < guards.cutoff));
+    let (markers, versions): (Vec<&Entry>, Vec<&Entry>) =
+        old.into_iter().partition(|e| e.delete_marker);
+    let going: HashSet<&str> = versions.iter().map(|e| e.version_id.as_str()).collect();
+    let data_stays = target_entries
+        .iter()
+        .any(|e| !e.delete_marker && !going.contains(e.version_id.as_str()));
+    let mut deferred = protected.len();
+    let markers = if data_stays {
+        // Held back with the data they may hide; looked at again only if the race guard is
+        // why the data stays (otherwise it stays for good and so do they).
+        if !protected.is_empty() {
+            deferred += markers.len();
+        }
+        Vec::new()
+    } else {
+        markers
+    };
+    if versions.is_empty() && markers.is_empty() {
+        return if deferred > 0 {
+            Decision::Deferred {
+                protected: deferred,
+            }
+        } else {
+            Decision::NothingToDelete
         };
     }
     Decision::Delete {
-        entries: entries.into_iter().cloned().collect(),
-        deferred: protected.len(),
+        versions: versions.into_iter().cloned().collect(),
+        markers: markers.into_iter().cloned().collect(),
+        deferred,
     }
 }
 
@@ -189,7 +252,33 @@ mod tests {
             limit,
             ..policy(mode)
         };
-        super::decide(&p, key, source, target, cutoff)
+        super::decide(&p, key, source, target, &BTreeSet::new(), guards(cutoff))
+    }
+
+    fn guards(cutoff: DateTime<Utc>) -> Guards {
+        Guards {
+            cutoff,
+            young_after: None,
+        }
+    }
+
+    /// The version ids a `Delete` removes, versions then markers, and what it deferred.
+    fn deleted(d: &Decision) -> (Vec<&str>, usize) {
+        match d {
+            Decision::Delete {
+                versions,
+                markers,
+                deferred,
+            } => (
+                versions
+                    .iter()
+                    .chain(markers)
+                    .map(|e| e.version_id.as_str())
+                    .collect(),
+                *deferred,
+            ),
+            other => panic!("not a delete: {other:?}"),
+        }
     }
 
     fn t(sec: u32) -> DateTime<Utc> {
@@ -230,12 +319,14 @@ mod tests {
             LIMIT,
             t(30),
         );
+        assert_eq!(deleted(&d), (vec!["v1", "dm1"], 0));
         match d {
-            Decision::Delete { entries, deferred } => {
-                assert_eq!(deferred, 0);
-                let ids: Vec<&str> = entries.iter().map(|e| e.version_id.as_str()).collect();
-                assert_eq!(ids, vec!["v1", "dm1"]);
-                assert!(entries.iter().all(|e| e.key == "a.txt"));
+            Decision::Delete {
+                versions, markers, ..
+            } => {
+                assert!(versions.iter().chain(&markers).all(|e| e.key == "a.txt"));
+                assert!(versions.iter().all(|e| !e.delete_marker));
+                assert!(markers.iter().all(|e| e.delete_marker));
             }
             other => panic!("{other:?}"),
         }
@@ -301,14 +392,8 @@ mod tests {
         target.push(e(key, "real", false, 1));
         target.push(e(key, "real-dm", true, 2));
         for mode in [PurgeMode::WhenSourceEmpty, PurgeMode::MirrorVersions] {
-            match decide(mode, key, &none(), &all(&target), LIMIT, t(30)) {
-                Decision::Delete { entries, deferred } => {
-                    assert_eq!(deferred, 0);
-                    let ids: Vec<&str> = entries.iter().map(|e| e.version_id.as_str()).collect();
-                    assert_eq!(ids, vec!["real", "real-dm"], "{mode:?}");
-                }
-                other => panic!("{mode:?}: {other:?}"),
-            }
+            let d = decide(mode, key, &none(), &all(&target), LIMIT, t(30));
+            assert_eq!(deleted(&d), (vec!["real", "real-dm"], 0), "{mode:?}");
             // Look-alikes alone, in the target only: nothing to delete.
             assert_eq!(
                 decide(
@@ -325,10 +410,15 @@ mod tests {
         }
         // Look-alikes in the source neither block nor protect anything.
         let source = all(&target[..look_alikes.len()]);
-        assert!(matches!(
-            decide(PurgeMode::WhenSourceEmpty, key, &source, &all(&target), LIMIT, t(30)),
-            Decision::Delete { ref entries, .. } if entries.len() == 2
-        ));
+        let d = decide(
+            PurgeMode::WhenSourceEmpty,
+            key,
+            &source,
+            &all(&target),
+            LIMIT,
+            t(30),
+        );
+        assert_eq!(deleted(&d).0.len(), 2);
     }
 
     #[test]
@@ -340,63 +430,165 @@ mod tests {
             ..policy(PurgeMode::WhenSourceEmpty)
         };
         let purge = policy(PurgeMode::WhenSourceEmpty);
+        let none = BTreeSet::new();
         assert_eq!(
-            super::decide(&keep, "k", &markers_only, &target, t(30)),
+            super::decide(&keep, "k", &markers_only, &target, &none, guards(t(30))),
             Decision::SourcePresent { source_entries: 1 }
         );
-        assert!(matches!(
-            super::decide(&purge, "k", &markers_only, &target, t(30)),
-            Decision::Delete { ref entries, .. } if entries.len() == 2
-        ));
+        let d = super::decide(&purge, "k", &markers_only, &target, &none, guards(t(30)));
+        assert_eq!(deleted(&d).0.len(), 2);
         // Data anywhere among the source's entries keeps the target, whatever the setting.
         let with_data = all(&[e("k", "dm", true, 20), e("k", "v0", false, 19)]);
         for p in [keep, purge] {
             assert!(matches!(
-                super::decide(&p, "k", &with_data, &target, t(30)),
+                super::decide(&p, "k", &with_data, &target, &none, guards(t(30))),
                 Decision::SourcePresent { .. }
             ));
         }
         // A look-alike's data does not count for the key.
         let look_alike = all(&[e("k.bak", "v", false, 1), e("k", "dm", true, 20)]);
         assert!(matches!(
-            super::decide(&purge, "k", &look_alike, &target, t(30)),
+            super::decide(&purge, "k", &look_alike, &target, &none, guards(t(30))),
             Decision::Delete { .. }
         ));
     }
 
+    fn mirror(source: &[Entry], target: &[Entry], replicas: &[&str]) -> Decision {
+        let replicas: BTreeSet<String> = replicas.iter().map(|s| s.to_string()).collect();
+        super::decide(
+            &policy(PurgeMode::MirrorVersions),
+            "k",
+            &all(source),
+            &all(target),
+            &replicas,
+            guards(t(30)),
+        )
+    }
+
     #[test]
-    fn mirror_versions_deletes_only_ids_gone_from_source() {
-        let source = all(&[e("k", "v2", false, 5), e("k", "dm", true, 6)]);
-        let target = all(&[
+    fn mirror_versions_deletes_only_proven_replicas_of_lost_versions() {
+        let source = [e("k", "v2", false, 5)];
+        // v1: a replica of a version the source lost. ds: a DataSync copy (new id). lc: the
+        // target's own lifecycle marker. null: written before versioning.
+        let target = [
             e("k", "v1", false, 1),
             e("k", "v2", false, 5),
-            e("k", "dm", true, 6),
+            e("k", "ds", false, 6),
+            e("k", "lc", true, 7),
+            e("k", "null", false, 0),
+        ];
+        assert_eq!(deleted(&mirror(&source, &target, &["v1"])), (vec!["v1"], 0));
+        // Nothing proven: everything absent from the source is left, and said so.
+        assert_eq!(
+            mirror(&source, &target, &[]),
+            Decision::NotReplica { entries: 4 }
+        );
+        // A proof of an id the source still has changes nothing.
+        assert_eq!(
+            mirror(&source, &target, &["v2"]),
+            Decision::NotReplica { entries: 4 }
+        );
+        // In step: nothing to delete.
+        assert_eq!(mirror(&source, &source, &[]), Decision::NothingToDelete);
+        // A key the source no longer holds is purged whole, proof or not: versions, then
+        // markers.
+        assert_eq!(
+            deleted(&mirror(&[], &target, &[])),
+            (vec!["v1", "v2", "ds", "null", "lc"], 0)
+        );
+    }
+
+    #[test]
+    fn a_proven_marker_goes_only_when_no_data_version_stays() {
+        // The source permanently deleted its marker dm; the target's replica of it hides v2.
+        let source = [e("k", "v2", false, 5)];
+        let target = [e("k", "v2", false, 5), e("k", "dm", true, 6)];
+        assert_eq!(
+            mirror(&source, &target, &["dm"]),
+            Decision::NothingToDelete,
+            "deleting dm would make the hidden key visible"
+        );
+        // With the data gone too, the marker goes after it.
+        let target = [e("k", "v1", false, 1), e("k", "dm", true, 6)];
+        assert_eq!(
+            deleted(&mirror(&source, &target, &["v1", "dm"])),
+            (vec!["v1", "dm"], 0)
+        );
+    }
+
+    #[test]
+    fn markers_wait_for_the_versions_they_hide() {
+        let target = all(&[
+            e("k", "v1", false, 1),
+            e("k", "dm1", true, 2),
+            e("k", "v2", false, 29),
+            e("k", "dm2", true, 3),
         ]);
-        match decide(
-            PurgeMode::MirrorVersions,
+        // v2 is protected by the race guard: the markers stay with it, and count as deferred.
+        let d = decide(
+            PurgeMode::WhenSourceEmpty,
             "k",
-            &source,
+            &none(),
             &target,
             LIMIT,
-            t(30),
-        ) {
-            Decision::Delete { entries, .. } => {
-                assert_eq!(entries.len(), 1);
-                assert_eq!(entries[0].version_id, "v1");
+            t(25),
+        );
+        assert_eq!(deleted(&d), (vec!["v1"], 3));
+        // All old: versions first, then markers.
+        let d = decide(
+            PurgeMode::WhenSourceEmpty,
+            "k",
+            &none(),
+            &target,
+            LIMIT,
+            t(59),
+        );
+        match d {
+            Decision::Delete {
+                versions, markers, ..
+            } => {
+                let ids = |v: &[Entry]| v.iter().map(|e| e.version_id.clone()).collect::<Vec<_>>();
+                assert_eq!(ids(&versions), vec!["v1", "v2"]);
+                assert_eq!(ids(&markers), vec!["dm1", "dm2"]);
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            decide(
-                PurgeMode::MirrorVersions,
-                "k",
-                &target,
-                &target,
-                LIMIT,
-                t(30)
-            ),
-            Decision::NothingToDelete
+        // Markers alone: nothing to hide, they go at once.
+        let markers_only = all(&[e("k", "dm1", true, 2)]);
+        let d = decide(
+            PurgeMode::WhenSourceEmpty,
+            "k",
+            &none(),
+            &markers_only,
+            LIMIT,
+            t(30),
         );
+        assert_eq!(deleted(&d), (vec!["dm1"], 0));
+    }
+
+    #[test]
+    fn the_sweeps_min_age_is_checked_on_the_deciding_listing() {
+        let target = all(&[e("k", "v1", false, 1), e("k", "v2", false, 20)]);
+        let p = policy(PurgeMode::WhenSourceEmpty);
+        let no_proof = BTreeSet::new();
+        let at = |young: u32| Guards {
+            cutoff: t(59),
+            young_after: Some(t(young)),
+        };
+        assert_eq!(
+            super::decide(&p, "k", &none(), &target, &no_proof, at(10)),
+            Decision::TooYoung
+        );
+        assert!(matches!(
+            super::decide(&p, "k", &none(), &target, &no_proof, at(20)),
+            Decision::Delete { .. }
+        ));
+        // A look-alike's youth does not count.
+        let with_look_alike = all(&[e("k", "v1", false, 1), e("k.bak", "x", false, 40)]);
+        assert!(matches!(
+            super::decide(&p, "k", &none(), &with_look_alike, &no_proof, at(10)),
+            Decision::Delete { .. }
+        ));
     }
 
     #[test]
@@ -433,11 +625,7 @@ mod tests {
             LIMIT,
             t(30),
         ) {
-            Decision::Delete { entries, deferred } => {
-                assert_eq!(entries.len(), 1);
-                assert_eq!(entries[0].version_id, "old");
-                assert_eq!(deferred, 1);
-            }
+            d @ Decision::Delete { .. } => assert_eq!(deleted(&d), (vec!["old"], 1)),
             other => panic!("{other:?}"),
         }
         let only_fresh = all(&[e("k", "fresh", false, 31)]);

@@ -11,7 +11,7 @@
 //! failure too.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::aws::AwsError;
-use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError};
+use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError, xml_safe};
 use crate::labels::{EntryKind, ErrorKind};
 use crate::metrics::Metrics;
 
@@ -98,14 +98,11 @@ pub enum DeleteError {
     /// The request itself failed: its entries may or may not be deleted.
     #[error("{0}")]
     Request(Arc<AwsError>),
-    #[error("deleting s3://{bucket}/{key} version {version_id}: {code}: {message}")]
-    Entry {
-        bucket: String,
-        key: String,
-        version_id: String,
-        code: String,
-        message: String,
-    },
+    #[error(
+        "deleting s3://{}/{} version {}: {}: {}",
+        .0.bucket, .0.key, .0.version_id, .0.code, .0.message
+    )]
+    Entry(Box<EntryFailure>),
     #[error(
         "deleting s3://{bucket}/{key} version {version_id}: DeleteObjects reported neither success nor error"
     )]
@@ -116,17 +113,44 @@ pub enum DeleteError {
     },
     #[error("the deleter of s3://{bucket} stopped")]
     Stopped { bucket: String },
+    /// Never sent: the run stopped deleting (an earlier delete failed) while it waited.
+    #[error("not sent: deleting was stopped after an earlier failure")]
+    Cancelled,
 }
 
 impl DeleteError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             DeleteError::Request(e) => e.kind,
-            DeleteError::Entry { code, .. } => crate::aws::classify(Some(code), None),
-            DeleteError::Unconfirmed { .. } | DeleteError::Stopped { .. } => ErrorKind::Other,
+            DeleteError::Entry(f) => crate::aws::classify(Some(&f.code), None),
+            DeleteError::Unconfirmed { .. }
+            | DeleteError::Stopped { .. }
+            | DeleteError::Cancelled => ErrorKind::Other,
         }
     }
 }
+
+/// One entry S3 refused to delete, and why.
+#[derive(Debug, Clone)]
+pub struct EntryFailure {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A job that did not end with every entry confirmed deleted: the first failure, and the
+/// entries that were confirmed (a report counts what was deleted, not what was asked).
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub error: DeleteError,
+    pub confirmed: Vec<Entry>,
+}
+
+/// Set when nothing more may be deleted on behalf of a run (the sweep after a delete error):
+/// checked when a deletion is handed over and again just before its request is sent.
+pub(crate) type StopFlag = Arc<AtomicBool>;
 
 /// Why and on whose behalf entries are deleted; both go into every audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +164,42 @@ pub(crate) struct Origin {
 struct Job {
     entries: Vec<Entry>,
     origin: Origin,
-    done: oneshot::Sender<Result<(), DeleteError>>,
+    stop: Option<StopFlag>,
+    done: oneshot::Sender<Result<(), Partial>>,
+}
+
+impl Job {
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+}
+
+/// What became of one job's entries so far.
+#[derive(Default)]
+struct JobResult {
+    confirmed: Vec<Entry>,
+    error: Option<DeleteError>,
+}
+
+impl JobResult {
+    fn add(&mut self, entry: &Entry, r: Result<(), DeleteError>) {
+        match r {
+            Ok(()) => self.confirmed.push(entry.clone()),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), Partial> {
+        match self.error {
+            None => Ok(()),
+            Some(error) => Err(Partial {
+                error,
+                confirmed: self.confirmed,
+            }),
+        }
+    }
 }
 
 /// A handle to the task that deletes from one bucket.
@@ -164,21 +223,27 @@ impl Deleter {
     }
 
     /// Deletes `entries`; resolves once every one of them is confirmed deleted or failed. The
-    /// key stops counting as being decided once its entries are queued.
+    /// key stops counting as being decided once its entries are queued. Nothing of the job is
+    /// sent once `stop` is set.
     pub async fn delete(
         &self,
         entries: Vec<Entry>,
         origin: Origin,
         deciding: DecidingGuard,
-    ) -> Result<(), DeleteError> {
-        let stopped = || DeleteError::Stopped {
-            bucket: self.bucket.clone(),
+        stop: Option<StopFlag>,
+    ) -> Result<(), Partial> {
+        let stopped = || Partial {
+            error: DeleteError::Stopped {
+                bucket: self.bucket.clone(),
+            },
+            confirmed: Vec::new(),
         };
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Job {
                 entries,
                 origin,
+                stop,
                 done,
             })
             .map_err(|_| stopped())?;
@@ -236,42 +301,93 @@ async fn run(
     }
 }
 
+/// An entry and the index of the job it belongs to.
+type Indexed<'a> = (usize, &'a Entry);
+
 /// Sends one gathered batch as requests of at most [`DELETE_BATCH`] entries and answers
-/// every job.
+/// every job. A key a DeleteObjects body cannot carry goes on its own, with DeleteObject.
 async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
-    let mut results: Vec<Result<(), DeleteError>> = vec![Ok(()); jobs.len()];
-    let all: Vec<(usize, &Entry)> = jobs
+    let mut results: Vec<JobResult> = jobs.iter().map(|_| JobResult::default()).collect();
+    let (batched, single): (Vec<Indexed>, Vec<Indexed>) = jobs
         .iter()
         .enumerate()
         .flat_map(|(i, j)| j.entries.iter().map(move |e| (i, e)))
-        .collect();
-    for chunk in all.chunks(DELETE_BATCH) {
+        .partition(|(_, e)| xml_safe(&e.key));
+    for chunk in batched.chunks(DELETE_BATCH) {
+        let chunk = not_stopped(chunk, &jobs, &mut results);
+        if chunk.is_empty() {
+            continue;
+        }
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
-        for (i, e) in chunk {
+        for (i, e) in &chunk {
             audit_intent(bucket, e, &jobs[*i].origin, &batch_id);
         }
         let entries: Vec<&Entry> = chunk.iter().map(|(_, e)| *e).collect();
         let outcome = bucket.delete_versions(&entries).await;
-        for (i, result) in settle_chunk(bucket, metrics, chunk, &jobs, &batch_id, outcome) {
-            if results[i].is_ok() {
-                results[i] = result;
-            }
+        for (i, entry, result) in settle_chunk(bucket, metrics, &chunk, &jobs, &batch_id, outcome) {
+            results[i].add(entry, result);
+        }
+    }
+    for one in single.chunks(1) {
+        let one = not_stopped(one, &jobs, &mut results);
+        let Some(&(i, entry)) = one.first() else {
+            continue;
+        };
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        audit_intent(bucket, entry, &jobs[i].origin, &batch_id);
+        let outcome = bucket.delete_version(entry).await.map(|()| DeleteReport {
+            deleted: vec![(entry.key.clone(), entry.version_id.clone())],
+            errors: Vec::new(),
+        });
+        let outcome = outcome.or_else(|e| match &e.code {
+            // Refused for this entry (a legal hold, a policy): reported like a DeleteObjects
+            // entry error.
+            Some(code) => Ok(DeleteReport {
+                deleted: Vec::new(),
+                errors: vec![EntryError {
+                    key: entry.key.clone(),
+                    version_id: entry.version_id.clone(),
+                    code: code.to_string(),
+                    message: e.message.clone(),
+                }],
+            }),
+            None => Err(e),
+        });
+        for (i, entry, result) in settle_chunk(bucket, metrics, &one, &jobs, &batch_id, outcome) {
+            results[i].add(entry, result);
         }
     }
     for (job, result) in jobs.into_iter().zip(results) {
-        let _ = job.done.send(result);
+        let _ = job.done.send(result.finish());
     }
 }
 
-/// Audits and counts each entry of one request; returns the failures by job index.
-fn settle_chunk(
+/// The entries of `chunk` whose job may still delete; the others are answered `Cancelled`.
+fn not_stopped<'a>(
+    chunk: &[(usize, &'a Entry)],
+    jobs: &[Job],
+    results: &mut [JobResult],
+) -> Vec<(usize, &'a Entry)> {
+    let mut keep = Vec::with_capacity(chunk.len());
+    for &(i, e) in chunk {
+        if jobs[i].stopped() {
+            results[i].add(e, Err(DeleteError::Cancelled));
+        } else {
+            keep.push((i, e));
+        }
+    }
+    keep
+}
+
+/// Audits and counts each entry of one request; returns each entry's result by job index.
+fn settle_chunk<'a>(
     bucket: &Bucket,
     metrics: &Metrics,
-    chunk: &[(usize, &Entry)],
+    chunk: &[(usize, &'a Entry)],
     jobs: &[Job],
     batch_id: &str,
     outcome: Result<DeleteReport, AwsError>,
-) -> Vec<(usize, Result<(), DeleteError>)> {
+) -> Vec<(usize, &'a Entry, Result<(), DeleteError>)> {
     let report = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -282,7 +398,7 @@ fn settle_chunk(
                 .iter()
                 .map(|(i, entry)| {
                     audit_failure(bucket, entry, &jobs[*i].origin, batch_id, &e.to_string());
-                    (*i, Err(DeleteError::Request(e.clone())))
+                    (*i, *entry, Err(DeleteError::Request(e.clone())))
                 })
                 .collect();
         }
@@ -312,16 +428,16 @@ fn settle_chunk(
                       key = %entry.key, version_id = %entry.version_id,
                       delete_marker = entry.delete_marker, reason = %origin.reason,
                       message_id = %origin.message_id, batch_id, "deleted target entry");
-                return (*i, Ok(()));
+                return (*i, *entry, Ok(()));
             }
             let err = match errors.get(&id) {
-                Some(x) => DeleteError::Entry {
+                Some(x) => DeleteError::Entry(Box::new(EntryFailure {
                     bucket: bucket.name.clone(),
                     key: x.key.clone(),
                     version_id: x.version_id.clone(),
                     code: x.code.clone(),
                     message: x.message.clone(),
-                },
+                })),
                 None => DeleteError::Unconfirmed {
                     bucket: bucket.name.clone(),
                     key: entry.key.clone(),
@@ -329,7 +445,7 @@ fn settle_chunk(
                 },
             };
             audit_failure(bucket, entry, origin, batch_id, &err.to_string());
-            (*i, Err(err))
+            (*i, *entry, Err(err))
         })
         .collect()
 }
@@ -397,7 +513,7 @@ mod tests {
             reason: "test".into(),
             message_id: "m".into(),
         };
-        let delete = deleter.delete(vec![entry], origin, guard);
+        let delete = deleter.delete(vec![entry], origin, guard, None);
         tokio::pin!(delete);
         // One poll queues the job; the deleting task has not even run yet on this thread.
         assert!(futures::poll!(&mut delete).is_pending());

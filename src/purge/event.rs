@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::aws::s3::url_decode;
 use crate::config::{RemovalEventName, strip_s3_prefix};
 
 /// One removal announced by an event.
@@ -228,33 +229,7 @@ fn parse_eventbridge(v: &Value) -> Result<Record, EventError> {
 /// bytes. S3 always encodes `%` itself as `%25`, so a `%` not followed by two hex digits means
 /// the event is malformed or was re-encoded by someone else: deciding on it would be a guess.
 pub(crate) fn decode_key(raw: &str) -> Result<String, String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                let pair = bytes
-                    .get(i + 1)
-                    .copied()
-                    .and_then(hex)
-                    .zip(bytes.get(i + 2).copied().and_then(hex));
-                let Some((hi, lo)) = pair else {
-                    return Err(format!(
-                        "key `{raw}` has a `%` not followed by two hex digits at byte {i}"
-                    ));
-                };
-                out.push((hi * 16 + lo) as u8);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    let decoded =
-        String::from_utf8(out).map_err(|_| format!("key `{raw}` does not decode to UTF-8"))?;
+    let decoded = url_decode(raw)?;
     if decoded.is_empty() {
         return Err("empty object key".into());
     }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -40,10 +41,17 @@ pub(crate) struct Listings {
 
 type Reply = oneshot::Sender<Result<Listings, Arc<AwsError>>>;
 
+/// One key asked for: where to answer, and a flag to set when its listings start.
+struct Request {
+    key: String,
+    reply: Reply,
+    started: Option<Arc<AtomicBool>>,
+}
+
 /// A handle to the listing task; it ends when the last handle is dropped.
 #[derive(Clone)]
 pub(crate) struct Lister {
-    tx: mpsc::UnboundedSender<(String, Reply)>,
+    tx: mpsc::UnboundedSender<Request>,
 }
 
 #[derive(Clone)]
@@ -75,8 +83,13 @@ impl Lister {
         Lister { tx }
     }
 
-    /// Both sides' listings of exactly `key`.
-    pub async fn list(&self, key: &str) -> Result<Listings, Arc<AwsError>> {
+    /// Both sides' listings of exactly `key`. `started` is set once the round that lists it
+    /// has taken it, before any of its requests is sent.
+    pub async fn list(
+        &self,
+        key: &str,
+        started: Option<Arc<AtomicBool>>,
+    ) -> Result<Listings, Arc<AwsError>> {
         let (reply, answer) = oneshot::channel();
         let stopped = || {
             Arc::new(AwsError::in_response(
@@ -89,13 +102,17 @@ impl Lister {
             ))
         };
         self.tx
-            .send((key.to_string(), reply))
+            .send(Request {
+                key: key.to_string(),
+                reply,
+                started,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(sides: Sides, units: usize, mut rx: mpsc::UnboundedReceiver<(String, Reply)>) {
+async fn run(sides: Sides, units: usize, mut rx: mpsc::UnboundedReceiver<Request>) {
     let slots = Arc::new(Semaphore::new(units));
     let rounds = Arc::new(Semaphore::new(ROUNDS_IN_FLIGHT));
     loop {
@@ -107,8 +124,11 @@ async fn run(sides: Sides, units: usize, mut rx: mpsc::UnboundedReceiver<(String
         let mut waiting: HashMap<String, Vec<Reply>> = HashMap::new();
         let mut next = Some(first);
         let mut n = 0;
-        while let Some((key, reply)) = next.take() {
-            waiting.entry(key).or_default().push(reply);
+        while let Some(r) = next.take() {
+            if let Some(started) = r.started {
+                started.store(true, Ordering::SeqCst);
+            }
+            waiting.entry(r.key).or_default().push(r.reply);
             n += 1;
             if n < MAX_DRAIN {
                 next = rx.try_recv().ok();

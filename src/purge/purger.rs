@@ -1,35 +1,57 @@
-//! Purging one key with real S3 state: list both sides (at the same time), let
-//! [`decide`](super::decide::decide) decide, and hand what it chose to the [`Deleter`].
+//! Purging one key with real S3 state: list both sides (at the same time), prove which
+//! target versions are replicas (`mirror-versions`), let [`decide`](super::decide::decide)
+//! decide, and hand what it chose to the [`Deleter`]: versions first, delete markers only once
+//! every version is confirmed gone.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
-use super::decide::{self, Decision, Entry, Policy};
-use super::delete::{self, Deciding, DeleteError, Deleter, Hold, Origin};
-use super::lister::Lister;
+use super::decide::{self, Decision, Entry, Guards, Policy, Side};
+use super::delete::{self, Deciding, DeleteError, Deleter, Hold, Origin, Partial, StopFlag};
+use super::lister::{Lister, Listings};
 use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
-use crate::config::{Config, MarkerOnlySource, PurgeMode};
+use crate::config::{Config, PurgeMode};
 use crate::labels::{ErrorKind, PurgeOutcome};
 use crate::metrics::Metrics;
+
+/// HeadObject requests in flight per key while proving replicas.
+const PROOFS_IN_FLIGHT: usize = 8;
 
 /// Why a key could not be purged; the message is kept for redelivery.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PurgeError {
     #[error("{0}")]
     List(Arc<AwsError>),
-    #[error(transparent)]
-    Delete(#[from] DeleteError),
+    /// A deletion failed; `deleted` were confirmed deleted before or beside it.
+    #[error("{error}")]
+    Delete {
+        error: DeleteError,
+        deleted: Vec<Entry>,
+    },
 }
 
 impl PurgeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             PurgeError::List(e) => e.kind,
-            PurgeError::Delete(e) => e.kind(),
+            PurgeError::Delete { error, .. } => error.kind(),
+        }
+    }
+}
+
+impl From<Partial> for PurgeError {
+    fn from(p: Partial) -> Self {
+        PurgeError::Delete {
+            error: p.error,
+            deleted: p.confirmed,
         }
     }
 }
@@ -37,13 +59,19 @@ impl PurgeError {
 /// What happened to one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyOutcome {
-    /// Target entries deleted (or, in dry-run, that would have been).
+    /// Target entries deleted (or, in dry-run, that would have been). `deferred` entries were
+    /// left for later by the guards: the key is only partly purged until they go too.
     Purged {
         deleted: Vec<Entry>,
         dry_run: bool,
+        deferred: usize,
     },
     NothingToPurge,
     SourcePresent,
+    /// `mirror-versions`: entries the source does not have, none proven a replica; left.
+    NotReplica {
+        entries: usize,
+    },
     /// Protected by the race guard; look again later.
     Deferred {
         protected: usize,
@@ -52,25 +80,73 @@ pub enum KeyOutcome {
     Refused {
         reason: String,
     },
+    /// The sweep: an entry younger than `min_age` on the deciding listing.
+    TooYoung,
+    /// The sweep: deleting had stopped (an earlier delete failed) before this key's turn.
+    Stopped,
 }
 
 impl KeyOutcome {
     pub fn label(&self) -> PurgeOutcome {
         match self {
-            KeyOutcome::Purged { .. } => PurgeOutcome::Purged,
+            KeyOutcome::Purged { deferred: 0, .. } => PurgeOutcome::Purged,
+            KeyOutcome::Purged { .. } => PurgeOutcome::Deferred,
             KeyOutcome::NothingToPurge => PurgeOutcome::NothingToPurge,
             KeyOutcome::SourcePresent => PurgeOutcome::SourcePresent,
-            KeyOutcome::Deferred { .. } => PurgeOutcome::Deferred,
+            KeyOutcome::NotReplica { .. } => PurgeOutcome::NotReplica,
+            KeyOutcome::Deferred { .. } | KeyOutcome::TooYoung | KeyOutcome::Stopped => {
+                PurgeOutcome::Deferred
+            }
             KeyOutcome::Refused { .. } => PurgeOutcome::Refused,
         }
     }
 
     /// Whether the event that led here is fully handled (its message may be deleted).
     pub(crate) fn is_settled(&self) -> bool {
-        !matches!(
-            self,
-            KeyOutcome::Deferred { .. } | KeyOutcome::Refused { .. }
-        )
+        match self {
+            KeyOutcome::Purged { deferred, .. } => *deferred == 0,
+            KeyOutcome::NothingToPurge
+            | KeyOutcome::SourcePresent
+            | KeyOutcome::NotReplica { .. } => true,
+            KeyOutcome::Deferred { .. }
+            | KeyOutcome::Refused { .. }
+            | KeyOutcome::TooYoung
+            | KeyOutcome::Stopped => false,
+        }
+    }
+}
+
+/// One key to decide, and what its decision may rely on.
+pub(crate) struct KeyRequest<'a> {
+    pub key: &'a str,
+    /// Why and for whom: the audit lines carry it.
+    pub origin: Origin,
+    /// `mirror-versions`: the version id the event says the source lost; its replica in the
+    /// target (same id) may go. Without it, replicas are proven with HeadObject.
+    pub lost_version: Option<&'a str>,
+    /// The sweep's `min_age`, applied to the deciding listing.
+    pub young_after: Option<DateTime<Utc>>,
+    pub stop: Option<StopFlag>,
+    /// Released once the key is decided and its deletion handed over.
+    pub hold: Option<Hold>,
+    /// Set when this key's listings start (a message may share a decision only before).
+    pub listing_started: Option<Arc<AtomicBool>>,
+}
+
+impl<'a> KeyRequest<'a> {
+    pub(crate) fn new(key: &'a str, reason: &str, message_id: &str) -> Self {
+        KeyRequest {
+            key,
+            origin: Origin {
+                reason: reason.to_string(),
+                message_id: message_id.to_string(),
+            },
+            lost_version: None,
+            young_after: None,
+            stop: None,
+            hold: None,
+            listing_started: None,
+        }
     }
 }
 
@@ -79,11 +155,8 @@ impl KeyOutcome {
 pub struct Purger {
     pub source: Bucket,
     pub target: Bucket,
-    pub mode: PurgeMode,
-    pub marker_only_source: MarkerOnlySource,
-    pub dry_run: bool,
-    /// `max_versions_per_key`; the lister collects up to the same limit.
-    max_versions_per_key: usize,
+    policy: Policy,
+    dry_run: bool,
     pub race_guard_margin: Duration,
     lister: Lister,
     deleter: Deleter,
@@ -92,15 +165,17 @@ pub struct Purger {
 
 impl Purger {
     /// Must be called within a Tokio runtime (it starts the listing and deleting tasks).
+    /// `dry_run`: decide and audit, delete nothing (`purge.dry_run`, or a command's own flag).
     pub fn new(
         config: &Config,
         source: aws_sdk_s3::Client,
         target: aws_sdk_s3::Client,
         metrics: Metrics,
+        dry_run: bool,
     ) -> Self {
         let source = Bucket::new(source, &config.source.bucket, metrics.clone());
         let target = Bucket::new(target, &config.target.bucket, metrics.clone());
-        let limit = config.purge.max_versions_per_key.get();
+        let policy = Policy::from_config(&config.purge);
         // As many listings in flight as keys the purge or the sweep decides at once.
         let units = config
             .purge
@@ -112,7 +187,7 @@ impl Purger {
             lister: Lister::spawn(
                 source.clone(),
                 target.clone(),
-                limit,
+                policy.limit,
                 units,
                 metrics.clone(),
             ),
@@ -120,11 +195,22 @@ impl Purger {
             deciding,
             source,
             target,
-            mode: config.purge.mode,
-            marker_only_source: config.purge.marker_only_source,
-            dry_run: config.purge.dry_run,
-            max_versions_per_key: config.purge.max_versions_per_key.get(),
+            policy,
+            dry_run: dry_run || config.purge.dry_run,
             race_guard_margin: config.purge.race_guard_margin,
+        }
+    }
+
+    /// Whether this purger only decides and audits.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The same purger (listings and deleter shared) that only decides and audits.
+    pub fn as_dry_run(&self) -> Purger {
+        Purger {
+            dry_run: true,
+            ..self.clone()
         }
     }
 
@@ -136,75 +222,188 @@ impl Purger {
         reason: &str,
         origin: &str,
     ) -> Result<KeyOutcome, PurgeError> {
-        self.purge_key_holding(key, reason, origin, None).await
+        self.decide(KeyRequest::new(key, reason, origin)).await
     }
 
-    /// [`purge_key`](Self::purge_key), releasing `hold` as soon as the key is decided and its
-    /// deletion handed over, before the DeleteObjects answers.
-    #[instrument(name = "purge_key", skip(self, reason, origin, hold), fields(key = %key))]
-    pub(crate) async fn purge_key_holding(
-        &self,
-        key: &str,
-        reason: &str,
-        origin: &str,
-        hold: Option<Hold>,
-    ) -> Result<KeyOutcome, PurgeError> {
-        let deciding = self.deciding.enter(hold);
-        let limit = self.max_versions_per_key;
-        let listed = self.lister.list(key).await.map_err(PurgeError::List)?;
-        let (source, target) = (listed.source, listed.target);
-        let cutoff =
-            listed.started - chrono::Duration::from_std(self.race_guard_margin).unwrap_or_default();
-        let origin = Origin {
-            reason: reason.to_string(),
-            message_id: origin.to_string(),
+    /// Lists, proves, decides and deletes one key.
+    #[instrument(name = "purge_key", skip_all, fields(key = %req.key))]
+    pub(crate) async fn decide(&self, req: KeyRequest<'_>) -> Result<KeyOutcome, PurgeError> {
+        let deciding = self.deciding.enter(req.hold);
+        let key = req.key;
+        let listed = self
+            .lister
+            .list(key, req.listing_started)
+            .await
+            .map_err(PurgeError::List)?;
+        let replicas = self.replicas(key, &listed, req.lost_version).await?;
+        let guards = Guards {
+            cutoff: listed.started
+                - chrono::Duration::from_std(self.race_guard_margin).unwrap_or_default(),
+            young_after: req.young_after,
         };
-        let policy = Policy {
-            mode: self.mode,
-            marker_only_source: self.marker_only_source,
-            limit,
-        };
-        match decide::decide(&policy, key, &source, &target, cutoff) {
+        let decision = decide::decide(
+            &self.policy,
+            key,
+            &listed.source,
+            &listed.target,
+            &replicas,
+            guards,
+        );
+        match decision {
             Decision::SourcePresent { .. } => Ok(KeyOutcome::SourcePresent),
             Decision::NothingToDelete => Ok(KeyOutcome::NothingToPurge),
+            Decision::NotReplica { entries } => {
+                info!(bucket = %self.target.name, entries,
+                      "target entries the source does not have, none proven a replica of a lost version; left alone");
+                Ok(KeyOutcome::NotReplica { entries })
+            }
+            Decision::TooYoung => Ok(KeyOutcome::TooYoung),
             Decision::Deferred { protected } => {
                 info!(bucket = %self.target.name, protected,
                       "race guard: target entries newer than the source listing; will look again");
                 Ok(KeyOutcome::Deferred { protected })
             }
             Decision::Refused { side, limit } => {
+                let bucket = match side {
+                    Side::Source => &self.source.name,
+                    Side::Target => &self.target.name,
+                };
                 let reason = format!(
-                    "s3://{}/{key} has more than {limit} entries in the {side}; refusing (purge.max_versions_per_key)",
-                    if side == decide::Side::Source {
-                        &self.source.name
-                    } else {
-                        &self.target.name
-                    }
+                    "s3://{bucket}/{key} has more than {limit} entries in the {side}; refusing (purge.max_versions_per_key)"
                 );
                 warn!(%reason, "purge refused");
                 Ok(KeyOutcome::Refused { reason })
             }
-            Decision::Delete { entries, deferred } => {
-                if self.dry_run {
-                    delete::audit_dry_run(&self.target.name, &entries, &origin);
-                } else {
-                    self.deleter
-                        .delete(entries.clone(), origin, deciding)
-                        .await?;
-                }
-                if deferred > 0 {
-                    info!(bucket = %self.target.name, protected = deferred,
-                          "race guard kept recent target entries; will look again");
-                    return Ok(KeyOutcome::Deferred {
-                        protected: deferred,
-                    });
-                }
-                Ok(KeyOutcome::Purged {
-                    deleted: entries,
-                    dry_run: self.dry_run,
-                })
+            Decision::Delete {
+                versions,
+                markers,
+                deferred,
+            } => {
+                self.delete(versions, markers, deferred, req.origin, deciding, req.stop)
+                    .await
             }
         }
+    }
+
+    /// Target version ids proven to be replicas of a source version, in `mirror-versions`
+    /// only: the event's lost version id, else each target version the source does not have
+    /// that HeadObject reports as `REPLICA`.
+    async fn replicas(
+        &self,
+        key: &str,
+        listed: &Listings,
+        lost_version: Option<&str>,
+    ) -> Result<BTreeSet<String>, PurgeError> {
+        if self.policy.mode != PurgeMode::MirrorVersions {
+            return Ok(BTreeSet::new());
+        }
+        if let Some(v) = lost_version {
+            return Ok(BTreeSet::from([v.to_string()]));
+        }
+        let source: BTreeSet<&str> = listed
+            .source
+            .entries
+            .iter()
+            .filter(|e| e.key == key)
+            .map(|e| e.version_id.as_str())
+            .collect();
+        let unknown: Vec<String> = listed
+            .target
+            .entries
+            .iter()
+            .filter(|e| e.key == key && !e.delete_marker && !source.contains(e.version_id.as_str()))
+            .map(|e| e.version_id.clone())
+            .collect();
+        let heads = unknown.into_iter().map(|id| {
+            let (target, key) = (self.target.clone(), key.to_string());
+            async move {
+                let status = target.replication_status(&key, &id).await;
+                (id, status)
+            }
+        });
+        let proofs = futures::stream::iter(heads)
+            .buffer_unordered(PROOFS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let mut proven = BTreeSet::new();
+        for (id, status) in proofs {
+            match status.map_err(|e| PurgeError::List(Arc::new(e)))? {
+                Some(s) if s == "REPLICA" => {
+                    proven.insert(id);
+                }
+                _ => {}
+            }
+        }
+        Ok(proven)
+    }
+
+    /// Deletes `versions`, then, once every one is confirmed, `markers`.
+    async fn delete(
+        &self,
+        versions: Vec<Entry>,
+        markers: Vec<Entry>,
+        deferred: usize,
+        origin: Origin,
+        deciding: delete::DecidingGuard,
+        stop: Option<StopFlag>,
+    ) -> Result<KeyOutcome, PurgeError> {
+        if self.dry_run {
+            let all: Vec<Entry> = versions.into_iter().chain(markers).collect();
+            delete::audit_dry_run(&self.target.name, &all, &origin);
+            return Ok(KeyOutcome::Purged {
+                deleted: all,
+                dry_run: true,
+                deferred,
+            });
+        }
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Ok(KeyOutcome::Stopped);
+        }
+        let mut deleted = Vec::new();
+        let mut deciding = Some(deciding);
+        for step in [versions, markers] {
+            if step.is_empty() {
+                continue;
+            }
+            let guard = deciding.take().unwrap_or_else(|| self.deciding.enter(None));
+            match self
+                .deleter
+                .delete(step.clone(), origin.clone(), guard, stop.clone())
+                .await
+            {
+                Ok(()) => deleted.extend(step),
+                Err(Partial {
+                    error: DeleteError::Cancelled,
+                    confirmed,
+                }) if confirmed.is_empty() => {
+                    return Ok(if deleted.is_empty() {
+                        KeyOutcome::Stopped
+                    } else {
+                        KeyOutcome::Purged {
+                            deleted,
+                            dry_run: false,
+                            deferred: deferred + step.len(),
+                        }
+                    });
+                }
+                Err(mut p) => {
+                    deleted.append(&mut p.confirmed);
+                    return Err(PurgeError::Delete {
+                        error: p.error,
+                        deleted,
+                    });
+                }
+            }
+        }
+        if deferred > 0 {
+            info!(bucket = %self.target.name, protected = deferred,
+                  "race guard kept recent target entries; will look again");
+        }
+        Ok(KeyOutcome::Purged {
+            deleted,
+            dry_run: false,
+            deferred,
+        })
     }
 }
 
@@ -225,6 +424,15 @@ pub struct DeletedEntry {
     pub delete_marker: bool,
 }
 
+impl From<Entry> for DeletedEntry {
+    fn from(e: Entry) -> Self {
+        DeletedEntry {
+            version_id: e.version_id,
+            delete_marker: e.delete_marker,
+        }
+    }
+}
+
 impl ManualResult {
     pub(crate) fn from_result(
         key: &str,
@@ -232,19 +440,24 @@ impl ManualResult {
         dry_run: bool,
     ) -> Self {
         let (outcome, deleted, error) = match res {
-            Ok(KeyOutcome::Purged { deleted, .. }) => (
-                PurgeOutcome::Purged,
-                deleted
-                    .into_iter()
-                    .map(|e| DeletedEntry {
-                        version_id: e.version_id,
-                        delete_marker: e.delete_marker,
-                    })
-                    .collect(),
+            Ok(KeyOutcome::Purged {
+                deleted, deferred, ..
+            }) => (
+                if deferred == 0 {
+                    PurgeOutcome::Purged
+                } else {
+                    PurgeOutcome::Deferred
+                },
+                deleted.into_iter().map(DeletedEntry::from).collect(),
                 None,
             ),
             Ok(KeyOutcome::Refused { reason }) => (PurgeOutcome::Refused, Vec::new(), Some(reason)),
             Ok(other) => (other.label(), Vec::new(), None),
+            Err(PurgeError::Delete { error, deleted }) => (
+                PurgeOutcome::Failed,
+                deleted.into_iter().map(DeletedEntry::from).collect(),
+                Some(error.to_string()),
+            ),
             Err(e) => (PurgeOutcome::Failed, Vec::new(), Some(e.to_string())),
         };
         ManualResult {

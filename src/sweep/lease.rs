@@ -45,6 +45,9 @@ pub struct Stats {
     pub scanned_target: u64,
     pub orphans: u64,
     pub purged: u64,
+    /// Keys some of whose entries were deleted while others stay (race guard, failed delete).
+    #[serde(default)]
+    pub partly_purged: u64,
     pub would_purge: u64,
     pub kept: BTreeMap<KeptReason, u64>,
 }
@@ -55,6 +58,7 @@ impl Stats {
         self.scanned_target += o.scanned_target;
         self.orphans += o.orphans;
         self.purged += o.purged;
+        self.partly_purged += o.partly_purged;
         self.would_purge += o.would_purge;
         for (r, n) in &o.kept {
             *self.kept.entry(*r).or_default() += n;
@@ -88,21 +92,28 @@ pub(crate) enum LeaseAction {
     Resume,
     /// Another replica is sweeping it now.
     Busy { holder: String },
+    /// Already swept to the end in this run.
+    Done,
 }
 
-/// The lease state machine.
+/// The lease state machine, for a sweep taking part in run `run_id`.
 pub(crate) fn next_action(
     lease: Option<&Lease>,
     now: DateTime<Utc>,
     holder: &str,
     ttl: Duration,
     kind: RunKind,
+    run_id: &str,
 ) -> LeaseAction {
     let Some(l) = lease else {
         return LeaseAction::Start;
     };
     if l.status == LeaseStatus::Completed {
-        return LeaseAction::Start;
+        return if l.run_id == run_id {
+            LeaseAction::Done
+        } else {
+            LeaseAction::Start
+        };
     }
     let stale = (now - l.updated_at).to_std().unwrap_or_default() > ttl;
     if l.holder != holder && !stale {
@@ -110,7 +121,7 @@ pub(crate) fn next_action(
             holder: l.holder.clone(),
         };
     }
-    if l.kind == kind {
+    if l.kind == kind && l.run_id == run_id {
         LeaseAction::Resume
     } else {
         LeaseAction::Start
@@ -167,11 +178,6 @@ mod tests {
         let cases = [
             (None, Purge, LeaseAction::Start),
             (
-                Some(lease("b", Completed, Purge, 29)),
-                Purge,
-                LeaseAction::Start,
-            ),
-            (
                 Some(lease("me", Running, Purge, 29)),
                 Purge,
                 LeaseAction::Resume,
@@ -196,11 +202,32 @@ mod tests {
         ];
         for (l, kind, want) in cases {
             assert_eq!(
-                next_action(l.as_ref(), now, "me", ttl, kind),
+                next_action(l.as_ref(), now, "me", ttl, kind, "r"),
                 want,
                 "{l:?} {kind:?}"
             );
         }
+        // Completed in this run: done; in an earlier one: swept again.
+        let done = lease("b", Completed, Purge, 29);
+        assert_eq!(
+            next_action(Some(&done), now, "me", ttl, Purge, "r"),
+            LeaseAction::Done
+        );
+        assert_eq!(
+            next_action(Some(&done), now, "me", ttl, Purge, "r2"),
+            LeaseAction::Start
+        );
+        // An interrupted lease of an earlier run is not resumed into this one.
+        let old = lease("me", Running, Purge, 29);
+        assert_eq!(
+            next_action(Some(&old), now, "me", ttl, Purge, "r2"),
+            LeaseAction::Start
+        );
+        let busy = lease("b", Running, Purge, 29);
+        assert_eq!(
+            next_action(Some(&busy), now, "me", ttl, Purge, "r2"),
+            LeaseAction::Busy { holder: "b".into() }
+        );
     }
 
     #[test]

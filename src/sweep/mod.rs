@@ -4,6 +4,7 @@
 //! guardrails ([`run`]). One lease per prefix keeps replicas apart and holds the checkpoint an
 //! interrupted sweep resumes from ([`lease`]).
 
+pub mod budget;
 pub mod lease;
 pub mod nominate;
 pub mod run;

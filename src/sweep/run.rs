@@ -4,12 +4,15 @@
 //! nominate orphans, and decide each one exactly as an event's key is decided (the `Purger`:
 //! exact-key re-listing of both sides, `decide`, the race guard, `max_versions_per_key`, the
 //! audited deleter, reason `sweep`). Guardrails: at most `max_deletes` keys purged per run,
-//! nothing deleted after the first delete error, nothing younger than `min_age`. The lease's
-//! checkpoint only moves past a key once every key up to it is decided.
+//! across restarts (the run document records each reservation before its deletion), nothing
+//! deleted after the first delete error (not even deletions already waiting to be sent),
+//! nothing younger than `min_age` (on the walk and again on the re-listing that decides). With
+//! `purge.dry_run` every run is a dry run. The lease's checkpoint only moves past a key once
+//! every key up to it is decided.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -19,6 +22,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::budget::{self, RunHandle};
 use super::lease::{self, Checkpoint, Lease, LeaseAction, LeaseStatus, RunKind, Stats};
 use super::nominate::{Nomination, Orphan, nominate};
 use super::walk::Walk;
@@ -30,6 +34,7 @@ use crate::labels::{KeptReason, Side, SweepResult};
 use crate::merge::Joined;
 use crate::metrics::Metrics;
 use crate::purge::decide::Policy;
+use crate::purge::purger::KeyRequest;
 use crate::purge::{KeyOutcome, PurgeError, Purger};
 use crate::store::{JsonStore, StoreError, Written};
 
@@ -37,7 +42,10 @@ use crate::store::{JsonStore, StoreError, Written};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// Every target entry of the key was deleted.
     Purged,
+    /// Some entries were deleted; others are left (the race guard, a failed delete).
+    PartlyPurged,
     /// A dry run or a report: decided, and it would have been purged.
     WouldPurge,
     Kept,
@@ -50,10 +58,17 @@ pub struct OrphanLine {
     #[serde(flatten)]
     pub orphan: Orphan,
     pub action: Action,
+    /// Target entries deleted (or, in a dry run, that would be).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deleted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<KeptReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The last line of a sweep's report.
@@ -61,8 +76,16 @@ pub struct OrphanLine {
 pub struct Summary {
     pub summary: bool,
     pub prefixes: Vec<String>,
+    /// The run this process took part in (several processes, and restarts, share one).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    /// Nothing was deleted: a dry run, a report, or `purge.dry_run`.
+    pub dry_run: bool,
     #[serde(flatten)]
     pub stats: Stats,
+    /// Keys the run has reserved for deletion so far, across restarts and replicas (at most
+    /// `sweep.max_deletes`).
+    pub reserved: u32,
     pub duration_seconds: f64,
     pub result: SweepResult,
 }
@@ -74,30 +97,29 @@ impl Summary {
     }
 }
 
-/// Keys that may still be purged in this run.
-struct Budget(AtomicI64);
-
-impl Budget {
-    fn reserve(&self) -> bool {
-        self.0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
-                (r > 0).then(|| r - 1)
-            })
-            .is_ok()
-    }
-
-    fn release(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// How one decided orphan ended.
 #[derive(Debug)]
 enum Fate {
-    Purged,
-    WouldPurge,
+    Purged {
+        deleted: usize,
+    },
+    /// Entries deleted, others left; with the error when a delete failed.
+    PartlyPurged {
+        deleted: usize,
+        error: Option<String>,
+    },
+    WouldPurge {
+        deleted: usize,
+    },
     Kept(KeptReason),
     Failed(KeptReason, String),
+}
+
+impl Fate {
+    /// Whether the key used up a reservation of the run's budget: something was deleted.
+    fn deleted_something(&self) -> bool {
+        matches!(self, Fate::Purged { .. } | Fate::PartlyPurged { .. })
+    }
 }
 
 /// Everything a sweep needs.
@@ -123,9 +145,9 @@ impl Sweeper {
             clients.source.clone(),
             clients.target.clone(),
             metrics.clone(),
+            false,
         );
-        let mut dry = live.clone();
-        dry.dry_run = true;
+        let dry = live.as_dry_run();
         Sweeper {
             source: live.source.clone(),
             target: live.target.clone(),
@@ -165,27 +187,61 @@ impl Sweeper {
         on_line: &mut (dyn FnMut(&OrphanLine) + Send),
     ) -> Summary {
         let started = Instant::now();
-        let budget = Budget(AtomicI64::new(i64::from(
-            self.config.sweep.max_deletes.get(),
-        )));
+        let sweep = &self.config.sweep;
+        let dry_run = kind != RunKind::Purge || self.live.dry_run();
         let mut stats = Stats::default();
         let mut result = SweepResult::Completed;
-        for prefix in prefixes {
-            if shutdown.is_cancelled() {
-                result = worst(result, SweepResult::Interrupted);
-                break;
+        let run = match RunHandle::open(
+            &self.store,
+            kind,
+            prefixes,
+            sweep.max_deletes.get(),
+            budget::block_for(sweep.concurrency.get()),
+        )
+        .await
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                error!(error = %e, "cannot open the sweep run in the state bucket; nothing swept");
+                result = SweepResult::Failed;
+                None
             }
-            match self.prefix(prefix, kind, &budget, shutdown, on_line).await {
-                Ok((s, r)) => {
-                    stats.add(&s);
-                    result = worst(result, r);
+        };
+        let mut run_id = String::new();
+        if let Some(run) = &run {
+            run_id = run.run_id().await;
+            let mut unfinished = Vec::new();
+            for prefix in prefixes {
+                if shutdown.is_cancelled() {
+                    result = worst(result, SweepResult::Interrupted);
+                    unfinished.push(prefix.clone());
+                    continue;
                 }
-                Err(e) => {
-                    error!(%prefix, error = %e, "sweep failed; the next run resumes from the checkpoint");
-                    result = worst(result, SweepResult::Failed);
+                match self
+                    .prefix(prefix, kind, run, &run_id, shutdown, on_line)
+                    .await
+                {
+                    Ok((s, r)) => {
+                        stats.add(&s);
+                        result = worst(result, r);
+                        if !lease_finished(r) {
+                            unfinished.push(prefix.clone());
+                        }
+                    }
+                    Err(e) => {
+                        error!(%prefix, error = %e, "sweep failed; the next run resumes from the checkpoint");
+                        result = worst(result, SweepResult::Failed);
+                        unfinished.push(prefix.clone());
+                    }
                 }
             }
+            let completed = self.all_completed(&unfinished, &run_id).await;
+            run.finish(completed).await;
         }
+        let reserved = match &run {
+            Some(r) => r.reserved().await,
+            None => 0,
+        };
         let m = &self.metrics;
         m.sweep_run(result);
         if result == SweepResult::Completed {
@@ -200,17 +256,35 @@ impl Sweeper {
         Summary {
             summary: true,
             prefixes: prefixes.to_vec(),
+            run_id,
+            dry_run,
             stats,
+            reserved,
             duration_seconds: started.elapsed().as_secs_f64(),
             result,
         }
     }
 
-    /// Takes `prefix`'s lease: the lease and its ETag, whether it resumes, or `None` if busy.
+    /// Whether every prefix this process did not finish has been completed in `run_id` by
+    /// someone else by now (another replica held it).
+    async fn all_completed(&self, unfinished: &[String], run_id: &str) -> bool {
+        for prefix in unfinished {
+            match self.store.get::<Lease>(&lease::name(prefix)).await {
+                Ok(Some(l))
+                    if l.value.run_id == run_id && l.value.status == LeaseStatus::Completed => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Takes `prefix`'s lease for run `run_id`: the lease and its ETag, whether it resumes, or
+    /// `None` if another replica holds it or it is already done in this run.
     async fn take_lease(
         &self,
         prefix: &str,
         kind: RunKind,
+        run_id: &str,
     ) -> Result<Option<(Lease, String, bool)>, StoreError> {
         let name = lease::name(prefix);
         let stored = self.store.get::<Lease>(&name).await?;
@@ -222,10 +296,15 @@ impl Sweeper {
             &self.holder,
             ttl,
             kind,
+            run_id,
         );
         let (lease, written, resumes) = match (action, stored) {
             (LeaseAction::Busy { holder }, _) => {
                 info!(%prefix, %holder, "prefix being swept by another replica; skipped");
+                return Ok(None);
+            }
+            (LeaseAction::Done, _) => {
+                info!(%prefix, run_id, "prefix already swept in this run; skipped");
                 return Ok(None);
             }
             (LeaseAction::Resume, Some(s)) => {
@@ -241,7 +320,7 @@ impl Sweeper {
                 let l = Lease {
                     prefix: prefix.to_string(),
                     holder: self.holder.clone(),
-                    run_id: uuid::Uuid::new_v4().simple().to_string(),
+                    run_id: run_id.to_string(),
                     kind,
                     status: LeaseStatus::Running,
                     started_at: now,
@@ -270,12 +349,20 @@ impl Sweeper {
         &self,
         prefix: &str,
         kind: RunKind,
-        budget: &Budget,
+        run: &RunHandle,
+        run_id: &str,
         shutdown: &CancellationToken,
         on_line: &mut (dyn FnMut(&OrphanLine) + Send),
     ) -> Result<(Stats, SweepResult), StoreError> {
-        let Some((mut lease, mut etag, resumes)) = self.take_lease(prefix, kind).await? else {
-            return Ok((Stats::default(), SweepResult::Busy));
+        let Some((mut lease, mut etag, resumes)) = self.take_lease(prefix, kind, run_id).await?
+        else {
+            let done = self.all_completed(&[prefix.to_string()], run_id).await;
+            let result = if done {
+                SweepResult::Completed
+            } else {
+                SweepResult::Busy
+            };
+            return Ok((Stats::default(), result));
         };
         let name = lease::name(prefix);
         if resumes {
@@ -293,7 +380,7 @@ impl Sweeper {
         );
         let young_after =
             Utc::now() - chrono::Duration::from_std(sweep.min_age).unwrap_or(chrono::Duration::MAX);
-        let stopped = AtomicBool::new(false);
+        let stopped = Arc::new(AtomicBool::new(false));
         let run_id = lease.run_id.clone();
         let mut t = Tally {
             prefix,
@@ -352,9 +439,15 @@ impl Sweeper {
                         }
                         t.frontier.candidate(&j);
                         let on_source = !j.left.is_empty();
-                        pending.push_back(
-                            self.decide(orphan, on_source, kind, budget, &stopped, &run_id),
-                        );
+                        pending.push_back(self.decide(
+                            orphan,
+                            on_source,
+                            kind,
+                            run,
+                            &stopped,
+                            &run_id,
+                            young_after,
+                        ));
                     }
                 }
                 // A page can hold a thousand orphans: checkpoint as keys settle, not per page.
@@ -380,10 +473,7 @@ impl Sweeper {
             result,
             ..
         } = t;
-        let finished = !matches!(
-            result,
-            SweepResult::Interrupted | SweepResult::Failed | SweepResult::Busy
-        );
+        let finished = lease_finished(result);
         if finished {
             lease.status = LeaseStatus::Completed;
             lease.completed_at = Some(Utc::now());
@@ -426,37 +516,47 @@ impl Sweeper {
     }
 
     /// Decides one orphan as an event's key would be, within the run's guardrails.
+    #[allow(clippy::too_many_arguments)]
     async fn decide(
         &self,
         orphan: Orphan,
         on_source: bool,
         kind: RunKind,
-        budget: &Budget,
-        stopped: &AtomicBool,
+        run: &RunHandle,
+        stopped: &Arc<AtomicBool>,
         run_id: &str,
+        young_after: chrono::DateTime<Utc>,
     ) -> (Orphan, Fate, bool) {
-        let key = orphan.key.clone();
-        let dry = |why: KeptReason| async move {
-            match self.dry.purge_key(&key, "sweep", run_id).await {
+        let mut req = KeyRequest::new(&orphan.key, "sweep", run_id);
+        req.young_after = Some(young_after);
+        let deletes = kind == RunKind::Purge && !self.live.dry_run();
+        let kept = if !deletes {
+            None
+        } else if stopped.load(Ordering::SeqCst) {
+            Some(KeptReason::AfterError)
+        } else if !run.reserve().await {
+            Some(KeptReason::MaxDeletes)
+        } else {
+            None
+        };
+        let f = match (deletes, kept) {
+            (false, _) => fate(self.dry.decide(req).await, true),
+            // Decided, so the report says what would have happened had the guardrail allowed.
+            (true, Some(why)) => match self.dry.decide(req).await {
                 Ok(KeyOutcome::Purged { .. }) => Fate::Kept(why),
                 other => fate(other, true),
-            }
-        };
-        let f = match kind {
-            RunKind::DryRun | RunKind::Report => {
-                fate(self.dry.purge_key(&orphan.key, "sweep", run_id).await, true)
-            }
-            RunKind::Purge if stopped.load(Ordering::SeqCst) => dry(KeptReason::AfterError).await,
-            RunKind::Purge if !budget.reserve() => dry(KeptReason::MaxDeletes).await,
-            RunKind::Purge => {
-                let res = self.live.purge_key(&orphan.key, "sweep", run_id).await;
-                if !matches!(res, Ok(KeyOutcome::Purged { .. })) {
-                    budget.release();
-                }
-                if matches!(res, Err(PurgeError::Delete(_))) {
+            },
+            (true, None) => {
+                req.stop = Some(stopped.clone());
+                let res = self.live.decide(req).await;
+                if matches!(res, Err(PurgeError::Delete { .. })) {
                     stopped.store(true, Ordering::SeqCst);
                 }
-                fate(res, false)
+                let f = fate(res, false);
+                if !f.deleted_something() {
+                    run.release();
+                }
+                f
             }
         };
         (orphan, f, on_source)
@@ -490,7 +590,7 @@ impl Tally<'_> {
         (orphan, fate, on_source): (Orphan, Fate, bool),
         on_line: &mut (dyn FnMut(&OrphanLine) + Send),
     ) {
-        let purged = matches!(fate, Fate::Purged);
+        let purged = matches!(fate, Fate::Purged { .. });
         let key = orphan.key.clone();
         self.report(orphan, fate, on_line);
         self.frontier.settled(&key, on_source, purged);
@@ -503,18 +603,21 @@ impl Tally<'_> {
         fate: Fate,
         on_line: &mut (dyn FnMut(&OrphanLine) + Send),
     ) {
-        let (action, reason, error) = match fate {
-            Fate::Purged => (Action::Purged, None, None),
-            Fate::WouldPurge => (Action::WouldPurge, None, None),
-            Fate::Kept(r) => (Action::Kept, Some(r), None),
-            Fate::Failed(r, e) => (Action::Kept, Some(r), Some(e)),
+        let (action, deleted, reason, error) = match fate {
+            Fate::Purged { deleted } => (Action::Purged, deleted, None, None),
+            Fate::PartlyPurged { deleted, error } => (Action::PartlyPurged, deleted, None, error),
+            Fate::WouldPurge { deleted } => (Action::WouldPurge, deleted, None, None),
+            Fate::Kept(r) => (Action::Kept, 0, Some(r), None),
+            Fate::Failed(r, e) => (Action::Kept, 0, Some(r), Some(e)),
         };
         match (action, reason) {
             (Action::Purged, _) => self.stats.purged += 1,
+            (Action::PartlyPurged, _) => self.stats.partly_purged += 1,
             (Action::WouldPurge, _) => self.stats.would_purge += 1,
             (_, Some(r)) => *self.stats.kept.entry(r).or_default() += 1,
             _ => {}
         }
+        let failed = action == Action::PartlyPurged && error.is_some();
         match reason {
             Some(KeptReason::MaxDeletes) => {
                 self.result = worst(self.result, SweepResult::ExceededMaxDeletes)
@@ -522,10 +625,11 @@ impl Tally<'_> {
             Some(KeptReason::AfterError | KeptReason::Failed) => {
                 self.result = worst(self.result, SweepResult::StoppedAfterError)
             }
+            _ if failed => self.result = worst(self.result, SweepResult::StoppedAfterError),
             _ => {}
         }
         self.metrics.sweep_settled(
-            action == Action::Purged,
+            matches!(action, Action::Purged | Action::PartlyPurged),
             action == Action::WouldPurge,
             reason,
         );
@@ -533,6 +637,7 @@ impl Tally<'_> {
             prefix: self.prefix.to_string(),
             orphan,
             action,
+            deleted,
             reason,
             error,
         });
@@ -542,14 +647,41 @@ impl Tally<'_> {
 /// The fate of a decided key.
 fn fate(res: Result<KeyOutcome, PurgeError>, dry: bool) -> Fate {
     match res {
-        Ok(KeyOutcome::Purged { .. }) if dry => Fate::WouldPurge,
-        Ok(KeyOutcome::Purged { .. }) => Fate::Purged,
+        Ok(KeyOutcome::Purged { deleted, .. }) if dry => Fate::WouldPurge {
+            deleted: deleted.len(),
+        },
+        Ok(KeyOutcome::Purged {
+            deleted,
+            deferred: 0,
+            ..
+        }) => Fate::Purged {
+            deleted: deleted.len(),
+        },
+        Ok(KeyOutcome::Purged { deleted, .. }) => Fate::PartlyPurged {
+            deleted: deleted.len(),
+            error: None,
+        },
         Ok(KeyOutcome::SourcePresent) => Fate::Kept(KeptReason::SourcePresent),
         Ok(KeyOutcome::NothingToPurge) => Fate::Kept(KeptReason::NothingToPurge),
+        Ok(KeyOutcome::NotReplica { .. }) => Fate::Kept(KeptReason::NotReplica),
         Ok(KeyOutcome::Deferred { .. }) => Fate::Kept(KeptReason::RaceGuard),
         Ok(KeyOutcome::Refused { .. }) => Fate::Kept(KeptReason::Refused),
+        Ok(KeyOutcome::TooYoung) => Fate::Kept(KeptReason::TooYoung),
+        Ok(KeyOutcome::Stopped) => Fate::Kept(KeptReason::AfterError),
+        Err(PurgeError::Delete { error, deleted }) if !deleted.is_empty() => Fate::PartlyPurged {
+            deleted: deleted.len(),
+            error: Some(error.to_string()),
+        },
         Err(e) => Fate::Failed(KeptReason::Failed, e.to_string()),
     }
+}
+
+/// Whether a prefix's walk reached its end (its lease is completed).
+fn lease_finished(r: SweepResult) -> bool {
+    !matches!(
+        r,
+        SweepResult::Interrupted | SweepResult::Failed | SweepResult::Busy
+    )
 }
 
 /// The more severe of two results.
@@ -705,12 +837,7 @@ mod tests {
     }
 
     #[test]
-    fn budget_and_severity() {
-        let b = Budget(AtomicI64::new(2));
-        assert!(b.reserve() && b.reserve());
-        assert!(!b.reserve());
-        b.release();
-        assert!(b.reserve());
+    fn severity() {
         assert_eq!(
             worst(SweepResult::Completed, SweepResult::Busy),
             SweepResult::Busy

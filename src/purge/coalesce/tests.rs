@@ -4,8 +4,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::aws::s3::Entry;
 use crate::config::{MarkerOnlySource, PurgeMode};
-use crate::purge::decide::{Decision, Policy, decide};
+use crate::purge::decide::{Decision, Guards, Policy, decide};
 use crate::purge::listing::ExactKey;
+use std::collections::BTreeSet;
 
 fn t(sec: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + sec, 0).unwrap()
@@ -301,11 +302,16 @@ proptest! {
             let (t1, _) = target.exact(k, p.limit, page);
             prop_assert_eq!(&src[k], &s1, "source listing of {}", k);
             prop_assert_eq!(&tgt[k], &t1, "target listing of {}", k);
-            let per_key = decide(&p, k, &s1, &t1, t(cutoff));
-            let coalesced = decide(&p, k, &src[k], &tgt[k], t(cutoff));
+            let guards = Guards { cutoff: t(cutoff), young_after: None };
+            let none = BTreeSet::new();
+            let per_key = decide(&p, k, &s1, &t1, &none, guards);
+            let coalesced = decide(&p, k, &src[k], &tgt[k], &none, guards);
             prop_assert_eq!(&coalesced, &per_key, "decision for {}", k);
-            if let Decision::Delete { entries, .. } = &coalesced {
-                prop_assert!(entries.iter().all(|e| &e.key == k), "only {} itself", k);
+            if let Decision::Delete { versions, markers, .. } = &coalesced {
+                prop_assert!(
+                    versions.iter().chain(markers).all(|e| &e.key == k),
+                    "only {} itself", k
+                );
             }
         }
     }

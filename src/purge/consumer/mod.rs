@@ -10,7 +10,11 @@
 //!   redelivery), whatever the other messages are doing. A slow key holds only its own
 //!   message's slot; receiving goes on while any slot is free.
 //! - A key already being decided for another message in flight is not decided twice: the
-//!   second message waits for the same decision.
+//!   second message shares that decision, but only while its listings have not started (they
+//!   will then see the source after this message's delete). Once they have, the message gets
+//!   a decision of its own, made after the running one ends.
+//! - A message left for redelivery on its last receive before the queue's `maxReceiveCount`
+//!   moves it to the dead-letter queue is logged with the reason (`handed to the DLQ`).
 //! - Acknowledgements and retry delays are batched (10 per call, or after a short interval).
 //! - A message whose work outlives half the visibility timeout has its visibility extended.
 
@@ -21,6 +25,7 @@ pub use settle::{MessagePlan, Note, Settlement, Triage, backoff, plan, settle, t
 pub use sqs::Queue;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,13 +37,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::config::PurgeMode;
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 use crate::labels::{MessageResult, PurgeOutcome};
 use crate::metrics::Metrics;
 use crate::purge::delete::Hold;
 use crate::purge::event::RemovalEvent;
-use crate::purge::purger::{KeyOutcome, PurgeError, Purger};
+use crate::purge::purger::{KeyOutcome, KeyRequest, PurgeError, Purger};
 use sqs::SQS_MAX_BATCH;
 
 /// How long an acknowledgement waits for others to share its DeleteMessageBatch.
@@ -67,10 +73,20 @@ fn held(concurrency: usize) -> usize {
 
 type KeyResult = Result<KeyOutcome, PurgeError>;
 
-/// Decisions in flight, by key, shared by every message that names the key meanwhile.
+/// A decision in flight.
+struct Running {
+    id: u64,
+    decision: Shared<BoxFuture<'static, KeyResult>>,
+    /// Set once its listings started: from then on it may predate a message's delete.
+    started: Arc<AtomicBool>,
+}
+
+/// Decisions in flight, by key and (in `mirror-versions`) the version the event says the
+/// source lost: a message shares one only while its listings have not started.
 #[derive(Default)]
 struct InFlightKeys {
-    running: Mutex<HashMap<String, Shared<BoxFuture<'static, KeyResult>>>>,
+    running: Mutex<HashMap<(String, Option<String>), Running>>,
+    ids: AtomicU64,
 }
 
 impl InFlightKeys {
@@ -79,36 +95,54 @@ impl InFlightKeys {
         purger: &Arc<Purger>,
         health: &TaskHandle,
         event: &RemovalEvent,
+        lost_version: Option<String>,
         message_id: &str,
         hold: Hold,
     ) -> Shared<BoxFuture<'static, KeyResult>> {
+        let slot = (event.key.clone(), lost_version);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = running.get(&event.key) {
+        let before = match running.get(&slot) {
             // Waiting for another message's decision takes no slot.
-            return f.clone();
-        }
-        let (this, purger) = (self.clone(), purger.clone());
-        let (key, reason, origin) = (
-            event.key.clone(),
-            event.event_name.as_str(),
-            message_id.to_string(),
-        );
-        let tracked = health.track("purge_key", purger.target.uri(&key));
-        let fut = async move {
-            let r = purger
-                .purge_key_holding(&key, reason, &origin, Some(hold))
-                .await;
+            Some(r) if !r.started.load(Ordering::SeqCst) => return r.decision.clone(),
+            Some(r) => Some(r.decision.clone()),
+            None => None,
+        };
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let started = Arc::new(AtomicBool::new(false));
+        let (this, purger, slot2, started2) =
+            (self.clone(), purger.clone(), slot.clone(), started.clone());
+        let (reason, origin) = (event.event_name.as_str(), message_id.to_string());
+        let tracked = health.track("purge_key", purger.target.uri(&event.key));
+        let decision = async move {
+            // The running decision may have read the source before this message's delete:
+            // this one starts after it.
+            if let Some(b) = before {
+                let _ = b.await;
+            }
+            let (key, lost) = &slot2;
+            let mut req = KeyRequest::new(key, reason, &origin);
+            req.lost_version = lost.as_deref();
+            req.hold = Some(hold);
+            req.listing_started = Some(started2);
+            let r = purger.decide(req).await;
             drop(tracked);
-            this.running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            let mut running = this.running.lock().unwrap_or_else(|p| p.into_inner());
+            if running.get(&slot2).is_some_and(|r| r.id == id) {
+                running.remove(&slot2);
+            }
             r
         }
         .boxed()
         .shared();
-        running.insert(event.key.clone(), fut.clone());
-        fut
+        running.insert(
+            slot,
+            Running {
+                id,
+                decision: decision.clone(),
+                started,
+            },
+        );
+        decision
     }
 }
 
@@ -120,6 +154,8 @@ struct Consumer {
     purger: Arc<Purger>,
     keys: Arc<InFlightKeys>,
     settler: Settler,
+    /// The queue's `maxReceiveCount`, when it has a dead-letter queue.
+    max_receives: Option<u32>,
 }
 
 pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
@@ -129,14 +165,16 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         &cfg.purge.queue_url,
         ctx.metrics.clone(),
     );
-    check_redrive(&queue, &ctx.metrics).await;
+    let max_receives = check_redrive(&queue, &ctx.metrics).await;
     let consumer = Arc::new(Consumer {
         purger: Arc::new(Purger::new(
             &cfg,
             ctx.clients.source.clone(),
             ctx.clients.target.clone(),
             ctx.metrics.clone(),
+            false,
         )),
+        max_receives,
         settler: Settler::spawn(queue.clone(), ctx.metrics.clone(), &ctx),
         keys: Arc::default(),
         handle,
@@ -207,19 +245,23 @@ async fn poll(c: &Arc<Consumer>, received: &Arc<Semaphore>, slots: &Arc<Semaphor
     }
 }
 
-async fn check_redrive(queue: &Queue, metrics: &Metrics) {
+/// Reads the queue's redrive policy; returns its `maxReceiveCount`.
+async fn check_redrive(queue: &Queue, metrics: &Metrics) -> Option<u32> {
     match queue.redrive_policy().await {
         Ok(Some(p)) => {
             metrics.dlq_configured(true);
             info!(queue = %queue.url, redrive_policy = %p, "purge queue has a dead-letter queue");
+            settle::max_receive_count(&p)
         }
         Ok(None) => {
             metrics.dlq_configured(false);
             warn!(queue = %queue.url, "purge queue has no redrive policy: a poison message would be retried forever; configure a DLQ");
+            None
         }
         Err(e) => {
             metrics.dlq_configured(false);
             warn!(error = %e, "could not read the queue's redrive policy");
+            None
         }
     }
 }
@@ -270,12 +312,14 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         // The slot is free once every key is decided and its deletion handed over; the
         // message itself stays held (its receive room, its visibility) until it settles.
         let slot = Arc::new(slot);
+        let mirror = cfg.purge.mode == PurgeMode::MirrorVersions;
         let decisions: Vec<_> = plan
             .act
             .iter()
             .map(|e| {
                 let hold: Hold = Box::new(slot.clone());
-                c.keys.purge(&c.purger, &c.handle, e, &message_id, hold)
+                let lost = e.version_id.clone().filter(|_| mirror);
+                c.keys.purge(&c.purger, &c.handle, e, lost, &message_id, hold)
             })
             .collect();
         drop(slot);
@@ -286,19 +330,26 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         let now = Utc::now();
         let mut settled = Vec::with_capacity(results.len());
         let mut failure = None;
+        let mut unsettled = Vec::new();
         for (e, r) in plan.act.iter().zip(&results) {
             match r {
                 Ok(outcome) => {
                     m.purge_event(outcome.label());
-                    if let (KeyOutcome::Purged { .. }, Some(t)) = (outcome, e.event_time) {
+                    if let (KeyOutcome::Purged { deferred: 0, .. }, Some(t)) =
+                        (outcome, e.event_time)
+                    {
                         m.purge_lag((now - t).num_milliseconds() as f64 / 1000.0);
                     }
                     settled.push(Some(outcome.is_settled()));
+                    if !outcome.is_settled() {
+                        unsettled.push(format!("{}: {}", e.key, settle::unsettled(outcome)));
+                    }
                 }
                 Err(err) => {
                     m.purge_event(PurgeOutcome::Failed);
                     warn!(key = %e.key, error = %err, "purge failed; message will be retried");
                     failure.get_or_insert_with(|| err.to_string());
+                    unsettled.push(format!("{}: {err}", e.key));
                     settled.push(None);
                 }
             }
@@ -315,6 +366,16 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             cfg.purge.retry_backoff,
             cfg.purge.retry_backoff_max,
         );
+        if matches!(settlement, Settlement::Retry { .. })
+            && c.max_receives.is_some_and(|max| receive_count >= max)
+        {
+            if let Some(Note::Invalid(err)) = plan.notes.iter().find(|n| matches!(n, Note::Invalid(_))) {
+                unsettled.push(err.to_string());
+            }
+            m.purge_message(MessageResult::DeadLettered, 1);
+            error!(receive_count, reason = %unsettled.join("; "),
+                   "message handed to the DLQ: this was its last receive before the queue's maxReceiveCount");
+        }
         c.settler.settle(receipt, settlement);
     }
     .instrument(span)

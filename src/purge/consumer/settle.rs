@@ -120,6 +120,35 @@ pub fn plan(body: &str, source_bucket: &str, purge: &PurgeConfig) -> MessagePlan
     p
 }
 
+/// The `maxReceiveCount` of a queue's RedrivePolicy (a JSON document; SQS writes the number
+/// as a string or a number).
+pub fn max_receive_count(redrive_policy: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(redrive_policy).ok()?;
+    match &v["maxReceiveCount"] {
+        serde_json::Value::String(s) => s.parse().ok(),
+        n => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
+/// Why a decided key leaves its message unsettled, in a few words.
+pub(crate) fn unsettled(outcome: &crate::purge::purger::KeyOutcome) -> String {
+    use crate::purge::purger::KeyOutcome;
+    match outcome {
+        KeyOutcome::Purged { deferred, .. } => {
+            format!("{deferred} target entries newer than the source listing (race guard)")
+        }
+        KeyOutcome::Deferred { protected } => {
+            format!("{protected} target entries newer than the source listing (race guard)")
+        }
+        KeyOutcome::Refused { reason } => reason.clone(),
+        KeyOutcome::TooYoung => "younger than sweep.min_age".into(),
+        KeyOutcome::Stopped => "deleting stopped after an earlier failure".into(),
+        KeyOutcome::NothingToPurge | KeyOutcome::SourcePresent | KeyOutcome::NotReplica { .. } => {
+            "settled".into()
+        }
+    }
+}
+
 /// The redelivery delay after `receive_count` receives: `base * 2^(n-1)`, capped.
 pub fn backoff(receive_count: u32, base: Duration, max: Duration) -> Duration {
     let exp = receive_count.saturating_sub(1).min(20);
