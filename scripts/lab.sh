@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The latency lab (lab/): a loopback S3 and SQS subset with injected latency.
+#   scripts/lab.sh build                      # builds it (release): tests start their own
 #   scripts/lab.sh start [LATENCY [JITTER]]   # builds (release) and starts it; default 20ms 5ms
 #   scripts/lab.sh stop
 #   scripts/lab.sh env                        # the exports tests and benchmarks use
@@ -8,6 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.emulator"
 running() { [ -f "$state/lab.pid" ] && kill -0 "$(cat "$state/lab.pid")" 2>/dev/null; }
 case "${1:-}" in
+  build)
+    cargo build --quiet --release --locked --manifest-path "$root/lab/Cargo.toml"
+    ;;
   start)
     latency=${2:-20ms}
     jitter=${3:-5ms}
@@ -40,5 +44,5 @@ export AWS_REGION=ap-northeast-2
 export AWS_EC2_METADATA_DISABLED=true
 ENV
     ;;
-  *) echo "usage: $0 start [LATENCY [JITTER]]|stop|env" >&2; exit 64 ;;
+  *) echo "usage: $0 build|start [LATENCY [JITTER]]|stop|env" >&2; exit 64 ;;
 esac

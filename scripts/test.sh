@@ -18,6 +18,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --manifest-path lab/Cargo.toml --all-targets --quiet -- -D warnings
 echo "==> deployment artifacts"
 scripts/validate-deploy.sh
+echo "==> the latency lab (tests that need it start their own)"
+scripts/lab.sh build
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"
 cargo test --lib --bins --tests --no-fail-fast
 echo "==> the latency lab's own tests, then the purge and sweep tests against it (5 ms ± 2 ms)"

@@ -379,6 +379,12 @@ async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
         3,
         "received exactly maxReceiveCount times"
     );
+    // Its last receive was logged with the reason, and counted.
+    let dead = d
+        .metrics
+        .purge_messages
+        .with_label_values(&["dead_lettered"]);
+    assert_eq!(dead.get(), 1, "handed to the DLQ once");
     d.stop().await;
 }
 

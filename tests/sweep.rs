@@ -463,3 +463,154 @@ async fn the_scheduled_sweep_reports_and_exports_its_metrics() {
     assert_eq!(w.target().await, before);
     d.stop().await;
 }
+
+/// The run's `max_deletes` holds across a kill: the restarted sweep joins the unfinished run
+/// and has only what is left of its budget, not a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_max_deletes_holds_across_a_kill_and_a_restart() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..120).map(|i| format!("cap/k{i:03}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let cfg = w.toml("pod-a", "prefixes = [\"cap/\"]\nmax_deletes = 50");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("sweep")
+        .env("S3R__SWEEP__CONCURRENCY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut purged = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if line.unwrap().contains("\"action\":\"purged\"") {
+            purged += 1;
+        }
+        if purged == 40 {
+            break;
+        }
+    }
+    assert_eq!(purged, 40, "the sweep was killed mid-run");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left_after_kill = w.target().await.len();
+    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["result"], "exceeded_max_deletes", "{summary}");
+    let purged_again = keys_with(&lines, "purged").len();
+    let gone = orphans.len() - w.target().await.len();
+    assert!(
+        gone <= 50,
+        "{gone} keys purged in one run of max_deletes = 50 ({purged_again} after the restart, {} before)",
+        orphans.len() - left_after_kill
+    );
+    assert!(
+        purged_again <= 10,
+        "{purged_again} purged after the restart"
+    );
+    assert!(summary["reserved"].as_u64().unwrap() <= 50, "{summary}");
+}
+
+/// A run document that says the budget is spent (a previous process reserved it and died)
+/// means nothing more is deleted in that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_budget_was_reserved_before_a_crash_deletes_nothing_more() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..4).map(|i| format!("spent/k{i}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let run = serde_json::json!({
+        "run_id": "crashed", "kind": "purge", "prefixes": ["spent/"], "status": "running",
+        "started_at": chrono::Utc::now(), "updated_at": chrono::Utc::now(),
+        "max_deletes": 3, "reserved": 3
+    });
+    let run_key = format!(
+        "s3-reconciler/state/{}",
+        s3_reconciler::sweep::budget::name(
+            s3_reconciler::sweep::RunKind::Purge,
+            &["spent/".into()]
+        )
+    );
+    w.s3.put_object()
+        .bucket(&w.state)
+        .key(run_key)
+        .body(run.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let cfg = w.toml("pod-a", "prefixes = [\"spent/\"]\nmax_deletes = 3");
+    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["run_id"], "crashed");
+    assert_eq!(summary["result"], "exceeded_max_deletes");
+    assert!(keys_with(&lines, "purged").is_empty(), "{lines:#?}");
+    assert_eq!(summary["kept"]["max_deletes"], 4);
+    assert_eq!(w.target().await.len(), 4, "nothing deleted");
+}
+
+/// `purge.dry_run = true` makes every sweep a dry run, and the report says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_dry_run_makes_a_purging_sweep_report_and_delete_nothing() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..3).map(|i| format!("dry/k{i}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let cfg = w.toml("pod-a", "prefixes = [\"dry/\"]");
+    let (code, lines, summary, _) = sweep(&cfg, &[], &[("S3R__PURGE__DRY_RUN", "true")]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["dry_run"], true);
+    assert_eq!(summary["purged"], 0);
+    assert_eq!(summary["would_purge"], 3);
+    assert!(keys_with(&lines, "purged").is_empty(), "{lines:#?}");
+    assert_eq!(keys_with(&lines, "would_purge").len(), 3);
+    assert_eq!(w.target().await.len(), 3, "nothing deleted");
+}
+
+#[test]
+fn overlapping_prefixes_on_the_command_line_are_refused() {
+    let cfg = config_file(&format!(
+        "{}[state]\nbucket = \"state\"\n",
+        buckets_toml("src", "tgt")
+    ));
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .args(["sweep", "--prefix", "data/", "--prefix", "data/2024/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--prefix") && err.contains("`data/` and `data/2024/` overlap"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing swept");
+}

@@ -27,6 +27,16 @@ pub struct FaultConfig {
     /// A request waits `spike_ms` more.
     pub spike: f64,
     pub spike_ms: u64,
+    /// Requests whose key (or listing prefix) starts with `prefix` always wait `ms` more.
+    pub slow: Vec<Slow>,
+}
+
+/// A deterministic delay for requests on keys under `prefix`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slow {
+    pub prefix: String,
+    pub ms: u64,
 }
 
 /// A fault to apply before a request does its work.
@@ -71,11 +81,22 @@ impl Faults {
         (r as f64 / (1u64 << 53) as f64) < chance
     }
 
-    /// The extra wait and the error (if any) for a request on `bucket`, before its work.
-    pub fn before(&self, bucket: &str) -> (Option<Duration>, Option<Before>) {
-        let spike = self
-            .roll(bucket, |c| c.spike)
-            .then(|| Duration::from_millis(self.config().spike_ms));
+    /// The extra wait and the error (if any) for a request on `subject` (a key, or a
+    /// listing's prefix) in `bucket`, before its work.
+    pub fn before(&self, bucket: &str, subject: &str) -> (Option<Duration>, Option<Before>) {
+        let cfg = self.config();
+        let slow: u64 = cfg
+            .slow
+            .iter()
+            .filter(|s| subject.starts_with(&s.prefix))
+            .map(|s| s.ms)
+            .sum();
+        let spike = if self.roll(bucket, |c| c.spike) {
+            cfg.spike_ms
+        } else {
+            0
+        };
+        let wait = (slow + spike > 0).then(|| Duration::from_millis(slow + spike));
         let fault = if self.roll(bucket, |c| c.error) {
             Some(Before::InternalError)
         } else if self.roll(bucket, |c| c.slow_down) {
@@ -83,7 +104,7 @@ impl Faults {
         } else {
             None
         };
-        (spike, fault)
+        (wait, fault)
     }
 
     /// Whether a delete that did its work answers 500.
@@ -110,17 +131,20 @@ mod tests {
             buckets: vec!["b".into()],
             ..FaultConfig::default()
         });
-        let draws: Vec<bool> = (0..4000).map(|_| f.before("b").1.is_some()).collect();
+        let draws: Vec<bool> = (0..4000).map(|_| f.before("b", "k").1.is_some()).collect();
         let n = draws.iter().filter(|d| **d).count();
         assert!((800..1200).contains(&n), "{n}");
-        assert!((0..100).all(|_| f.before("other").1.is_none()), "only b");
+        assert!(
+            (0..100).all(|_| f.before("other", "k").1.is_none()),
+            "only b"
+        );
         f.set(FaultConfig {
             seed: 7,
             error: 0.25,
             buckets: vec!["b".into()],
             ..FaultConfig::default()
         });
-        let again: Vec<bool> = (0..4000).map(|_| f.before("b").1.is_some()).collect();
+        let again: Vec<bool> = (0..4000).map(|_| f.before("b", "k").1.is_some()).collect();
         assert_eq!(draws, again, "the same seed draws the same faults");
     }
 }

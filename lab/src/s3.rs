@@ -9,7 +9,7 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::faults::{Before, Faults};
 use crate::stats::Stats;
-use crate::store::{Store, StoreError, Version};
+use crate::store::{Actor, Store, StoreError, Version};
 
 #[derive(Clone)]
 pub struct LabS3 {
@@ -103,10 +103,11 @@ impl LabS3 {
         self.stats.count(&format!("s3:{op}"));
     }
 
-    /// Counts a request on `bucket`, then applies the faults drawn for it.
-    async fn enter(&self, op: &str, bucket: &str) -> S3Result<()> {
+    /// Counts a request on `subject` (a key or a listing's prefix) in `bucket`, then applies
+    /// the faults drawn for it.
+    async fn enter(&self, op: &str, bucket: &str, subject: &str) -> S3Result<()> {
         self.count(op);
-        let (spike, fault) = self.faults.before(bucket);
+        let (spike, fault) = self.faults.before(bucket, subject);
         if let Some(d) = spike {
             tokio::time::sleep(d).await;
         }
@@ -190,7 +191,7 @@ impl S3 for LabS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        self.enter("PutObject", &input.bucket).await?;
+        self.enter("PutObject", &input.bucket, &input.key).await?;
         let body = match input.body {
             Some(blob) => s3s::Body::from(blob)
                 .store_all_limited(64 << 20)
@@ -226,7 +227,7 @@ impl S3 for LabS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let i = req.input;
-        self.enter("GetObject", &i.bucket).await?;
+        self.enter("GetObject", &i.bucket, &i.key).await?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
@@ -247,7 +248,7 @@ impl S3 for LabS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = req.input;
-        self.enter("HeadObject", &i.bucket).await?;
+        self.enter("HeadObject", &i.bucket, &i.key).await?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
@@ -264,12 +265,32 @@ impl S3 for LabS3 {
         }))
     }
 
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        let i = req.input;
+        self.enter("PutObjectLegalHold", &i.bucket, &i.key).await?;
+        let on = i
+            .legal_hold
+            .and_then(|h| h.status)
+            .is_some_and(|s| s.as_str() == ObjectLockLegalHoldStatus::ON);
+        let id = match i.version_id {
+            Some(v) => v,
+            None => self.store.get(&i.bucket, &i.key, None).map_err(err)?.id,
+        };
+        self.store
+            .hold(Actor::Client, &i.bucket, &i.key, &id, on)
+            .map_err(err)?;
+        Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
+    }
+
     async fn delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let i = req.input;
-        self.enter("DeleteObject", &i.bucket).await?;
+        self.enter("DeleteObject", &i.bucket, &i.key).await?;
         let d = self
             .store
             .delete(&i.bucket, &i.key, i.version_id.as_deref())
@@ -287,7 +308,13 @@ impl S3 for LabS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let i = req.input;
-        self.enter("DeleteObjects", &i.bucket).await?;
+        let first = i.delete.objects.first().map(|o| o.key.clone());
+        self.enter(
+            "DeleteObjects",
+            &i.bucket,
+            first.as_deref().unwrap_or_default(),
+        )
+        .await?;
         if i.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "more than 1000 objects"));
         }
@@ -339,7 +366,12 @@ impl S3 for LabS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let i = req.input;
-        self.enter("ListObjectVersions", &i.bucket).await?;
+        self.enter(
+            "ListObjectVersions",
+            &i.bucket,
+            i.prefix.as_deref().unwrap_or_default(),
+        )
+        .await?;
         let url = wants_url(&i.encoding_type);
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
             return Err(S3Error::with_message(
@@ -409,7 +441,12 @@ impl S3 for LabS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let i = req.input;
-        self.enter("ListObjectsV2", &i.bucket).await?;
+        self.enter(
+            "ListObjectsV2",
+            &i.bucket,
+            i.prefix.as_deref().unwrap_or_default(),
+        )
+        .await?;
         let url = wants_url(&i.encoding_type);
         let prefix = i.prefix.clone().unwrap_or_default();
         let max = page_size(i.max_keys);

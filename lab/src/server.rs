@@ -261,7 +261,11 @@ fn admin_world(lab: &Lab, path: &str, input: Value) -> Option<Response<Body>> {
         }),
         "/_lab/hold" => parsed(input, |e: EntryInput| {
             let id = e.version_id.unwrap_or_default();
-            store_result(store.hold(&e.bucket, &e.key, &id, e.on).map(|()| json!({})))
+            store_result(
+                store
+                    .hold(Actor::Admin, &e.bucket, &e.key, &id, e.on)
+                    .map(|()| json!({})),
+            )
         }),
         "/_lab/dump" => {
             let bucket = input["bucket"].as_str().unwrap_or_default();
@@ -364,7 +368,17 @@ async fn handle(lab: Arc<Lab>, req: Request<Incoming>) -> Result<Response<Body>,
     if req.uri().path().starts_with("/_lab/") {
         return Ok(admin(&lab, req).await);
     }
-    tokio::time::sleep(lab.latency.next()).await;
+    // Half the latency on the way in, half on the way out: the request takes effect in the
+    // middle of its round trip, as it does at a distant service.
+    let latency = lab.latency.next();
+    let inbound = latency / 2;
+    tokio::time::sleep(inbound).await;
+    let response = serve_one(&lab, req).await;
+    tokio::time::sleep(latency - inbound).await;
+    response
+}
+
+async fn serve_one(lab: &Lab, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let target = req
         .headers()
         .get("x-amz-target")

@@ -410,6 +410,7 @@ impl Store {
     /// Places or lifts a legal hold on one version.
     pub fn hold(
         &self,
+        actor: Actor,
         bucket: &str,
         key: &str,
         version_id: &str,
@@ -426,7 +427,7 @@ impl Store {
         v.held = on;
         let v = v.clone();
         let change = if on { Change::Hold } else { Change::Release };
-        self.record(Actor::Admin, change, bucket, key, &v, at);
+        self.record(actor, change, bucket, key, &v, at);
         Ok(())
     }
 

@@ -5,6 +5,9 @@
 //! and say how to get one.
 #![allow(dead_code)]
 
+pub mod lab;
+pub mod mocks;
+
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,9 +69,16 @@ fn start_emulator() -> String {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // SAFETY: this runs once, inside the OnceLock, before any AWS client of this process
-    // exists (every fixture asks for the endpoint first), so nothing reads these variables
-    // concurrently; the daemon processes the tests spawn inherit them.
+    set_test_credentials();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The credentials the emulator and the lab accept, unless the environment has some.
+pub fn set_test_credentials() {
+    // SAFETY: this runs once, inside a OnceLock that starts an emulator or the lab, before any
+    // AWS client of this process exists (every fixture asks for its endpoint first), so
+    // nothing reads these variables concurrently; the daemon processes the tests spawn
+    // inherit them.
     unsafe {
         for (k, v) in [
             ("AWS_ACCESS_KEY_ID", "testing"),
@@ -81,7 +91,6 @@ fn start_emulator() -> String {
             }
         }
     }
-    format!("http://127.0.0.1:{port}")
 }
 
 /// A name unique within this test run (bucket and queue names are shared across tests).
