@@ -2,6 +2,7 @@
 //! [`Store`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use s3s::dto::*;
@@ -103,22 +104,27 @@ impl LabS3 {
         self.stats.count(&format!("s3:{op}"));
     }
 
-    /// Counts a request on `subject` (a key or a listing's prefix) in `bucket`, then applies
-    /// the faults drawn for it.
-    async fn enter(&self, op: &str, bucket: &str, subject: &str) -> S3Result<()> {
+    /// Counts a request on `subject` (a key or a listing's prefix) in `bucket` and draws its
+    /// faults: an error instead of the work, or the delay its answer waits after the work.
+    fn enter(&self, op: &str, bucket: &str, subject: &str) -> S3Result<Option<Duration>> {
         self.count(op);
-        let (spike, fault) = self.faults.before(bucket, subject);
-        if let Some(d) = spike {
-            tokio::time::sleep(d).await;
-        }
-        match fault {
+        let drawn = self.faults.draw(bucket, subject);
+        match drawn.fault {
             Some(Before::InternalError) => Err(s3_error!(
                 InternalError,
                 "We encountered an internal error. Please try again."
             )),
             Some(Before::SlowDown) => Err(s3_error!(SlowDown, "Please reduce your request rate.")),
-            None => Ok(()),
+            None => Ok(drawn.delay),
         }
+    }
+
+    /// The answer, after the delay drawn for it.
+    async fn answer<T>(&self, delay: Option<Duration>, out: T) -> S3Result<S3Response<T>> {
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        Ok(S3Response::new(out))
     }
 
     /// A delete that did its work may still answer 500 (the client cannot tell).
@@ -191,7 +197,7 @@ impl S3 for LabS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        self.enter("PutObject", &input.bucket, &input.key).await?;
+        let delay = self.enter("PutObject", &input.bucket, &input.key)?;
         let body = match input.body {
             Some(blob) => s3s::Body::from(blob)
                 .store_all_limited(64 << 20)
@@ -215,11 +221,15 @@ impl S3 for LabS3 {
                 if_match.as_deref(),
             )
             .map_err(err)?;
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: etag(&v),
-            version_id: vid(&v.id),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            PutObjectOutput {
+                e_tag: etag(&v),
+                version_id: vid(&v.id),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn get_object(
@@ -227,20 +237,24 @@ impl S3 for LabS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let i = req.input;
-        self.enter("GetObject", &i.bucket, &i.key).await?;
+        let delay = self.enter("GetObject", &i.bucket, &i.key)?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
         let len = v.body.len() as i64;
-        Ok(S3Response::new(GetObjectOutput {
-            body: Some(StreamingBlob::from(s3s::Body::from(v.body.clone()))),
-            content_length: Some(len),
-            e_tag: etag(&v),
-            last_modified: Some(ts(&v)),
-            version_id: vid(&v.id),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            GetObjectOutput {
+                body: Some(StreamingBlob::from(s3s::Body::from(v.body.clone()))),
+                content_length: Some(len),
+                e_tag: etag(&v),
+                last_modified: Some(ts(&v)),
+                version_id: vid(&v.id),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn head_object(
@@ -248,21 +262,25 @@ impl S3 for LabS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = req.input;
-        self.enter("HeadObject", &i.bucket, &i.key).await?;
+        let delay = self.enter("HeadObject", &i.bucket, &i.key)?;
         let v = self
             .store
             .get(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
-        Ok(S3Response::new(HeadObjectOutput {
-            replication_status: v
-                .replica
-                .then(|| ReplicationStatus::from_static(ReplicationStatus::REPLICA)),
-            content_length: Some(v.body.len() as i64),
-            e_tag: etag(&v),
-            last_modified: Some(ts(&v)),
-            version_id: vid(&v.id),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            HeadObjectOutput {
+                replication_status: v
+                    .replica
+                    .then(|| ReplicationStatus::from_static(ReplicationStatus::REPLICA)),
+                content_length: Some(v.body.len() as i64),
+                e_tag: etag(&v),
+                last_modified: Some(ts(&v)),
+                version_id: vid(&v.id),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn put_object_legal_hold(
@@ -270,7 +288,7 @@ impl S3 for LabS3 {
         req: S3Request<PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
         let i = req.input;
-        self.enter("PutObjectLegalHold", &i.bucket, &i.key).await?;
+        let delay = self.enter("PutObjectLegalHold", &i.bucket, &i.key)?;
         let on = i
             .legal_hold
             .and_then(|h| h.status)
@@ -282,7 +300,8 @@ impl S3 for LabS3 {
         self.store
             .hold(Actor::Client, &i.bucket, &i.key, &id, on)
             .map_err(err)?;
-        Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
+        self.answer(delay, PutObjectLegalHoldOutput::default())
+            .await
     }
 
     async fn delete_object(
@@ -290,17 +309,21 @@ impl S3 for LabS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let i = req.input;
-        self.enter("DeleteObject", &i.bucket, &i.key).await?;
+        let delay = self.enter("DeleteObject", &i.bucket, &i.key)?;
         let d = self
             .store
             .delete(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
         self.after_delete(&i.bucket)?;
-        Ok(S3Response::new(DeleteObjectOutput {
-            delete_marker: d.delete_marker.then_some(true),
-            version_id: d.delete_marker_version_id.or(d.version_id),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            DeleteObjectOutput {
+                delete_marker: d.delete_marker.then_some(true),
+                version_id: d.delete_marker_version_id.or(d.version_id),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn delete_objects(
@@ -309,12 +332,11 @@ impl S3 for LabS3 {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let i = req.input;
         let first = i.delete.objects.first().map(|o| o.key.clone());
-        self.enter(
+        let delay = self.enter(
             "DeleteObjects",
             &i.bucket,
             first.as_deref().unwrap_or_default(),
-        )
-        .await?;
+        )?;
         if i.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "more than 1000 objects"));
         }
@@ -354,11 +376,15 @@ impl S3 for LabS3 {
             }
         }
         self.after_delete(&i.bucket)?;
-        Ok(S3Response::new(DeleteObjectsOutput {
-            deleted: Some(deleted),
-            errors: (!errors.is_empty()).then_some(errors),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            DeleteObjectsOutput {
+                deleted: Some(deleted),
+                errors: (!errors.is_empty()).then_some(errors),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn list_object_versions(
@@ -366,12 +392,11 @@ impl S3 for LabS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let i = req.input;
-        self.enter(
+        let delay = self.enter(
             "ListObjectVersions",
             &i.bucket,
             i.prefix.as_deref().unwrap_or_default(),
-        )
-        .await?;
+        )?;
         let url = wants_url(&i.encoding_type);
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
             return Err(S3Error::with_message(
@@ -380,7 +405,7 @@ impl S3 for LabS3 {
             ));
         }
         let prefix = i.prefix.clone().unwrap_or_default();
-        let max = page_size(i.max_keys);
+        let max = self.faults.page(&i.bucket, page_size(i.max_keys));
         let l = self
             .store
             .list_versions(
@@ -420,20 +445,24 @@ impl S3 for LabS3 {
             Some(_) if self.faults.truncate(&i.bucket) => (None, None),
             next => next.unzip(),
         };
-        Ok(S3Response::new(ListObjectVersionsOutput {
-            encoding_type: i.encoding_type.clone(),
-            name: Some(i.bucket),
-            prefix: Some(encoded(prefix, url)),
-            key_marker: i.key_marker.map(|k| encoded(k, url)),
-            version_id_marker: i.version_id_marker,
-            max_keys: Some(max as i32),
-            is_truncated: Some(truncated),
-            next_key_marker: next_key.map(|k| encoded(k, url)),
-            next_version_id_marker: next_version,
-            versions: Some(versions),
-            delete_markers: Some(markers),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            ListObjectVersionsOutput {
+                encoding_type: i.encoding_type.clone(),
+                name: Some(i.bucket),
+                prefix: Some(encoded(prefix, url)),
+                key_marker: i.key_marker.map(|k| encoded(k, url)),
+                version_id_marker: i.version_id_marker,
+                max_keys: Some(max as i32),
+                is_truncated: Some(truncated),
+                next_key_marker: next_key.map(|k| encoded(k, url)),
+                next_version_id_marker: next_version,
+                versions: Some(versions),
+                delete_markers: Some(markers),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     async fn list_objects_v2(
@@ -441,15 +470,14 @@ impl S3 for LabS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let i = req.input;
-        self.enter(
+        let delay = self.enter(
             "ListObjectsV2",
             &i.bucket,
             i.prefix.as_deref().unwrap_or_default(),
-        )
-        .await?;
+        )?;
         let url = wants_url(&i.encoding_type);
         let prefix = i.prefix.clone().unwrap_or_default();
-        let max = page_size(i.max_keys);
+        let max = self.faults.page(&i.bucket, page_size(i.max_keys));
         let after = match &i.continuation_token {
             Some(t) => Some(untoken(t)?),
             None => i.start_after.clone(),
@@ -487,20 +515,24 @@ impl S3 for LabS3 {
             Some(_) if self.faults.truncate(&i.bucket) => None,
             next => next.map(|k| token(&k)),
         };
-        Ok(S3Response::new(ListObjectsV2Output {
-            encoding_type: i.encoding_type.clone(),
-            name: Some(i.bucket),
-            prefix: Some(encoded(prefix, url)),
-            max_keys: Some(max as i32),
-            key_count: Some((contents.len() + prefixes.len()) as i32),
-            is_truncated: Some(truncated),
-            next_continuation_token: next,
-            continuation_token: i.continuation_token,
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
-            delimiter: i.delimiter.map(|d| encoded(d, url)),
-            start_after: i.start_after.map(|s| encoded(s, url)),
-            ..Default::default()
-        }))
+        self.answer(
+            delay,
+            ListObjectsV2Output {
+                encoding_type: i.encoding_type.clone(),
+                name: Some(i.bucket),
+                prefix: Some(encoded(prefix, url)),
+                max_keys: Some(max as i32),
+                key_count: Some((contents.len() + prefixes.len()) as i32),
+                is_truncated: Some(truncated),
+                next_continuation_token: next,
+                continuation_token: i.continuation_token,
+                contents: Some(contents),
+                common_prefixes: Some(prefixes),
+                delimiter: i.delimiter.map(|d| encoded(d, url)),
+                start_after: i.start_after.map(|s| encoded(s, url)),
+                ..Default::default()
+            },
+        )
+        .await
     }
 }

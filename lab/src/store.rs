@@ -95,6 +95,8 @@ pub struct JournalEntry {
     pub version_id: String,
     pub delete_marker: bool,
     pub replica: bool,
+    /// The entry's LastModified, in milliseconds since the epoch (orders a key's versions).
+    pub modified_ms: i64,
 }
 
 /// The lab's clock: real time, or a virtual time that started at `origin` and runs `speed`
@@ -261,6 +263,7 @@ impl Store {
             version_id: v.id.clone(),
             delete_marker: v.delete_marker,
             replica: v.replica,
+            modified_ms: (v.modified.unix_timestamp_nanos() / 1_000_000) as i64,
         });
     }
 
