@@ -675,3 +675,34 @@ async fn a_message_never_shares_a_decision_whose_listing_started_before_it() {
     assert_eq!(d.outcome("purged"), 1);
     d.stop().await;
 }
+
+/// Found by the simulation: `null` is every bucket's id for a version written before
+/// versioning, so an event naming the source's `null` version proves nothing about the
+/// target's `null` version. Only HeadObject's `REPLICA` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_version_event_is_no_proof_that_the_targets_null_version_is_a_replica() {
+    let (src, tgt) = (lab::bucket("src").await, lab::bucket("tgt").await);
+    let key = "n/pre-versioning.json";
+    lab::write(&src, key, json!({"null": true, "age_seconds": 600})).await;
+    lab::write(&src, key, json!({"age_seconds": 300})).await;
+    lab::write(&tgt, key, json!({"null": true, "age_seconds": 500})).await;
+    lab::delete(&src, key, Some("null")).await;
+    let (queue, _dlq) = lab_queue().await;
+    let mut cfg = lab_config(&src, &tgt, &queue);
+    cfg.purge.mode = PurgeMode::MirrorVersions;
+    cfg.purge.prefixes = vec!["n/".into()];
+    let d = Daemon::start(cfg).await;
+    let sqs = lab_sqs().await;
+    send(&sqs, &queue, &s3_event(&src, key, "ObjectRemoved:Delete", "null")).await;
+    eventually(Duration::from_secs(15), "the event settled", || async {
+        queue_depth(&sqs, &queue).await == 0
+    })
+    .await;
+    assert_eq!(d.outcome("not_replica"), 1);
+    d.stop().await;
+    assert_eq!(
+        entries_of(&tgt, key).await,
+        vec![("null".to_string(), false)],
+        "the target's own null version stays"
+    );
+}

@@ -50,6 +50,9 @@ fn the_safety_invariants_hold_under_random_worlds_histories_faults_and_kills() {
                 let plan = sim::plan::Plan::new(seed);
                 let observed = sim::run::play(&plan).await;
                 let violations = sim::check::check(&plan, &observed);
+                if !violations.is_empty() {
+                    dump(seed, &plan, &observed, &violations);
+                }
                 if seeds_one() {
                     eprintln!("{}", plan.describe());
                 }
@@ -88,6 +91,35 @@ fn the_safety_invariants_hold_under_random_worlds_histories_faults_and_kills() {
         failures.is_empty(),
         "seeds with violations: {:?}",
         failures.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+}
+
+/// With `S3R_SIM_DUMP=DIR`, a failing seed's plan, journal, logs and reports go to
+/// `DIR/seed-N/`.
+fn dump(seed: u64, plan: &sim::plan::Plan, o: &sim::check::Observed, violations: &[String]) {
+    let Ok(dir) = std::env::var("S3R_SIM_DUMP") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir).join(format!("seed-{seed}"));
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("plan.txt"),
+        format!("{}\nviolations:\n  {}\n", plan.describe(), violations.join("\n  ")),
+    );
+    let journal: Vec<String> = o.journal.iter().map(|j| j.to_string()).collect();
+    let _ = std::fs::write(dir.join("journal.jsonl"), journal.join("\n"));
+    for life in o.lives.iter().chain(o.sweeps.iter().map(|s| &s.life)) {
+        let lines: Vec<String> = life.log.lines().iter().map(|l| l.to_string()).collect();
+        let _ = std::fs::write(dir.join(format!("life-{}.jsonl", life.id)), lines.join("\n"));
+    }
+    for (i, s) in o.sweeps.iter().enumerate() {
+        let mut lines: Vec<String> = s.lines.iter().map(|l| l.to_string()).collect();
+        lines.extend(s.summary.iter().map(|v| v.to_string()));
+        let _ = std::fs::write(dir.join(format!("sweep-{i}.jsonl")), lines.join("\n"));
+    }
+    let _ = std::fs::write(
+        dir.join("events.txt"),
+        format!("{:#?}\ndead: {:?}\nunsettled: {}", o.events, o.dead, o.unsettled),
     );
 }
 

@@ -95,6 +95,8 @@ pub struct JournalEntry {
     pub version_id: String,
     pub delete_marker: bool,
     pub replica: bool,
+    /// Under a legal hold (when written, or after a hold change).
+    pub held: bool,
     /// The entry's LastModified, in milliseconds since the epoch (orders a key's versions).
     pub modified_ms: i64,
 }
@@ -263,6 +265,7 @@ impl Store {
             version_id: v.id.clone(),
             delete_marker: v.delete_marker,
             replica: v.replica,
+            held: v.held,
             modified_ms: (v.modified.unix_timestamp_nanos() / 1_000_000) as i64,
         });
     }

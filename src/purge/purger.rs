@@ -297,7 +297,9 @@ impl Purger {
         if self.policy.mode != PurgeMode::MirrorVersions {
             return Ok(BTreeSet::new());
         }
-        if let Some(v) = lost_version {
+        // Version ids are unique, so a target version with the id the source lost is its
+        // replica. Except `null`: every bucket's pre-versioning object has that id.
+        if let Some(v) = lost_version.filter(|v| *v != "null") {
             return Ok(BTreeSet::from([v.to_string()]));
         }
         let source: BTreeSet<&str> = listed

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::labels::KeptReason;
+use crate::labels::{KeptReason, SweepResult};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +77,9 @@ pub(crate) struct Lease {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// How the walk of the prefix ended, once completed (a resumed run reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<SweepResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
     #[serde(default)]
@@ -163,6 +166,7 @@ mod tests {
             started_at: at(0),
             updated_at: at(updated),
             completed_at: None,
+            result: None,
             checkpoint: None,
             stats: Stats::default(),
         }

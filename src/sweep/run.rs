@@ -265,14 +265,22 @@ impl Sweeper {
         }
     }
 
+    /// How `prefix`'s walk ended in run `run_id`, if someone completed it.
+    async fn completed_result(&self, prefix: &str, run_id: &str) -> Option<SweepResult> {
+        match self.store.get::<Lease>(&lease::name(prefix)).await {
+            Ok(Some(l)) if l.value.run_id == run_id && l.value.status == LeaseStatus::Completed => {
+                Some(l.value.result.unwrap_or(SweepResult::Completed))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether every prefix this process did not finish has been completed in `run_id` by
     /// someone else by now (another replica held it).
     async fn all_completed(&self, unfinished: &[String], run_id: &str) -> bool {
         for prefix in unfinished {
-            match self.store.get::<Lease>(&lease::name(prefix)).await {
-                Ok(Some(l))
-                    if l.value.run_id == run_id && l.value.status == LeaseStatus::Completed => {}
-                _ => return false,
+            if self.completed_result(prefix, run_id).await.is_none() {
+                return false;
             }
         }
         true
@@ -326,6 +334,7 @@ impl Sweeper {
                     started_at: now,
                     updated_at: now,
                     completed_at: None,
+                    result: None,
                     checkpoint: None,
                     stats: Stats::default(),
                 };
@@ -356,12 +365,12 @@ impl Sweeper {
     ) -> Result<(Stats, SweepResult), StoreError> {
         let Some((mut lease, mut etag, resumes)) = self.take_lease(prefix, kind, run_id).await?
         else {
-            let done = self.all_completed(&[prefix.to_string()], run_id).await;
-            let result = if done {
-                SweepResult::Completed
-            } else {
-                SweepResult::Busy
-            };
+            // Done in this run already (by this replica before a restart, or another): its
+            // result stands; otherwise another replica is at it.
+            let result = self
+                .completed_result(prefix, run_id)
+                .await
+                .unwrap_or(SweepResult::Busy);
             return Ok((Stats::default(), result));
         };
         let name = lease::name(prefix);
@@ -477,6 +486,7 @@ impl Sweeper {
         if finished {
             lease.status = LeaseStatus::Completed;
             lease.completed_at = Some(Utc::now());
+            lease.result = Some(result);
             lease.checkpoint = None;
         } else {
             lease.checkpoint = frontier.checkpoint(true);

@@ -29,6 +29,15 @@ pub struct SentEvent {
     pub message_ids: Vec<String>,
 }
 
+/// What the journal says about one event's key after its delete.
+#[derive(Debug, Clone, Default)]
+struct Since {
+    /// The journal position of the delete the event announces.
+    seq: u64,
+    /// The source held the key at some moment from then on.
+    source_held: bool,
+}
+
 #[derive(Clone)]
 pub struct SweepRun {
     pub life: Life,
@@ -93,6 +102,8 @@ struct Judge<'a> {
     violations: Vec<String>,
     /// (key, version id, real µs) of every daemon delete in the target.
     deletes: Vec<(String, String, i64)>,
+    /// By (key, version id) of a source delete: what happened to the key since.
+    since: BTreeMap<(String, String), Since>,
 }
 
 impl Judge<'_> {
@@ -130,7 +141,7 @@ impl Judge<'_> {
                         id: id.clone(),
                         marker: j["delete_marker"].as_bool().unwrap_or(false),
                         replica: j["replica"].as_bool().unwrap_or(false),
-                        held: false,
+                        held: j["held"].as_bool().unwrap_or(false),
                         modified_ms: j["modified_ms"].as_i64().unwrap_or(0),
                         seq,
                         source_was_empty,
@@ -182,9 +193,23 @@ impl Judge<'_> {
                     }
                     if on_source {
                         self.mark_if_source_empty(&key);
+                        self.since.insert(
+                            (key.clone(), id.clone()),
+                            Since {
+                                seq,
+                                source_held: self.holds(&key),
+                            },
+                        );
                     }
                 }
                 _ => {}
+            }
+            if on_source && self.holds(&key) {
+                for ((k, _), s) in self.since.iter_mut() {
+                    if *k == key {
+                        s.source_held = true;
+                    }
+                }
             }
         }
     }
@@ -307,22 +332,34 @@ impl Judge<'_> {
                 }
                 continue;
             }
-            let left = self.target.get(&e.key).cloned().unwrap_or_default();
-            let purged = if self.holds(&e.key) {
+            let Some(since) = self.since.get(&(e.key.clone(), e.version_id.clone())) else {
+                continue;
+            };
+            // What the target held when the source lost the version: later writes (a
+            // lifecycle marker on a gone key) are not this event's to purge.
+            let left: Vec<Entry> = self
+                .target
+                .get(&e.key)
+                .map(|l| l.iter().filter(|x| x.seq < since.seq).cloned().collect())
+                .unwrap_or_default();
+            let purged = if since.source_held {
                 match self.plan.mode {
                     Mode::WhenSourceEmpty => true,
-                    Mode::Mirror => !left.iter().any(|x| x.id == e.version_id && !x.held),
+                    Mode::Mirror => !left
+                        .iter()
+                        .any(|x| x.id == e.version_id && x.replica && !x.held),
                 }
             } else {
                 only_held_left(&left)
             };
             if !purged {
                 violations.push(format!(
-                    "I3: the event for {:?} {} was settled, yet the target keeps {:?} while the source holds {}",
+                    "I3: the event for {:?} {} was settled, yet the target keeps {:?} (the source {} since journal #{})",
                     e.key,
                     e.version_id,
                     left.iter().map(|x| (&x.id, x.marker, x.held)).collect::<Vec<_>>(),
-                    if self.holds(&e.key) { "it" } else { "nothing" }
+                    if since.source_held { "held the key again" } else { "has held nothing" },
+                    since.seq
                 ));
             }
         }
@@ -356,11 +393,10 @@ impl Judge<'_> {
                     "purged" | "partly_purged" if said != done => violations.push(format!(
                         "I4: the sweep reported {key:?} {action} with {said} entries deleted; {done} were"
                     )),
-                    "purged" if self.target.get(key).is_some_and(|l| !l.is_empty()) => {
-                        violations.push(format!(
-                            "I4: the sweep reported {key:?} purged but the target still holds it"
-                        ))
-                    }
+                    "purged" if !self.purged(key) => violations.push(format!(
+                        "I4: the sweep reported {key:?} purged but the target still holds {:?}",
+                        self.target.get(key).map(|l| l.iter().map(|x| (&x.id, x.marker)).collect::<Vec<_>>())
+                    )),
                     _ => {}
                 }
             }
@@ -397,6 +433,22 @@ impl Judge<'_> {
     }
 }
 
+impl Judge<'_> {
+    /// Whether the target keeps nothing a purge of `key` should have taken: nothing at all;
+    /// in `mirror-versions` while the source holds the key, no replica of a version the
+    /// source no longer has.
+    fn purged(&self, key: &str) -> bool {
+        let left = self.target.get(key).map(Vec::as_slice).unwrap_or_default();
+        if self.plan.mode == Mode::Mirror && self.holds(key) {
+            let source = self.source.get(key).map(Vec::as_slice).unwrap_or_default();
+            return !left
+                .iter()
+                .any(|x| x.replica && !x.held && !source.iter().any(|s| s.id == x.id));
+        }
+        left.is_empty()
+    }
+}
+
 fn ts_us(l: &Value) -> i64 {
     l["timestamp"]
         .as_str()
@@ -423,6 +475,7 @@ pub fn check(plan: &Plan, o: &Observed) -> Vec<String> {
         target: Bucket::new(),
         violations: Vec::new(),
         deletes: Vec::new(),
+        since: BTreeMap::new(),
     };
     j.replay();
     j.audit();

@@ -64,7 +64,7 @@ where
         let writer = log.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_env_filter("s3_reconciler::audit=info,s3_reconciler=warn")
+            .with_env_filter("s3_reconciler=info")
             .with_current_span(true)
             .with_span_list(true)
             .with_ansi(false)
