@@ -181,7 +181,7 @@ impl Plan {
         }
         keys.sort();
         keys.dedup();
-        let held_world = r.chance(0.3);
+        let held_world = r.chance(0.4);
         let mut initial = Vec::new();
         let mut label = 0usize;
         let mut next = || {
@@ -222,7 +222,7 @@ impl Plan {
             }
             // The target: replicas (mirror) or copies of the source's versions, plus what
             // else lands there.
-            let copies = if orphan { 1 + r.below(2) as usize } else { versions };
+            let copies = if orphan { 2 + r.below(2) as usize } else { versions };
             for c in 0..copies {
                 let replica_of = match mode {
                     Mode::Mirror => src_labels.get(c).copied(),
@@ -234,7 +234,7 @@ impl Plan {
                     key: key.clone(),
                     marker: false,
                     replica_of,
-                    held: held_world && r.chance(0.25),
+                    held: held_world && r.chance(if orphan { 0.4 } else { 0.25 }),
                     null: false,
                     age_s: 7000 - c as i64 * 60,
                 });
@@ -278,7 +278,7 @@ impl Plan {
             page: *r.pick(&[0, 0, 2, 3, 7]),
             spike: *r.pick(&[0.0, 0.05]),
             spike_ms: 50 + r.below(250),
-            slow: if r.chance(0.3) {
+            slow: if r.chance(if target { 0.3 } else { 0.5 }) {
                 vec![(r.pick(&dirs).clone(), 100 + r.below(300))]
             } else {
                 Vec::new()
@@ -286,11 +286,22 @@ impl Plan {
         };
         let source_faults = faults(&mut r, false);
         let target_faults = faults(&mut r, true);
-        let sweep = r.chance(0.7).then(|| SweepPlan {
-            purge: r.chance(0.85),
-            max_deletes: 1 + r.below(keys.len() as u64 + 2) as u32,
-            concurrency: *r.pick(&[1, 2, 4]),
-            kill_after: r.chance(0.5).then(|| 1 + r.below(4) as usize),
+        let sweep = r.chance(0.7).then(|| {
+            // Small budgets often: a guardrail that holds across a kill is only tested when
+            // the kill comes before it is used up and there is more to purge.
+            let max_deletes = if r.chance(0.5) {
+                1 + r.below(3) as u32
+            } else {
+                1 + r.below(keys.len() as u64 + 2) as u32
+            };
+            SweepPlan {
+                purge: r.chance(0.85),
+                max_deletes,
+                concurrency: *r.pick(&[1, 2, 4]),
+                kill_after: r
+                    .chance(0.6)
+                    .then(|| 1 + r.below(u64::from(max_deletes)) as usize),
+            }
         });
         Plan {
             seed,
@@ -369,7 +380,41 @@ fn history(
             delay_ms: if r.chance(0.3) { r.below(1200) } else { 0 },
         },
     };
-    // Deletes, some in quick succession on one key (two events for a key in flight at once).
+    // Bursts: every version of a key deleted in quick succession, each event delivered at
+    // once (a second event arrives while the first one's decision is still listing).
+    let mut burst: Vec<usize> = Vec::new();
+    if r.chance(0.6) {
+        let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for e in &live {
+            if !e.marker {
+                by_key.entry(e.key.as_str()).or_default().push(e.label);
+            }
+        }
+        let multi: Vec<Vec<usize>> = by_key.into_values().filter(|v| v.len() >= 2).collect();
+        for _ in 0..1 + r.below(3) {
+            if multi.is_empty() {
+                break;
+            }
+            let labels = r.pick(&multi).clone();
+            if labels.iter().any(|l| burst.contains(l)) {
+                continue;
+            }
+            at += r.below(100);
+            for l in &labels {
+                at += 10 + r.below(40);
+                steps.push(Step {
+                    at_ms: at,
+                    action: Action::SourceDelete {
+                        label: *l,
+                        event: Delivery::Once { delay_ms: 0 },
+                    },
+                });
+            }
+            burst.extend(labels);
+        }
+    }
+    live.retain(|e| !burst.contains(&e.label));
+    // Deletes, some in quick succession.
     let deletes = live.len() * (3 + r.below(5) as usize) / 8;
     for e in live.iter().take(deletes) {
         at += if r.chance(0.4) { r.below(20) } else { r.below(200) };
