@@ -1,4 +1,4 @@
-.PHONY: test demo build release bench emulator-start emulator-stop clean
+.PHONY: test demo build release bench soak plants emulator-start emulator-stop clean
 
 ## The whole test suite (lint, unit, integration against the local emulator).
 test:
@@ -17,6 +17,16 @@ release:
 ## Benchmarks against the emulator (see README, "Performance").
 bench:
 	scripts/bench.sh
+
+## The safety simulation over many seeds (SEEDS, default 2000; FROM, default 1).
+soak:
+	scripts/lab.sh build
+	S3R_SIM_SEEDS=$${SEEDS:-2000} S3R_SIM_FROM=$${FROM:-1} S3R_SIM_PARALLEL=$${PARALLEL:-8} \
+		cargo test --release --test simulation -- --nocapture
+
+## Plants each known safety defect back (tests/plants/) and shows the seeds that catch it.
+plants:
+	scripts/plants.sh
 
 emulator-start:
 	scripts/emulator.sh start

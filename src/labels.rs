@@ -156,6 +156,8 @@ label_enum! {
         PutObject => "PutObject",
         GetBucketVersioning => "GetBucketVersioning",
         GetBucketNotificationConfiguration => "GetBucketNotificationConfiguration",
+        GetBucketReplication => "GetBucketReplication",
+        GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
     }
 }
 
@@ -260,6 +262,10 @@ label_enum! {
         SourceVersioning => "source.versioning",
         TargetVersioning => "target.versioning",
         SourceNotification => "source.notification",
+        /// `mirror-versions`: S3 Replication to the target covers `purge.prefixes`.
+        SourceReplication => "source.replication",
+        /// `mirror-versions`: no target lifecycle rule expires current versions there.
+        TargetLifecycle => "target.lifecycle",
         QueueExists => "queue.exists",
         QueueRedrive => "queue.redrive",
         DatasyncTask => "datasync.task",

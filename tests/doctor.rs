@@ -655,3 +655,103 @@ async fn a_missing_claim_answering_access_denied_fails_state_bucket() {
         .collect();
     assert_eq!(failing, [CheckId::StateBucket]);
 }
+
+/// `mirror-versions` deletes only replicas, so it needs replication to the target over its
+/// scope (`source.replication`), and it warns about a target lifecycle that expires current
+/// versions there (`target.lifecycle`). Neither check runs in `when-source-empty`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_versions_needs_replication_over_its_scope_and_warns_of_an_expiring_target() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, Destination, ExpirationStatus, LifecycleExpiration,
+        LifecycleRule, LifecycleRuleFilter, ReplicationConfiguration, ReplicationRule,
+        ReplicationRuleFilter, ReplicationRuleStatus,
+    };
+    let w = Wired::new().await;
+    let cfg = w.toml("");
+    let mirror = [
+        ("S3R__PURGE__MODE", "mirror-versions"),
+        ("S3R__PURGE__PREFIXES", "mirror/"),
+    ];
+    let (_, checks) = doctor(&cfg, &[]);
+    assert!(!checks.contains_key("source.replication"), "{checks:#?}");
+    let got = doctor(&cfg, &mirror);
+    let c = only_failing(&got, "source.replication");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no replication configuration"),
+        "{c}"
+    );
+    assert_eq!(got.1["target.lifecycle"]["status"], "pass");
+
+    let rule = |prefix: &str| {
+        ReplicationRule::builder()
+            .id(format!("to-target-{prefix}"))
+            .priority(1)
+            .status(ReplicationRuleStatus::Enabled)
+            .filter(ReplicationRuleFilter::builder().prefix(prefix).build())
+            .delete_marker_replication(
+                aws_sdk_s3::types::DeleteMarkerReplication::builder()
+                    .status(aws_sdk_s3::types::DeleteMarkerReplicationStatus::Disabled)
+                    .build(),
+            )
+            .destination(
+                Destination::builder()
+                    .bucket(format!("arn:aws:s3:::{}", w.tgt))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let replicate = |prefix: &str| {
+        let (s3, src) = (w.s3.clone(), w.src.clone());
+        let rule = rule(prefix);
+        async move {
+            s3.put_bucket_replication()
+                .bucket(src)
+                .replication_configuration(
+                    ReplicationConfiguration::builder()
+                        .role("arn:aws:iam::123456789012:role/replication")
+                        .rules(rule)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // (The emulator drops a rule's filter prefix, answering every rule as whole-bucket: which
+    // prefixes a rule covers is tested on the verdict, in src/doctor/eval/tests.rs.)
+    replicate("").await;
+    let (code, checks) = doctor(&cfg, &mirror);
+    assert_eq!(checks["source.replication"]["status"], "pass", "{checks:#?}");
+    assert_eq!(code, 0);
+
+    w.s3.put_bucket_lifecycle_configuration()
+        .bucket(&w.tgt)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("retention")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .expiration(LifecycleExpiration::builder().days(1).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, checks) = doctor(&cfg, &mirror);
+    let l = &checks["target.lifecycle"];
+    assert_eq!(l["status"], "warn", "{l}");
+    assert!(l["detail"].as_str().unwrap().contains("`retention`"), "{l}");
+    assert_eq!(code, 0, "a warning does not fail the doctor");
+}

@@ -226,6 +226,13 @@ async fn keys_xml_cannot_carry_are_listed_and_deleted_exactly() {
     // The source keeps the `\n` twin and the `+` one.
     lab::write(&src, "c/a\nb.json", json!({"age_seconds": 60})).await;
     lab::write(&src, "c/a+b.json", json!({"age_seconds": 60})).await;
+    // As S3 does, the lab writes such keys raw unless asked to encode them: a client that does
+    // not ask cannot read the page.
+    let plain =
+        s3_reconciler::aws::s3_client(&lab_config(&src, &tgt, NO_QUEUE).target, &aws_settings())
+            .await;
+    let unencoded = plain.list_object_versions().bucket(&tgt).prefix("c/").send().await;
+    assert!(unencoded.is_err(), "{unencoded:?}");
     let purger = lab_purger(&src, &tgt, PurgeMode::WhenSourceEmpty).await;
     let out = purger.purge_key(ctl, "test", "t").await.unwrap();
     assert!(

@@ -143,6 +143,29 @@ pub(crate) fn xml_safe(key: &str) -> bool {
     })
 }
 
+/// One replication rule of a bucket, as far as the doctor needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationRule {
+    pub enabled: bool,
+    /// The key prefix it replicates (`""`: every key); `None` when its filter is on tags.
+    pub prefix: Option<String>,
+    /// The destination bucket's ARN.
+    pub destination: String,
+}
+
+/// One lifecycle rule of a bucket, as far as the doctor needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    /// The key prefix it applies to (`""`: every key); `None` when its filter is on tags or
+    /// sizes only.
+    pub prefix: Option<String>,
+    /// It expires current versions (Days or Date): in a versioned bucket, that writes delete
+    /// markers.
+    pub expires_current: bool,
+}
+
 /// How a write is conditioned.
 #[derive(Debug, Clone, Copy)]
 pub enum Condition<'a> {
@@ -337,6 +360,99 @@ impl Bucket {
             .send()
             .await
             .map_err(|e| self.sdk_failed("GetBucketNotificationConfiguration", self.uri(""), e))
+    }
+
+    /// The bucket's replication rules; `None` when it has no replication configuration.
+    pub async fn replication(&self) -> Result<Option<Vec<ReplicationRule>>, AwsError> {
+        self.metrics.s3_request(S3Op::GetBucketReplication);
+        let out = match self
+            .client
+            .get_bucket_replication()
+            .bucket(&self.name)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.sdk_failed("GetBucketReplication", self.uri(""), e)),
+        };
+        let rules = out
+            .replication_configuration()
+            .map(|c| c.rules())
+            .unwrap_or_default();
+        Ok(Some(
+            rules
+                .iter()
+                .map(|r| {
+                    #[allow(deprecated)]
+                    let legacy = r.prefix().map(str::to_string);
+                    let prefix = match r.filter() {
+                        None => legacy.or(Some(String::new())),
+                        Some(f) => match (f.prefix(), f.and(), f.tag()) {
+                            (Some(p), _, _) => Some(p.to_string()),
+                            (None, Some(a), _) if a.tags().is_empty() => {
+                                Some(a.prefix().unwrap_or_default().to_string())
+                            }
+                            (None, None, None) => Some(String::new()),
+                            _ => None,
+                        },
+                    };
+                    ReplicationRule {
+                        enabled: r.status().as_str() == "Enabled",
+                        prefix,
+                        destination: r
+                            .destination()
+                            .map(|d| d.bucket().to_string())
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// The bucket's lifecycle rules; `None` when it has no lifecycle configuration.
+    pub async fn lifecycle(&self) -> Result<Option<Vec<LifecycleRule>>, AwsError> {
+        self.metrics.s3_request(S3Op::GetBucketLifecycleConfiguration);
+        let out = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(&self.name)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => return Ok(None),
+            Err(e) => {
+                return Err(self.sdk_failed("GetBucketLifecycleConfiguration", self.uri(""), e));
+            }
+        };
+        Ok(Some(
+            out.rules()
+                .iter()
+                .map(|r| {
+                    #[allow(deprecated)]
+                    let legacy = r.prefix().map(str::to_string);
+                    let prefix = match r.filter() {
+                        None => legacy.or(Some(String::new())),
+                        Some(f) => match (f.prefix(), f.and(), f.tag()) {
+                            (Some(p), _, _) => Some(p.to_string()),
+                            (None, Some(a), _) => Some(a.prefix().unwrap_or_default().to_string()),
+                            (None, None, None) => Some(String::new()),
+                            _ => None,
+                        },
+                    };
+                    let e = r.expiration();
+                    LifecycleRule {
+                        id: r.id().unwrap_or_default().to_string(),
+                        enabled: r.status().as_str() == "Enabled",
+                        prefix,
+                        expires_current: e.is_some_and(|e| e.days().is_some() || e.date().is_some()),
+                    }
+                })
+                .collect(),
+        ))
     }
 
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.

@@ -377,3 +377,63 @@ fn default_toml_documents_every_key_with_its_default() {
         }
     }
 }
+
+#[test]
+fn mirror_versions_must_say_what_replication_covers_and_keep_datasync_out_of_it() {
+    let mirror = [("S3R__PURGE__MODE", "mirror-versions")];
+    let p = problems(MINIMAL, &mirror, Purpose::Daemon);
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with("purge.prefixes: required with purge.mode = \"mirror-versions\"")),
+        "{p:?}"
+    );
+    let scoped = [
+        ("S3R__PURGE__MODE", "mirror-versions"),
+        ("S3R__PURGE__PREFIXES", "replicated/"),
+    ];
+    assert!(problems(MINIMAL, &scoped, Purpose::Daemon).is_empty());
+    // DataSync on the same keys: its copies would sit among the replicas.
+    let sync = r#"
+[sync]
+enabled = true
+task_arn = "arn:aws:datasync:ap-northeast-2:111111111111:task/task-0123456789abcdef0"
+prefix = "replicated/topics/"
+[state]
+bucket = "state-bucket"
+"#;
+    let p = problems(&format!("{MINIMAL}{sync}"), &scoped, Purpose::Daemon);
+    assert!(
+        p.iter().any(|x| x.starts_with("purge.mode:")
+            && x.contains("sync.prefix `replicated/topics/` overlaps purge.prefixes `replicated/`")),
+        "{p:?}"
+    );
+    let elsewhere = sync.replace("replicated/topics/", "topics/");
+    assert!(problems(&format!("{MINIMAL}{elsewhere}"), &scoped, Purpose::Daemon).is_empty());
+    // A sweep outside the replicated scope is refused, here and on the command line.
+    let sweep = "[sweep]\nenabled = true\nprefixes = [\"replicated/a/\", \"other/\"]\n[state]\nbucket = \"state-bucket\"\n";
+    let p = problems(&format!("{MINIMAL}{sweep}"), &scoped, Purpose::Daemon);
+    assert_eq!(
+        p,
+        vec![
+            "sweep.prefixes: `other/` is outside purge.prefixes, which say what replication covers in \"mirror-versions\" mode"
+                .to_string()
+        ]
+    );
+    let f = file(MINIMAL);
+    let cfg = Config::load_with_env(Some(f.path()), env(&scoped), Purpose::Purge).unwrap();
+    assert!(cfg.check_sweep_prefixes(&["replicated/x/".into()]).is_ok());
+    let e = cfg.check_sweep_prefixes(&["other/".into()]).unwrap_err();
+    assert_eq!(e.problems[0].key, "--prefix");
+    // when-source-empty needs none of this.
+    assert!(problems(&format!("{MINIMAL}{sweep}"), &[], Purpose::Daemon).is_empty());
+}
+
+#[test]
+fn overlapping_sweep_prefixes_are_named() {
+    assert_eq!(
+        overlaps(&["a/".into(), "b/".into(), "a/b/".into()]),
+        vec!["`a/` and `a/b/` overlap: each key is swept under one prefix".to_string()]
+    );
+    assert!(overlaps(&["a/".into(), "ab/".into()]).is_empty());
+    assert_eq!(overlaps(&["".into(), "x".into()]).len(), 1);
+}

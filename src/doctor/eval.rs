@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::aws::s3::{LifecycleRule, ReplicationRule};
 use crate::config::{FilterMode, RemovalEventName, normalized_subdirectory, strip_s3_prefix};
 use crate::labels::{CheckId, CheckStatus, ErrorKind};
 
@@ -113,6 +114,117 @@ pub fn bucket(
         ),
     };
     Check::fail(check, resource, detail, fix)
+}
+
+/// `source.replication` (`mirror-versions`): enabled replication rules to the target bucket
+/// cover every key prefix the purge acts on (`purge.prefixes`), since only replicas of lost
+/// versions are deleted and a version never replicated has no replica to prove.
+pub fn replication(
+    bucket: &str,
+    target: &str,
+    rules: Result<Option<Vec<ReplicationRule>>, CallError>,
+    scope: &[String],
+) -> Check {
+    let resource = format!("s3://{bucket}");
+    let fix = format!(
+        "add an enabled replication rule from s3://{bucket} to s3://{target} covering purge.prefixes, or use purge.mode = \"when-source-empty\""
+    );
+    let rules = match rules {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Check::fail(
+                CheckId::SourceReplication,
+                resource,
+                "the bucket has no replication configuration, but purge.mode = \"mirror-versions\" mirrors replicas",
+                fix,
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                CheckId::SourceReplication,
+                resource,
+                format!("cannot read the replication configuration: {}", e.line),
+                "allow the daemon's role s3:GetReplicationConfiguration on the source bucket",
+            );
+        }
+    };
+    let to_target = |r: &&ReplicationRule| {
+        r.enabled && r.destination.trim_start_matches("arn:aws:s3:::") == target
+    };
+    let uncovered: Vec<&String> = scope
+        .iter()
+        .filter(|p| {
+            !rules
+                .iter()
+                .filter(to_target)
+                .any(|r| r.prefix.as_deref().is_some_and(|rp| p.starts_with(rp)))
+        })
+        .collect();
+    if uncovered.is_empty() {
+        Check::pass(
+            CheckId::SourceReplication,
+            resource,
+            format!("replication to s3://{target} covers purge.prefixes"),
+        )
+    } else {
+        Check::fail(
+            CheckId::SourceReplication,
+            resource,
+            format!(
+                "no enabled replication rule to s3://{target} covers {}",
+                uncovered
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            fix,
+        )
+    }
+}
+
+/// `target.lifecycle` (`mirror-versions`): a rule that expires current versions in the target
+/// writes delete markers there that the source never had. They are never deleted (not
+/// replicas), so the target drifts from the source; worth knowing, not an outage.
+pub fn lifecycle(
+    bucket: &str,
+    rules: Result<Option<Vec<LifecycleRule>>, CallError>,
+    scope: &[String],
+) -> Check {
+    let resource = format!("s3://{bucket}");
+    let rules = match rules {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => {
+            return Check::warn(
+                CheckId::TargetLifecycle,
+                resource,
+                format!("cannot read the lifecycle configuration: {}", e.line),
+                "allow the daemon's role s3:GetLifecycleConfiguration on the target bucket",
+            );
+        }
+    };
+    let overlaps = |rp: &str| scope.iter().any(|p| p.starts_with(rp) || rp.starts_with(p.as_str()));
+    let expiring: Vec<String> = rules
+        .iter()
+        .filter(|r| r.enabled && r.expires_current && r.prefix.as_deref().is_none_or(overlaps))
+        .map(|r| format!("`{}`", r.id))
+        .collect();
+    if expiring.is_empty() {
+        return Check::pass(
+            CheckId::TargetLifecycle,
+            resource,
+            "no lifecycle rule expires current versions under purge.prefixes",
+        );
+    }
+    Check::warn(
+        CheckId::TargetLifecycle,
+        resource,
+        format!(
+            "lifecycle rule(s) {} expire current versions under purge.prefixes: their delete markers are not replicas, so mirror-versions leaves them and the target drifts from the source",
+            expiring.join(", ")
+        ),
+        "expire only noncurrent versions in a mirrored target, or use purge.mode = \"when-source-empty\"",
+    )
 }
 
 /// `source.versioning` / `target.versioning`.

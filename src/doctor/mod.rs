@@ -19,7 +19,7 @@ use eval::{CallError, Destination, Notification, StateProbe, TaskFacts};
 
 use crate::aws::s3::{Bucket, Condition, Put};
 use crate::aws::{AwsError, Clients};
-use crate::config::{Config, parse_task_arn};
+use crate::config::{Config, PurgeMode, parse_task_arn};
 use crate::labels::{CheckId, CheckStatus, Service, Task};
 use crate::metrics::Metrics;
 
@@ -41,10 +41,21 @@ pub(crate) fn dependents(check: CheckId) -> &'static [Task] {
         SourceBucket | TargetBucket => &[Task::Sync, Task::Purge, Task::Sweep],
         SourceVersioning | TargetVersioning => &[Task::Purge, Task::Sweep],
         SourceNotification | QueueExists | QueueRedrive => &[Task::Purge],
+        SourceReplication | TargetLifecycle => &[Task::Purge, Task::Sweep],
         DatasyncTask | DatasyncLocations | DatasyncSchedule | DatasyncFilters | DatasyncOptions => {
             &[Task::Sync]
         }
         StateBucket => &[Task::Sync, Task::Sweep],
+    }
+}
+
+/// Whether a check means anything in this configuration, whatever the tasks.
+fn applies(check: CheckId, config: &Config) -> bool {
+    match check {
+        CheckId::SourceReplication | CheckId::TargetLifecycle => {
+            config.purge.mode == PurgeMode::MirrorVersions
+        }
+        _ => true,
     }
 }
 
@@ -59,7 +70,7 @@ pub(crate) fn relevant(config: &Config) -> Vec<CheckId> {
     CheckId::ALL
         .iter()
         .copied()
-        .filter(|c| dependents(*c).iter().any(|t| enabled(*t)))
+        .filter(|c| applies(*c, config) && dependents(*c).iter().any(|t| enabled(*t)))
         .collect()
 }
 
@@ -112,7 +123,7 @@ impl Doctor {
     pub async fn run(&self) -> Vec<Check> {
         let wanted = relevant(&self.config);
         let has = |c: CheckId| wanted.contains(&c);
-        let (buckets, purge, sync, state) = tokio::join!(
+        let (buckets, purge, sync, state, mirror) = tokio::join!(
             self.buckets(has(CheckId::SourceVersioning)),
             async {
                 match has(CheckId::QueueExists) {
@@ -132,12 +143,19 @@ impl Doctor {
                     false => Vec::new(),
                 }
             },
+            async {
+                match has(CheckId::SourceReplication) {
+                    true => self.mirror_checks().await,
+                    false => Vec::new(),
+                }
+            },
         );
         let mut all: Vec<Check> = buckets
             .into_iter()
             .chain(purge)
             .chain(sync)
             .chain(state)
+            .chain(mirror)
             .collect();
         all.retain(|c| has(c.check));
         all.sort_by_key(|c| CheckId::ALL.iter().position(|x| *x == c.check));
@@ -306,6 +324,28 @@ impl Doctor {
         out.push(eval::filters(arn, &facts, c.sync.filter_mode));
         out.push(eval::options(arn, &facts));
         out
+    }
+
+    /// `mirror-versions`: replication covers the purge's scope; the target's lifecycle does
+    /// not write markers there.
+    async fn mirror_checks(&self) -> Vec<Check> {
+        let c = &self.config;
+        let source = self.bucket(&self.clients.source, &c.source.bucket);
+        let target = self.bucket(&self.clients.target, &c.target.bucket);
+        let (replication, lifecycle) = tokio::join!(source.replication(), target.lifecycle());
+        vec![
+            eval::replication(
+                &c.source.bucket,
+                &c.target.bucket,
+                replication.map_err(CallError::from),
+                &c.purge.prefixes,
+            ),
+            eval::lifecycle(
+                &c.target.bucket,
+                lifecycle.map_err(CallError::from),
+                &c.purge.prefixes,
+            ),
+        ]
     }
 
     /// Writes, conditionally re-writes and reads a probe document, and reads a missing one.

@@ -406,3 +406,60 @@ fn the_state_bucket_probe() {
     };
     assert_eq!(state("st", "p/", &no_bucket).status, CheckStatus::Fail);
 }
+
+#[test]
+fn replication_must_cover_every_purge_prefix_with_an_enabled_rule_to_the_target() {
+    use crate::aws::s3::ReplicationRule;
+    let rule = |enabled: bool, prefix: Option<&str>, dest: &str| ReplicationRule {
+        enabled,
+        prefix: prefix.map(str::to_string),
+        destination: format!("arn:aws:s3:::{dest}"),
+    };
+    let scope = vec!["topics/a/".to_string(), "topics/b/".to_string()];
+    let check = |rules: Vec<ReplicationRule>| replication("src", "tgt", Ok(Some(rules)), &scope);
+    assert_eq!(check(vec![rule(true, Some("topics/"), "tgt")]).status, CheckStatus::Pass);
+    assert_eq!(check(vec![rule(true, Some(""), "tgt")]).status, CheckStatus::Pass);
+    assert_eq!(
+        check(vec![rule(true, Some("topics/a/"), "tgt"), rule(true, Some("topics/b/"), "tgt")]).status,
+        CheckStatus::Pass
+    );
+    let partial = check(vec![rule(true, Some("topics/a/"), "tgt")]);
+    assert_eq!(partial.status, CheckStatus::Fail);
+    assert!(partial.detail.contains("`topics/b/`") && !partial.detail.contains("`topics/a/`"));
+    // Disabled, to another bucket, or filtered on tags (coverage unprovable): none counts.
+    for r in [
+        rule(false, Some(""), "tgt"),
+        rule(true, Some(""), "elsewhere"),
+        rule(true, None, "tgt"),
+        rule(true, Some("topics/a/b"), "tgt"),
+    ] {
+        assert_eq!(check(vec![r.clone()]).status, CheckStatus::Fail, "{r:?}");
+    }
+    assert_eq!(replication("src", "tgt", Ok(None), &scope).status, CheckStatus::Fail);
+}
+
+#[test]
+fn a_target_lifecycle_expiring_current_versions_in_the_mirror_is_a_warning() {
+    use crate::aws::s3::LifecycleRule;
+    let rule = |id: &str, enabled: bool, prefix: Option<&str>, expires: bool| LifecycleRule {
+        id: id.into(),
+        enabled,
+        prefix: prefix.map(str::to_string),
+        expires_current: expires,
+    };
+    let scope = vec!["topics/".to_string()];
+    let check = |rules: Vec<LifecycleRule>| lifecycle("tgt", Ok(Some(rules)), &scope);
+    let w = check(vec![rule("retention", true, Some(""), true)]);
+    assert_eq!(w.status, CheckStatus::Warn);
+    assert!(w.detail.contains("`retention`"));
+    assert_eq!(check(vec![rule("t", true, Some("topics/x/"), true)]).status, CheckStatus::Warn);
+    assert_eq!(check(vec![rule("t", true, None, true)]).status, CheckStatus::Warn, "tag filters may match");
+    for ok in [
+        rule("noncurrent-only", true, Some(""), false),
+        rule("off", false, Some(""), true),
+        rule("elsewhere", true, Some("logs/"), true),
+    ] {
+        assert_eq!(check(vec![ok.clone()]).status, CheckStatus::Pass, "{ok:?}");
+    }
+    assert_eq!(lifecycle("tgt", Ok(None), &scope).status, CheckStatus::Pass);
+}
