@@ -727,7 +727,10 @@ async fn mirror_versions_needs_replication_over_its_scope_and_warns_of_an_expiri
     // prefixes a rule covers is tested on the verdict, in src/doctor/eval/tests.rs.)
     replicate("").await;
     let (code, checks) = doctor(&cfg, &mirror);
-    assert_eq!(checks["source.replication"]["status"], "pass", "{checks:#?}");
+    assert_eq!(
+        checks["source.replication"]["status"], "pass",
+        "{checks:#?}"
+    );
     assert_eq!(code, 0);
 
     w.s3.put_bucket_lifecycle_configuration()

@@ -231,7 +231,12 @@ async fn keys_xml_cannot_carry_are_listed_and_deleted_exactly() {
     let plain =
         s3_reconciler::aws::s3_client(&lab_config(&src, &tgt, NO_QUEUE).target, &aws_settings())
             .await;
-    let unencoded = plain.list_object_versions().bucket(&tgt).prefix("c/").send().await;
+    let unencoded = plain
+        .list_object_versions()
+        .bucket(&tgt)
+        .prefix("c/")
+        .send()
+        .await;
     assert!(unencoded.is_err(), "{unencoded:?}");
     let purger = lab_purger(&src, &tgt, PurgeMode::WhenSourceEmpty).await;
     let out = purger.purge_key(ctl, "test", "t").await.unwrap();
@@ -700,7 +705,12 @@ async fn a_null_version_event_is_no_proof_that_the_targets_null_version_is_a_rep
     cfg.purge.prefixes = vec!["n/".into()];
     let d = Daemon::start(cfg).await;
     let sqs = lab_sqs().await;
-    send(&sqs, &queue, &s3_event(&src, key, "ObjectRemoved:Delete", "null")).await;
+    send(
+        &sqs,
+        &queue,
+        &s3_event(&src, key, "ObjectRemoved:Delete", "null"),
+    )
+    .await;
     eventually(Duration::from_secs(15), "the event settled", || async {
         queue_depth(&sqs, &queue).await == 0
     })

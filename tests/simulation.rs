@@ -104,13 +104,20 @@ fn dump(seed: u64, plan: &sim::plan::Plan, o: &sim::check::Observed, violations:
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
         dir.join("plan.txt"),
-        format!("{}\nviolations:\n  {}\n", plan.describe(), violations.join("\n  ")),
+        format!(
+            "{}\nviolations:\n  {}\n",
+            plan.describe(),
+            violations.join("\n  ")
+        ),
     );
     let journal: Vec<String> = o.journal.iter().map(|j| j.to_string()).collect();
     let _ = std::fs::write(dir.join("journal.jsonl"), journal.join("\n"));
     for life in o.lives.iter().chain(o.sweeps.iter().map(|s| &s.life)) {
         let lines: Vec<String> = life.log.lines().iter().map(|l| l.to_string()).collect();
-        let _ = std::fs::write(dir.join(format!("life-{}.jsonl", life.id)), lines.join("\n"));
+        let _ = std::fs::write(
+            dir.join(format!("life-{}.jsonl", life.id)),
+            lines.join("\n"),
+        );
     }
     for (i, s) in o.sweeps.iter().enumerate() {
         let mut lines: Vec<String> = s.lines.iter().map(|l| l.to_string()).collect();
@@ -119,7 +126,10 @@ fn dump(seed: u64, plan: &sim::plan::Plan, o: &sim::check::Observed, violations:
     }
     let _ = std::fs::write(
         dir.join("events.txt"),
-        format!("{:#?}\ndead: {:?}\nunsettled: {}", o.events, o.dead, o.unsettled),
+        format!(
+            "{:#?}\ndead: {:?}\nunsettled: {}",
+            o.events, o.dead, o.unsettled
+        ),
     );
 }
 

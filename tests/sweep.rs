@@ -614,3 +614,51 @@ fn overlapping_prefixes_on_the_command_line_are_refused() {
     );
     assert!(out.stdout.is_empty(), "nothing swept");
 }
+
+/// Found by the simulation: a run that stopped deleting after an error (or had a key whose
+/// decision failed) keeps that state across a crash; the process that joins it deletes
+/// nothing, on any of the run's prefixes, and does not report the run completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_by_a_delete_error_stays_stopped_after_a_crash() {
+    let w = world().await;
+    let orphans = ["st1/a".to_string(), "st2/b".to_string()];
+    w.put_many(&w.tgt, &orphans, 1).await;
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+    let prefixes = vec!["st1/".to_string(), "st2/".to_string()];
+    let run = serde_json::json!({
+        "run_id": "crashed", "kind": "purge", "prefixes": prefixes, "status": "running",
+        "started_at": chrono::Utc::now(), "updated_at": chrono::Utc::now(),
+        "max_deletes": 100, "reserved": 1,
+        "stopped": "st0/x: deleting s3://tgt/st0/x version v: AccessDenied: Access Denied"
+    });
+    let run_key = format!(
+        "s3-reconciler/state/{}",
+        s3_reconciler::sweep::budget::name(s3_reconciler::sweep::RunKind::Purge, &prefixes)
+    );
+    w.s3.put_object()
+        .bucket(&w.state)
+        .key(run_key)
+        .body(run.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let cfg = w.toml(
+        "pod-a",
+        "prefixes = [\"st1/\", \"st2/\"]\nmax_deletes = 100",
+    );
+    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(summary["result"], "stopped_after_error", "{summary}");
+    assert!(keys_with(&lines, "purged").is_empty(), "{lines:#?}");
+    assert_eq!(summary["kept"]["after_error"], 2, "{summary}");
+    assert_eq!(w.target().await.len(), 2, "nothing deleted");
+}

@@ -414,7 +414,8 @@ impl Bucket {
 
     /// The bucket's lifecycle rules; `None` when it has no lifecycle configuration.
     pub async fn lifecycle(&self) -> Result<Option<Vec<LifecycleRule>>, AwsError> {
-        self.metrics.s3_request(S3Op::GetBucketLifecycleConfiguration);
+        self.metrics
+            .s3_request(S3Op::GetBucketLifecycleConfiguration);
         let out = match self
             .client
             .get_bucket_lifecycle_configuration()
@@ -448,7 +449,8 @@ impl Bucket {
                         id: r.id().unwrap_or_default().to_string(),
                         enabled: r.status().as_str() == "Enabled",
                         prefix,
-                        expires_current: e.is_some_and(|e| e.days().is_some() || e.date().is_some()),
+                        expires_current: e
+                            .is_some_and(|e| e.days().is_some() || e.date().is_some()),
                     }
                 })
                 .collect(),

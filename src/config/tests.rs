@@ -383,8 +383,9 @@ fn mirror_versions_must_say_what_replication_covers_and_keep_datasync_out_of_it(
     let mirror = [("S3R__PURGE__MODE", "mirror-versions")];
     let p = problems(MINIMAL, &mirror, Purpose::Daemon);
     assert!(
-        p.iter()
-            .any(|x| x.starts_with("purge.prefixes: required with purge.mode = \"mirror-versions\"")),
+        p.iter().any(
+            |x| x.starts_with("purge.prefixes: required with purge.mode = \"mirror-versions\"")
+        ),
         "{p:?}"
     );
     let scoped = [
@@ -404,7 +405,9 @@ bucket = "state-bucket"
     let p = problems(&format!("{MINIMAL}{sync}"), &scoped, Purpose::Daemon);
     assert!(
         p.iter().any(|x| x.starts_with("purge.mode:")
-            && x.contains("sync.prefix `replicated/topics/` overlaps purge.prefixes `replicated/`")),
+            && x.contains(
+                "sync.prefix `replicated/topics/` overlaps purge.prefixes `replicated/`"
+            )),
         "{p:?}"
     );
     let elsewhere = sync.replace("replicated/topics/", "topics/");

@@ -203,7 +203,11 @@ pub fn lifecycle(
             );
         }
     };
-    let overlaps = |rp: &str| scope.iter().any(|p| p.starts_with(rp) || rp.starts_with(p.as_str()));
+    let overlaps = |rp: &str| {
+        scope
+            .iter()
+            .any(|p| p.starts_with(rp) || rp.starts_with(p.as_str()))
+    };
     let expiring: Vec<String> = rules
         .iter()
         .filter(|r| r.enabled && r.expires_current && r.prefix.as_deref().is_none_or(overlaps))

@@ -7,8 +7,13 @@
 //! holds across restarts: every key is reserved in this document, with a conditional write,
 //! before its deletion is sent. Reservations are taken a few at a time; what a process did not
 //! use is given back when it ends, and lost if it is killed (the budget only ever shrinks).
+//! The run's other guardrail state lives there too: once a delete fails, the run deletes
+//! nothing more, in this process or any that joins it; and a key whose decision failed keeps
+//! the run from reporting itself completed.
 
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,6 +49,12 @@ pub(crate) struct Run {
     /// Keys reserved for deletion so far (each before its deletion was sent).
     #[serde(default)]
     pub reserved: u32,
+    /// The first delete error: from then on the run deletes nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Keys whose decision failed (a listing error, say): the run cannot say it completed.
+    #[serde(default)]
+    pub failed: u32,
 }
 
 /// What a sweep does about the run document it found.
@@ -91,6 +102,8 @@ pub(crate) struct RunHandle {
     local: Mutex<u32>,
     /// How many to reserve at once.
     block: u32,
+    /// Set once a delete failed in the run (here or in a process before).
+    stopped: Arc<AtomicBool>,
 }
 
 impl RunHandle {
@@ -123,6 +136,8 @@ impl RunHandle {
                 completed_at: None,
                 max_deletes,
                 reserved: 0,
+                stopped: None,
+                failed: 0,
             };
             let written = match &stored {
                 Some(s) => store.update(&name, &run, &s.etag).await?,
@@ -141,10 +156,71 @@ impl RunHandle {
         RunHandle {
             store: store.clone(),
             name,
+            stopped: Arc::new(AtomicBool::new(run.stopped.is_some())),
             doc: AsyncMutex::new((run, etag)),
             local: Mutex::new(0),
             block: block.max(1),
         }
+    }
+
+    /// The run's stop flag: set once a delete failed; checked before every deletion is sent.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stopped.clone()
+    }
+
+    /// A delete failed: nothing more is deleted in this run, by anyone. Recorded at once.
+    pub async fn stop(&self, reason: String) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.amend(|r| {
+            r.stopped.get_or_insert(reason.clone());
+        })
+        .await;
+    }
+
+    /// A key's decision failed: the run will not report itself completed. Recorded at once.
+    pub async fn decision_failed(&self) {
+        self.amend(|r| r.failed += 1).await;
+    }
+
+    /// What the run as a whole has come to, beyond this process: `StoppedAfterError` once a
+    /// delete or a decision failed in it.
+    pub async fn carried(&self) -> Option<crate::labels::SweepResult> {
+        let doc = self.doc.lock().await;
+        (doc.0.stopped.is_some() || doc.0.failed > 0)
+            .then_some(crate::labels::SweepResult::StoppedAfterError)
+    }
+
+    /// Applies `change` to the run document, with conditional writes (re-reading on a
+    /// conflict). Best effort: a failure is logged, the in-memory state still changes.
+    async fn amend(&self, change: impl Fn(&mut Run)) {
+        let mut doc = self.doc.lock().await;
+        for _ in 0..WRITE_ATTEMPTS {
+            let (run, etag) = &mut *doc;
+            let mut next = run.clone();
+            change(&mut next);
+            next.updated_at = Utc::now();
+            match self.store.update(&self.name, &next, etag).await {
+                Ok(Written::Ok { etag: t }) => {
+                    *run = next;
+                    *etag = t;
+                    return;
+                }
+                Ok(Written::Conflict) => match self.store.get::<Run>(&self.name).await {
+                    Ok(Some(s)) if s.value.run_id == run.run_id => {
+                        *run = s.value;
+                        *etag = s.etag;
+                    }
+                    _ => break,
+                },
+                Err(e) => {
+                    warn!(error = %e, "cannot record in the sweep run");
+                    break;
+                }
+            }
+        }
+        change(&mut doc.0);
     }
 
     pub async fn run_id(&self) -> String {
@@ -226,31 +302,14 @@ impl RunHandle {
         if unused == 0 && !completed {
             return;
         }
-        let mut doc = self.doc.lock().await;
-        for _ in 0..WRITE_ATTEMPTS {
-            let (run, etag) = &mut *doc;
-            let mut next = run.clone();
-            next.reserved = next.reserved.saturating_sub(unused);
-            next.updated_at = Utc::now();
+        self.amend(|r| {
+            r.reserved = r.reserved.saturating_sub(unused);
             if completed {
-                next.status = RunStatus::Completed;
-                next.completed_at = Some(next.updated_at);
+                r.status = RunStatus::Completed;
+                r.completed_at = Some(Utc::now());
             }
-            match self.store.update(&self.name, &next, etag).await {
-                Ok(Written::Ok { .. }) => return,
-                Ok(Written::Conflict) => match self.store.get::<Run>(&self.name).await {
-                    Ok(Some(s)) if s.value.run_id == run.run_id => {
-                        *run = s.value;
-                        *etag = s.etag;
-                    }
-                    _ => return,
-                },
-                Err(e) => {
-                    warn!(error = %e, "cannot update the sweep run at its end");
-                    return;
-                }
-            }
-        }
+        })
+        .await;
     }
 
     /// Keys reserved by the run so far, across every process that took part.
@@ -279,6 +338,8 @@ mod tests {
             completed_at: None,
             max_deletes: 10,
             reserved: 3,
+            stopped: None,
+            failed: 0,
         }
     }
 

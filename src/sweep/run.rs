@@ -237,6 +237,9 @@ impl Sweeper {
             }
             let completed = self.all_completed(&unfinished, &run_id).await;
             run.finish(completed).await;
+            if let Some(carried) = run.carried().await {
+                result = worst(result, carried);
+            }
         }
         let reserved = match &run {
             Some(r) => r.reserved().await,
@@ -389,7 +392,7 @@ impl Sweeper {
         );
         let young_after =
             Utc::now() - chrono::Duration::from_std(sweep.min_age).unwrap_or(chrono::Duration::MAX);
-        let stopped = Arc::new(AtomicBool::new(false));
+        let stopped = run.stop_flag();
         let run_id = lease.run_id.clone();
         let mut t = Tally {
             prefix,
@@ -559,8 +562,9 @@ impl Sweeper {
             (true, None) => {
                 req.stop = Some(stopped.clone());
                 let res = self.live.decide(req).await;
-                if matches!(res, Err(PurgeError::Delete { .. })) {
+                if let Err(PurgeError::Delete { error, .. }) = &res {
                     stopped.store(true, Ordering::SeqCst);
+                    run.stop(format!("{}: {error}", orphan.key)).await;
                 }
                 let f = fate(res, false);
                 if !f.deleted_something() {
@@ -569,6 +573,9 @@ impl Sweeper {
                 f
             }
         };
+        if matches!(f, Fate::Failed(..)) {
+            run.decision_failed().await;
+        }
         (orphan, f, on_source)
     }
 }

@@ -216,7 +216,8 @@ impl Judge<'_> {
 
     /// I1 and I2 for one daemon delete in the target, before it takes effect.
     fn judge_delete(&mut self, key: &str, id: &str, seq: u64, real_us: i64) {
-        self.deletes.push((key.to_string(), id.to_string(), real_us));
+        self.deletes
+            .push((key.to_string(), id.to_string(), real_us));
         if self.plan.dry_run {
             self.violations.push(format!(
                 "I1: a dry run deleted {key:?} {id} (journal #{seq})"
@@ -317,8 +318,12 @@ impl Judge<'_> {
                 l["fields"]["message"]
                     .as_str()
                     .is_some_and(|m| m.contains("handed to the DLQ"))
-                    && l["fields"]["reason"].as_str().is_some_and(|r| !r.is_empty())
-                    && ids.iter().any(|id| span_message_id(l).as_deref() == Some(id))
+                    && l["fields"]["reason"]
+                        .as_str()
+                        .is_some_and(|r| !r.is_empty())
+                    && ids
+                        .iter()
+                        .any(|id| span_message_id(l).as_deref() == Some(id))
             })
         };
         let mut violations = Vec::new();
@@ -460,9 +465,10 @@ fn ts_us(l: &Value) -> i64 {
 fn span_message_id(l: &Value) -> Option<String> {
     let direct = l["span"]["message_id"].as_str().map(str::to_string);
     direct.or_else(|| {
-        l["spans"].as_array()?.iter().find_map(|s| {
-            s["message_id"].as_str().map(str::to_string)
-        })
+        l["spans"]
+            .as_array()?
+            .iter()
+            .find_map(|s| s["message_id"].as_str().map(str::to_string))
     })
 }
 

@@ -55,7 +55,11 @@ pub struct Life {
 
 /// Runs `work` on a fresh current-thread runtime in a thread of its own, logging into `log`;
 /// returns when `work` ends or `kill` fires (then the runtime is dropped where it stands).
-fn on_own_thread<F, T>(log: Log, kill: oneshot::Receiver<()>, work: F) -> std::thread::JoinHandle<Option<T>>
+fn on_own_thread<F, T>(
+    log: Log,
+    kill: oneshot::Receiver<()>,
+    work: F,
+) -> std::thread::JoinHandle<Option<T>>
 where
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,

@@ -222,7 +222,11 @@ impl Plan {
             }
             // The target: replicas (mirror) or copies of the source's versions, plus what
             // else lands there.
-            let copies = if orphan { 2 + r.below(2) as usize } else { versions };
+            let copies = if orphan {
+                2 + r.below(2) as usize
+            } else {
+                versions
+            };
             for c in 0..copies {
                 let replica_of = match mode {
                     Mode::Mirror => src_labels.get(c).copied(),
@@ -417,7 +421,11 @@ fn history(
     // Deletes, some in quick succession.
     let deletes = live.len() * (3 + r.below(5) as usize) / 8;
     for e in live.iter().take(deletes) {
-        at += if r.chance(0.4) { r.below(20) } else { r.below(200) };
+        at += if r.chance(0.4) {
+            r.below(20)
+        } else {
+            r.below(200)
+        };
         steps.push(Step {
             at_ms: at,
             action: Action::SourceDelete {

@@ -92,7 +92,8 @@ fn config(plan: &Plan, w: &World, queue: &str) -> s3_reconciler::config::Config 
         MarkerOnlySource::Purge
     };
     c.purge.dry_run = plan.dry_run;
-    c.purge.concurrency = std::num::NonZeroUsize::new(plan.concurrency).unwrap_or(c.purge.concurrency);
+    c.purge.concurrency =
+        std::num::NonZeroUsize::new(plan.concurrency).unwrap_or(c.purge.concurrency);
     c.purge.visibility_timeout = Duration::from_secs(2);
     c.purge.wait_time = Duration::from_secs(1);
     c.purge.retry_backoff = Duration::from_secs(1);
@@ -115,8 +116,16 @@ async fn deliver(
     delivery: Delivery,
     sent: Arc<Mutex<SentEvent>>,
 ) {
-    let send = |sqs: aws_sdk_sqs::Client, queue: String, body: String, sent: Arc<Mutex<SentEvent>>| async move {
-        if let Ok(out) = sqs.send_message().queue_url(&queue).message_body(body).send().await
+    let send = |sqs: aws_sdk_sqs::Client,
+                queue: String,
+                body: String,
+                sent: Arc<Mutex<SentEvent>>| async move {
+        if let Ok(out) = sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
             && let Some(id) = out.message_id()
         {
             sent.lock().unwrap().message_ids.push(id.to_string());
@@ -298,11 +307,16 @@ pub async fn play(plan: &Plan) -> Observed {
             .visibility_timeout(60)
             .send()
             .await;
-        let msgs = out.map(|o| o.messages.unwrap_or_default()).unwrap_or_default();
+        let msgs = out
+            .map(|o| o.messages.unwrap_or_default())
+            .unwrap_or_default();
         if msgs.is_empty() {
             break;
         }
-        dead.extend(msgs.iter().filter_map(|m| m.message_id().map(str::to_string)));
+        dead.extend(
+            msgs.iter()
+                .filter_map(|m| m.message_id().map(str::to_string)),
+        );
     }
     // Clear this seed's faults (the lab is shared).
     for b in [&w.src, &w.tgt] {

@@ -417,10 +417,20 @@ fn replication_must_cover_every_purge_prefix_with_an_enabled_rule_to_the_target(
     };
     let scope = vec!["topics/a/".to_string(), "topics/b/".to_string()];
     let check = |rules: Vec<ReplicationRule>| replication("src", "tgt", Ok(Some(rules)), &scope);
-    assert_eq!(check(vec![rule(true, Some("topics/"), "tgt")]).status, CheckStatus::Pass);
-    assert_eq!(check(vec![rule(true, Some(""), "tgt")]).status, CheckStatus::Pass);
     assert_eq!(
-        check(vec![rule(true, Some("topics/a/"), "tgt"), rule(true, Some("topics/b/"), "tgt")]).status,
+        check(vec![rule(true, Some("topics/"), "tgt")]).status,
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        check(vec![rule(true, Some(""), "tgt")]).status,
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        check(vec![
+            rule(true, Some("topics/a/"), "tgt"),
+            rule(true, Some("topics/b/"), "tgt")
+        ])
+        .status,
         CheckStatus::Pass
     );
     let partial = check(vec![rule(true, Some("topics/a/"), "tgt")]);
@@ -435,7 +445,10 @@ fn replication_must_cover_every_purge_prefix_with_an_enabled_rule_to_the_target(
     ] {
         assert_eq!(check(vec![r.clone()]).status, CheckStatus::Fail, "{r:?}");
     }
-    assert_eq!(replication("src", "tgt", Ok(None), &scope).status, CheckStatus::Fail);
+    assert_eq!(
+        replication("src", "tgt", Ok(None), &scope).status,
+        CheckStatus::Fail
+    );
 }
 
 #[test]
@@ -452,8 +465,15 @@ fn a_target_lifecycle_expiring_current_versions_in_the_mirror_is_a_warning() {
     let w = check(vec![rule("retention", true, Some(""), true)]);
     assert_eq!(w.status, CheckStatus::Warn);
     assert!(w.detail.contains("`retention`"));
-    assert_eq!(check(vec![rule("t", true, Some("topics/x/"), true)]).status, CheckStatus::Warn);
-    assert_eq!(check(vec![rule("t", true, None, true)]).status, CheckStatus::Warn, "tag filters may match");
+    assert_eq!(
+        check(vec![rule("t", true, Some("topics/x/"), true)]).status,
+        CheckStatus::Warn
+    );
+    assert_eq!(
+        check(vec![rule("t", true, None, true)]).status,
+        CheckStatus::Warn,
+        "tag filters may match"
+    );
     for ok in [
         rule("noncurrent-only", true, Some(""), false),
         rule("off", false, Some(""), true),
