@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::aws::Clients;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::context::{Context, TaskResult};
 use crate::health::{Health, Policy};
@@ -54,6 +55,26 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    run_on(
+        config,
+        clients,
+        metrics,
+        SharedClock::default(),
+        listener,
+        shutdown,
+    )
+    .await
+}
+
+/// As [`run_with`], on `clock` (the sync simulation runs days in minutes).
+pub async fn run_on(
+    config: Config,
+    clients: Clients,
+    metrics: Metrics,
+    clock: SharedClock,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -74,6 +95,7 @@ pub async fn run_with(
         health: health.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        clock,
     };
     let failure: Arc<Mutex<Option<RunError>>> = Arc::new(Mutex::new(None));
 
@@ -211,6 +233,7 @@ mod tests {
             health: Health::default(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            clock: SharedClock::default(),
         }
     }
 

@@ -263,16 +263,16 @@ async fn run_sync(
     exit(reports.iter().all(|r| r.ok()))
 }
 
-/// The dates given, or the one the schedule would pick now.
+/// The dates given, or the date of the schedule's last fire (as the daemon's start-up picks
+/// it): run by hand just after midnight, "today minus lag" would be a date still being
+/// written.
 fn dates_or_scheduled(config: &Config, dates: Vec<chrono::NaiveDate>) -> Vec<chrono::NaiveDate> {
     if !dates.is_empty() {
         return dates;
     }
-    let s = &config.sync;
-    vec![crate::sync::plan::target_date(
+    vec![crate::sync::plan::scheduled_date(
+        &config.sync,
         chrono::Utc::now(),
-        s.timezone,
-        s.lag_days,
     )]
 }
 

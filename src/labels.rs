@@ -85,8 +85,11 @@ label_enum! {
         Failed => "failed",
         /// The executions succeeded but objects are still missing after `max_attempts`.
         Incomplete => "incomplete",
-        /// Nothing to sync: no project, or none left after the include/exclude globs.
+        /// Nothing to sync: no project, or none left after the include/exclude globs, or
+        /// every partition empty.
         Empty => "empty",
+        /// Objects written after their execution started: a follow-up runs later.
+        Late => "late",
     }
 }
 
@@ -170,6 +173,20 @@ label_enum! {
         Range => "range",
         /// A range listing that turned out sparse, stopped; its remaining keys listed per key.
         RangeGivenUp => "range_given_up",
+    }
+}
+
+label_enum! {
+    /// DataSync operations the daemon performs.
+    pub enum DataSyncOp {
+        StartTaskExecution => "StartTaskExecution",
+        DescribeTaskExecution => "DescribeTaskExecution",
+        CancelTaskExecution => "CancelTaskExecution",
+        UpdateTask => "UpdateTask",
+        ListTaskExecutions => "ListTaskExecutions",
+        ListTagsForResource => "ListTagsForResource",
+        DescribeTask => "DescribeTask",
+        DescribeLocationS3 => "DescribeLocationS3",
     }
 }
 

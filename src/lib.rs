@@ -11,6 +11,7 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod doctor;

@@ -11,9 +11,9 @@ use prometheus::{
 };
 
 use crate::labels::{
-    CheckId, CheckStatus, EntryKind, ErrorKind, KeptReason, ListingMethod, MessageResult,
-    ObjectState, PurgeOutcome, S3Op, Service, Side, SqsOp, SweepResult, SyncResult, Task,
-    VerifyResult,
+    CheckId, CheckStatus, DataSyncOp, EntryKind, ErrorKind, KeptReason, ListingMethod,
+    MessageResult, ObjectState, PurgeOutcome, S3Op, Service, Side, SqsOp, SweepResult, SyncResult,
+    Task, VerifyResult,
 };
 
 /// All metrics of the daemon, registered in one registry.
@@ -49,6 +49,7 @@ pub struct Metrics {
     pub preflight_last_run: IntGauge,
     pub s3_requests: IntCounterVec,
     pub sqs_requests: IntCounterVec,
+    pub datasync_requests: IntCounterVec,
     pub aws_errors: IntCounterVec,
     pub task_ready: IntGaugeVec,
 }
@@ -237,6 +238,11 @@ impl Metrics {
                 "SQS API calls made, by operation (SDK retries of one call count once).",
                 &["operation"],
             )?,
+            datasync_requests: counter_vec(
+                "datasync_requests_total",
+                "DataSync API calls made, by operation (SDK retries of one call count once).",
+                &["operation"],
+            )?,
             aws_errors: reg(
                 &registry,
                 IntCounterVec::new(
@@ -264,6 +270,7 @@ impl Metrics {
         preregister(&m.purge_deleted, EntryKind::ALL, EntryKind::label);
         preregister(&m.purge_listings, ListingMethod::ALL, ListingMethod::label);
         preregister(&m.purge_messages, MessageResult::ALL, MessageResult::label);
+        preregister(&m.datasync_requests, DataSyncOp::ALL, DataSyncOp::label);
         preregister(
             &m.sync_verifications,
             VerifyResult::ALL,
@@ -292,6 +299,12 @@ impl Metrics {
 
     pub(crate) fn s3_request(&self, op: S3Op) {
         self.s3_requests.with_label_values(&[op.label()]).inc();
+    }
+
+    pub(crate) fn datasync_request(&self, op: DataSyncOp) {
+        self.datasync_requests
+            .with_label_values(&[op.label()])
+            .inc();
     }
 
     pub(crate) fn sqs_request(&self, op: SqsOp) {

@@ -3,11 +3,17 @@
 //! the ETag read (a writer that lost track of it loses the write). This is how replicas agree
 //! on who does what, and how work survives a restart.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Condition, Put};
+
+/// Attempts at a conditional write that S3 answers 409 `ConditionalRequestConflict` (another
+/// conditional write to the key in flight), with a doubling pause from 50 ms.
+const BUSY_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,11 +126,105 @@ impl JsonStore {
             uri: self.uri(name),
             reason: e.to_string(),
         })?;
-        Ok(
-            match self.bucket.put(&self.key(name), body, condition).await? {
-                Put::Written { etag } => Written::Ok { etag },
-                Put::Conflict => Written::Conflict,
+        let mut pause = Duration::from_millis(50);
+        for _ in 1..BUSY_ATTEMPTS {
+            match self
+                .bucket
+                .put(&self.key(name), body.clone(), condition)
+                .await?
+            {
+                Put::Written { etag } => return Ok(Written::Ok { etag }),
+                Put::Conflict => return Ok(Written::Conflict),
+                Put::Busy => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        Err(StoreError::Contended {
+            uri: self.uri(name),
+        })
+    }
+}
+
+/// A document that says which write made it: after a conditional write whose answer was
+/// lost (a timeout, then the SDK's retry answered 412), re-reading it tells whether that write
+/// was ours.
+pub trait Stamped {
+    fn stamp(&self) -> &str;
+    fn set_stamp(&mut self, stamp: String);
+}
+
+/// A document this process wrote and holds, with the ETag that guards its next write.
+#[derive(Debug, Clone)]
+pub struct Held<T> {
+    store: JsonStore,
+    name: String,
+    pub value: T,
+    etag: String,
+}
+
+impl<T: Serialize + DeserializeOwned + Stamped + Clone> Held<T> {
+    /// Creates the document; `None` when another writer created it first.
+    pub async fn create(
+        store: &JsonStore,
+        name: &str,
+        value: T,
+    ) -> Result<Option<Self>, StoreError> {
+        Self::write(store, name, value, None).await
+    }
+
+    /// Replaces the document read with `etag`; `None` when it changed since.
+    pub async fn replace(
+        store: &JsonStore,
+        name: &str,
+        value: T,
+        etag: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Self::write(store, name, value, Some(etag)).await
+    }
+
+    async fn write(
+        store: &JsonStore,
+        name: &str,
+        mut value: T,
+        etag: Option<&str>,
+    ) -> Result<Option<Self>, StoreError> {
+        value.set_stamp(uuid::Uuid::new_v4().simple().to_string());
+        let written = match etag {
+            Some(e) => store.update(name, &value, e).await?,
+            None => store.create(name, &value).await?,
+        };
+        let etag = match written {
+            Written::Ok { etag } => etag,
+            Written::Conflict => match store.get::<T>(name).await? {
+                // Our write took effect; its answer was lost and a retry got the 412.
+                Some(s) if s.value.stamp() == value.stamp() => s.etag,
+                _ => return Ok(None),
             },
-        )
+        };
+        Ok(Some(Held {
+            store: store.clone(),
+            name: name.to_string(),
+            value,
+            etag,
+        }))
+    }
+
+    /// Writes the current value; `false` when someone else wrote the document meanwhile
+    /// (it is no longer held).
+    pub async fn save(&mut self) -> Result<bool, StoreError> {
+        let value = self.value.clone();
+        match Self::write(&self.store, &self.name, value, Some(&self.etag)).await? {
+            Some(h) => {
+                *self = h;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.store.uri(&self.name)
     }
 }

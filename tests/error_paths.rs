@@ -254,14 +254,21 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         )
     });
     let precondition = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>"#;
-    // The claim is created (If-None-Match), then the write recording the started execution
-    // (If-Match) loses to another runner.
+    // The task's lock and the claim are created (If-None-Match), the start token written
+    // (claim and lock, If-Match), then the write recording the started execution (If-Match)
+    // loses to another runner; the lock is let go at the end.
     let put = mock!(aws_sdk_s3::Client::put_object)
         .sequence()
         .output(|| PutObjectOutput::builder().e_tag("\"e1\"").build())
+        .times(4)
         .http_status(412, Some(precondition.to_string()))
+        .output(|| PutObjectOutput::builder().e_tag("\"e2\"").build())
+        .repeatedly()
         .build();
     let state = s3_client(&[&discover, &no_claim, &put]);
+    let idle = mock!(aws_sdk_datasync::Client::describe_task).then_output(|| {
+        aws_sdk_datasync::operation::describe_task::DescribeTaskOutput::builder().build()
+    });
     let start = mock!(aws_sdk_datasync::Client::start_task_execution).then_output(|| {
         aws_sdk_datasync::operation::start_task_execution::StartTaskExecutionOutput::builder()
             .task_execution_arn(EXEC)
@@ -280,7 +287,7 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         source: state.clone(),
         target: state,
         sqs: sqs_client(&[]),
-        datasync: datasync_client(&[&start, &describe]),
+        datasync: datasync_client(&[&start, &describe, &idle]),
     };
     let sy = syncer(&cfg, &clients, "pod-a", &Metrics::new().unwrap());
     let out = sy
@@ -306,7 +313,7 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         0,
         "not followed by a runner that lost the claim"
     );
-    assert_eq!(put.num_calls(), 2);
+    assert_eq!(put.num_calls(), 6);
 
     // A claim that is already there and being updated by someone else: no execution at all.
     let body = serde_json::json!({
@@ -315,17 +322,23 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         "chunks": []
     })
     .to_string();
-    let existing = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
-        GetObjectOutput::builder()
-            .e_tag("\"e0\"")
-            .body(ByteStream::from(body.clone().into_bytes()))
-            .build()
-    });
+    let existing = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.key().is_some_and(|k| k.contains("claims/")))
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag("\"e0\"")
+                .body(ByteStream::from(body.clone().into_bytes()))
+                .build()
+        });
+    // The task's lock is taken, the claim's replacement loses, the lock is let go.
     let put = mock!(aws_sdk_s3::Client::put_object)
         .sequence()
+        .output(|| PutObjectOutput::builder().e_tag("\"l1\"").build())
         .http_status(412, Some(precondition.to_string()))
+        .output(|| PutObjectOutput::builder().e_tag("\"l2\"").build())
+        .repeatedly()
         .build();
-    let state = s3_client(&[&discover, &existing, &put]);
+    let state = s3_client(&[&discover, &existing, &no_claim, &put]);
     let clients = Clients {
         source: state.clone(),
         target: state,
@@ -595,4 +608,31 @@ async fn a_sweep_rechecks_each_orphan_and_stops_deleting_after_the_first_error()
     assert_eq!(summary.result.label(), "stopped_after_error");
     assert!(!summary.ok());
     assert_eq!(metrics.sweep_purged.get(), 0);
+}
+
+/// Issue 23 item 12: S3 answers 409 ConditionalRequestConflict when two conditional writes
+/// race. AWS advises retrying it: the write is retried (after a pause) and succeeds, rather
+/// than being taken for a loss.
+#[tokio::test]
+async fn a_409_conditional_conflict_is_retried_not_taken_for_a_lost_write() {
+    let conflict = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource.</Message></Error>"#;
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .sequence()
+        .http_status(409, Some(conflict.to_string()))
+        .times(2)
+        .output(|| PutObjectOutput::builder().e_tag("\"e1\"").build())
+        .build();
+    let client = s3_client(&[&put]);
+    let metrics = Metrics::new().unwrap();
+    let bucket = s3_reconciler::aws::s3::Bucket::new(client, "state-bucket", metrics);
+    let store = s3_reconciler::store::JsonStore::new(bucket, "s3-reconciler/");
+    let written = store
+        .create("claims/2024-03-09.json", &serde_json::json!({"a": 1}))
+        .await
+        .unwrap();
+    assert!(
+        matches!(written, s3_reconciler::store::Written::Ok { ref etag } if etag == "\"e1\""),
+        "{written:?}"
+    );
+    assert_eq!(put.num_calls(), 3);
 }

@@ -18,6 +18,7 @@ type Module = Vec<String>;
 const LAYERS: &[(&str, u8)] = &[
     ("labels", 0),
     ("merge", 0),
+    ("clock", 0),
     ("metrics", 1),
     ("config", 1),
     ("aws", 2),

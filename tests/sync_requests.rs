@@ -44,6 +44,8 @@ async fn harness(mode: FilterMode, date: NaiveDate) -> SyncWorld {
     let mut w = SyncWorld::new(&projects, date).await;
     w.cfg.sync.task_arn = TASK.into();
     w.cfg.sync.filter_mode = mode;
+    // One date per filter keeps the asserted filters short.
+    w.cfg.sync.lookback_days = 0;
     w
 }
 
@@ -83,8 +85,17 @@ fn datasync(
     mock_client!(
         aws_sdk_datasync,
         RuleMode::MatchAny,
-        &[&start, &update, &describe]
+        &[&start, &update, &describe, &idle_task()]
     )
+}
+
+/// DescribeTask for a task with no execution under way (checked before every start).
+fn idle_task() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_datasync::Client::describe_task).then_output(|| {
+        aws_sdk_datasync::operation::describe_task::DescribeTaskOutput::builder()
+            .task_arn(TASK)
+            .build()
+    })
 }
 
 fn status(s: TaskExecutionStatus) -> DescribeTaskExecutionOutput {
@@ -218,7 +229,7 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried_when_due(
     assert!(reason.contains("Access Denied"), "{reason}");
     assert_eq!(metrics.sync_runs.with_label_values(&["error"]).get(), 1);
     let store = h.store();
-    let claim = store.get(date()).await.unwrap().unwrap().claim;
+    let claim = store.get(date()).await.unwrap().unwrap().value;
     assert_eq!(claim.status, ClaimStatus::Failed);
     assert!(claim.error.as_deref().unwrap().contains("OpNotSupported"));
     let retry_at = claim
@@ -248,7 +259,7 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried_when_due(
         .await
         .unwrap();
     assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
-    let claim = store.get(date()).await.unwrap().unwrap().claim;
+    let claim = store.get(date()).await.unwrap().unwrap().value;
     assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));
     assert_eq!(seen.lock().unwrap().start_includes.len(), 2);
 }
@@ -291,7 +302,7 @@ async fn a_follow_up_execution_includes_exactly_the_incomplete_partitions() {
     )
     .await;
     // A file lands in the Korean project's partition after the execution started: it is late,
-    // not missing, and no follow-up chases it.
+    // not missing, and the follow-up covers its partition too (issue 23 item 7).
     past_race_guard(&h.s3, &h.cfg.source.bucket).await;
     let late_key = format!(
         "topics/차량-kr/year=2024/month=03/day=09/late+0+{}.json",
@@ -308,22 +319,26 @@ async fn a_follow_up_execution_includes_exactly_the_incomplete_partitions() {
         .run_date(date(), WAIT, &CancellationToken::new())
         .await
         .unwrap();
+    // The mock's executions all started before the late write: it stays late.
     assert_eq!(
         out,
         DateOutcome::Incomplete {
             missing: 1,
-            size_mismatched: 0
+            size_mismatched: 0,
+            late: 1
         }
     );
     assert_eq!(
         seen.lock().unwrap().start_includes,
         vec![
             rule(&expected_filter()),
-            rule("/topics/project2/year=2024/month=03/day=09/*"),
+            rule(
+                "/topics/project2/year=2024/month=03/day=09/*|/topics/차량-kr/year=2024/month=03/day=09/*"
+            ),
         ],
-        "the follow-up names only the incomplete partition"
+        "the follow-up names only the incomplete and late partitions"
     );
-    let claim = h.store().get(date()).await.unwrap().unwrap().claim;
+    let claim = h.store().get(date()).await.unwrap().unwrap().value;
     assert_eq!((claim.status, claim.attempts), (ClaimStatus::Failed, 2));
     assert_eq!(claim.chunks.len(), 2);
     assert_eq!(claim.chunks[1].attempt, 2);
@@ -373,7 +388,8 @@ async fn a_zero_file_success_over_a_non_empty_partition_is_flagged() {
         out,
         DateOutcome::Incomplete {
             missing: 3,
-            size_mismatched: 0
+            size_mismatched: 0,
+            late: 0
         }
     );
     let v = h
@@ -382,7 +398,7 @@ async fn a_zero_file_success_over_a_non_empty_partition_is_flagged() {
         .await
         .unwrap()
         .unwrap()
-        .claim
+        .value
         .verification
         .unwrap();
     assert!(v.transferred_nothing, "{v:?}");
@@ -420,13 +436,16 @@ async fn a_resumed_execution_keeps_its_timeout_clock() {
     chunk.execution_arn = Some(EXEC.into());
     chunk.status = Some(s3_reconciler::sync::state::ExecStatus::Transferring);
     chunk.started_at = Some(started);
+    // Its holder restarted (a new process): the claim is taken over once it is stale.
     let claim = s3_reconciler::sync::state::Claim {
         date: date(),
         status: ClaimStatus::Running,
         holder: "pod-a".into(),
+        holder_nonce: "the previous process".into(),
+        stamp: String::new(),
         attempts: 1,
         created_at: started,
-        updated_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now() - chrono::Duration::minutes(11),
         window: vec![date()],
         projects: 3,
         chunks: vec![chunk],
@@ -434,10 +453,7 @@ async fn a_resumed_execution_keeps_its_timeout_clock() {
         verification: None,
         retry_at: None,
     };
-    assert!(matches!(
-        h.store().create(&claim).await.unwrap(),
-        s3_reconciler::sync::state::Written::Ok { .. }
-    ));
+    assert!(h.store().create(claim).await.unwrap().is_some());
     let out = sy
         .run_date(date(), WAIT, &CancellationToken::new())
         .await
@@ -494,7 +510,7 @@ async fn the_scheduler_retries_a_failed_date_after_retry_interval_not_at_the_nex
     .await;
     assert_eq!(d.metrics.sync_runs.with_label_values(&["error"]).get(), 1);
     assert_eq!(seen.lock().unwrap().start_includes.len(), 2);
-    let claim = h.store().get(target).await.unwrap().unwrap().claim;
+    let claim = h.store().get(target).await.unwrap().unwrap().value;
     assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));
     assert_eq!(claim.retry_at, None);
     let (_, status) = http_get(d.port, "/status").await.unwrap();
@@ -506,4 +522,44 @@ async fn the_scheduler_retries_a_failed_date_after_retry_interval_not_at_the_nex
         "retried before the next cycle ({next_run})"
     );
     d.stop().await;
+}
+
+/// Issue 23 item 10: an execution that waited in the task's queue is timed from when it left
+/// the queue (LaunchTime), not from StartTime: a long transfer ahead of it does not make it
+/// "time out".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeout_counts_from_launch_time_not_from_the_queue() {
+    let h = harness(FilterMode::Execution, date()).await;
+    let secs_ago = |s: i64| {
+        aws_smithy_types::DateTime::from_millis(
+            (chrono::Utc::now() - chrono::Duration::seconds(s)).timestamp_millis(),
+        )
+    };
+    // Started 40s ago (sync.timeout is 30s), queued until now.
+    let queued = DescribeTaskExecutionOutput::builder()
+        .task_execution_arn(EXEC)
+        .status(TaskExecutionStatus::Queued)
+        .start_time(secs_ago(40))
+        .build();
+    let running = DescribeTaskExecutionOutput::builder()
+        .task_execution_arn(EXEC)
+        .status(TaskExecutionStatus::Transferring)
+        .start_time(secs_ago(40))
+        .launch_time(secs_ago(1))
+        .build();
+    let done = DescribeTaskExecutionOutput::builder()
+        .task_execution_arn(EXEC)
+        .status(TaskExecutionStatus::Success)
+        .start_time(secs_ago(40))
+        .launch_time(secs_ago(1))
+        .build();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let ds = datasync(seen, vec![queued.clone(), queued, running, done]);
+    let out = syncer_with(&h, ds, &Metrics::new().unwrap())
+        .run_date(date(), WAIT, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
+    let claim = h.store().get(date()).await.unwrap().unwrap().value;
+    assert!(claim.chunks[0].launched_at.is_some());
 }

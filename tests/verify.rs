@@ -20,13 +20,14 @@ lookback_days = 1
     ))
 }
 
+/// `verify --date date` (`""`: without `--date`).
 fn verify(cfg: &tempfile::NamedTempFile, date: &str) -> (i32, Vec<serde_json::Value>) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(cfg.path())
-        .args(["verify", "--date", date])
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config").arg(cfg.path()).arg("verify");
+    if !date.is_empty() {
+        cmd.args(["--date", date]);
+    }
+    let out = cmd.output().unwrap();
     let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
@@ -159,5 +160,33 @@ fn verify_needs_both_buckets_but_no_task() {
     assert!(
         !err.contains("task_arn") && !err.contains("state.bucket"),
         "{err}"
+    );
+}
+
+/// Issue 23 item 6: without `--date`, the date of the schedule's last fire, as the daemon's
+/// start-up takes it, not "today minus lag" (still being written just after midnight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_date_the_schedules_last_fire_is_verified() {
+    use chrono::Datelike;
+    let s3 = s3().await;
+    let (src, tgt) = (unique("src"), unique("tgt"));
+    create_bucket(&s3, &src, true).await;
+    create_bucket(&s3, &tgt, true).await;
+    put(&s3, &src, "topics/p1/year=2020/month=01/day=01/a.json", "a").await;
+    let buckets = buckets_toml(&src, &tgt);
+    // Fires once a year, at New Year in Seoul: the last fire synced December 31st.
+    let cfg = config_file(&format!(
+        "{buckets}[sync]\ntimezone = \"Asia/Seoul\"\nschedule = \"0 0 0 1 1 *\"\nlookback_days = 1\n"
+    ));
+    let (_, lines) = verify(&cfg, "");
+    let year = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Seoul)
+        .year();
+    let expected = NaiveDate::from_ymd_opt(year - 1, 12, 31)
+        .unwrap()
+        .to_string();
+    assert!(
+        lines.iter().any(|l| l["date"] == expected.as_str()),
+        "{lines:#?}"
     );
 }

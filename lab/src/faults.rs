@@ -22,7 +22,7 @@ pub struct FaultConfig {
     pub error: f64,
     /// A request fails with 503 SlowDown before doing anything.
     pub slow_down: f64,
-    /// A delete does its work, then answers 500 InternalError.
+    /// A put or delete does its work, then answers 500 InternalError.
     pub error_after: f64,
     /// A listing page that has more after it says truncated, without a next marker.
     pub truncate: f64,

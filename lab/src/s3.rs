@@ -127,8 +127,8 @@ impl LabS3 {
         Ok(S3Response::new(out))
     }
 
-    /// A delete that did its work may still answer 500 (the client cannot tell).
-    fn after_delete(&self, bucket: &str) -> S3Result<()> {
+    /// A write or delete that did its work may still answer 500 (the client cannot tell).
+    fn after_write(&self, bucket: &str) -> S3Result<()> {
         if self.faults.error_after(bucket) {
             return Err(s3_error!(
                 InternalError,
@@ -221,6 +221,7 @@ impl S3 for LabS3 {
                 if_match.as_deref(),
             )
             .map_err(err)?;
+        self.after_write(&input.bucket)?;
         self.answer(
             delay,
             PutObjectOutput {
@@ -314,7 +315,7 @@ impl S3 for LabS3 {
             .store
             .delete(&i.bucket, &i.key, i.version_id.as_deref())
             .map_err(err)?;
-        self.after_delete(&i.bucket)?;
+        self.after_write(&i.bucket)?;
         self.answer(
             delay,
             DeleteObjectOutput {
@@ -375,7 +376,7 @@ impl S3 for LabS3 {
                 Err(e) => return Err(err(e)),
             }
         }
-        self.after_delete(&i.bucket)?;
+        self.after_write(&i.bucket)?;
         self.answer(
             delay,
             DeleteObjectsOutput {

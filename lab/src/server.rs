@@ -21,8 +21,10 @@
 //! - `POST /_lab/journal/watch` `{"buckets"}`, `POST /_lab/journal` `{"since"}`: the journal
 //!   of changes to watched buckets;
 //! - `POST /_lab/faults` (see [`FaultConfig`]);
-//! - `POST /_lab/clock` `{"at", "speed"}`: the lab's time runs from `at` (RFC 3339), `speed`
-//!   times faster than real time.
+//! - `POST /_lab/clock` `{"at", "speed", "real_ms", "buckets"}`: time (in `buckets`, or the
+//!   whole lab) reads `at` (RFC 3339) at real time `real_ms` (default: now) and runs `speed`
+//!   times faster than real time;
+//! - `POST /_lab/datasync/task`, `/_lab/datasync/executions`: see [`crate::datasync`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::datasync::DataSync;
 use crate::faults::{FaultConfig, Faults};
 use crate::s3::LabS3;
 use crate::sqs::Sqs;
@@ -89,6 +92,7 @@ impl Latency {
 pub struct Lab {
     pub store: Arc<Store>,
     pub sqs: Sqs,
+    pub datasync: DataSync,
     pub stats: Arc<Stats>,
     pub faults: Arc<Faults>,
     pub latency: Latency,
@@ -111,6 +115,7 @@ impl Lab {
         Arc::new(Lab {
             store,
             sqs: Sqs::new(region),
+            datasync: DataSync::default(),
             stats,
             faults,
             latency: Latency::new(latency, jitter),
@@ -285,6 +290,10 @@ fn admin_world(lab: &Lab, path: &str, input: Value) -> Option<Response<Body>> {
             let since = input["since"].as_u64().unwrap_or(0);
             json_response(StatusCode::OK, &json!(store.journal(since)))
         }
+        p if p.starts_with("/_lab/datasync/") => match lab.datasync.admin(p, input, store) {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e})),
+        },
         "/_lab/faults" => parsed(input, |f: FaultConfig| {
             lab.faults.set(f);
             json_response(StatusCode::OK, &json!({}))
@@ -293,9 +302,14 @@ fn admin_world(lab: &Lab, path: &str, input: Value) -> Option<Response<Body>> {
             let at = input["at"].as_str().and_then(|s| {
                 time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
             });
+            let real = input["real_ms"]
+                .as_u64()
+                .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms));
+            let buckets: Vec<String> =
+                serde_json::from_value(input["buckets"].clone()).unwrap_or_default();
             match at {
                 Some(at) => {
-                    store.set_clock(at, input["speed"].as_f64().unwrap_or(1.0));
+                    store.set_clock(at, input["speed"].as_f64().unwrap_or(1.0), real, &buckets);
                     json_response(StatusCode::OK, &json!({}))
                 }
                 None => json_response(
@@ -378,7 +392,40 @@ async fn handle(lab: Arc<Lab>, req: Request<Incoming>) -> Result<Response<Body>,
     response
 }
 
+/// A DataSync call (`X-Amz-Target: FmrsService.<Op>`).
+async fn serve_datasync(lab: &Lab, op: &str, req: Request<Incoming>) -> Response<Body> {
+    let input = match read_body(req).await {
+        Ok(v) => v,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, &json!({"message": e})),
+    };
+    let answer = lab.datasync.call(op, input, &lab.store, &lab.stats);
+    if let Some(d) = answer.delay {
+        tokio::time::sleep(d).await;
+    }
+    let mut r = match answer.result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => json_response(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &e.body(),
+        ),
+    };
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    r
+}
+
 async fn serve_one(lab: &Lab, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let datasync = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("FmrsService."))
+        .map(str::to_string);
+    if let Some(op) = datasync {
+        return Ok(serve_datasync(lab, &op, req).await);
+    }
     let target = req
         .headers()
         .get("x-amz-target")

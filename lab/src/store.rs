@@ -63,6 +63,9 @@ pub enum StoreError {
 pub enum Actor {
     Client,
     Admin,
+    /// The lab's DataSync model, copying for an execution.
+    #[serde(rename = "datasync")]
+    DataSync,
 }
 
 /// What happened to one entry.
@@ -171,6 +174,8 @@ pub struct Store {
     seq: AtomicU64,
     journal: Mutex<Journal>,
     clock: Mutex<Clock>,
+    /// Clocks of their own, by bucket (simulations side by side each run their own time).
+    clocks: Mutex<HashMap<String, Clock>>,
 }
 
 /// Whole seconds, as S3 lists them.
@@ -215,13 +220,38 @@ impl Store {
         self.clock.lock().unwrap_or_else(|p| p.into_inner()).now()
     }
 
-    /// Sets the clock to `at` from now on, running `speed` times faster than real time.
-    pub fn set_clock(&self, at: OffsetDateTime, speed: f64) {
-        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Clock {
-            real: SystemTime::now(),
+    /// The time in `bucket`: its own clock's, else the lab's.
+    pub fn now_in(&self, bucket: &str) -> OffsetDateTime {
+        let clocks = self.clocks.lock().unwrap_or_else(|p| p.into_inner());
+        match clocks.get(bucket) {
+            Some(c) => c.now(),
+            None => self.now(),
+        }
+    }
+
+    /// Sets the clock of `buckets` (all: the lab's own) to read `at` at real time `real` (now
+    /// when absent), running `speed` times faster than real time. Two processes that share
+    /// `real`, `at` and `speed` read the same time.
+    pub fn set_clock(
+        &self,
+        at: OffsetDateTime,
+        speed: f64,
+        real: Option<SystemTime>,
+        buckets: &[String],
+    ) {
+        let clock = Clock {
+            real: real.unwrap_or_else(SystemTime::now),
             origin: at,
             speed: speed.max(0.0),
         };
+        if buckets.is_empty() {
+            *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = clock;
+            return;
+        }
+        let mut clocks = self.clocks.lock().unwrap_or_else(|p| p.into_inner());
+        for b in buckets {
+            clocks.insert(b.clone(), clock);
+        }
     }
 
     /// Starts journaling changes to `buckets` (in addition to those already watched).
@@ -336,7 +366,7 @@ impl Store {
         w: Write,
     ) -> Result<Version, StoreError> {
         let id = self.version_id();
-        let at = self.now();
+        let at = self.now_in(bucket);
         let mut b = self.lock();
         let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
         let versioned = b.versioned();
@@ -403,6 +433,45 @@ impl Store {
         }
     }
 
+    /// The keys under `prefix` that `wanted` selects, each with the body of its version
+    /// current at `at_ms` (skipping keys that were deleted or not yet written then).
+    pub fn current_as_of(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        at_ms: i64,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<(String, Bytes)> {
+        let b = self.lock();
+        let Some(b) = b.get(bucket) else {
+            return Vec::new();
+        };
+        b.keys
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| wanted(k))
+            .filter_map(|(k, vs)| {
+                let v = vs
+                    .iter()
+                    .find(|v| (v.modified.unix_timestamp_nanos() / 1_000_000) as i64 <= at_ms)?;
+                (!v.delete_marker).then(|| (k.clone(), v.body.clone()))
+            })
+            .collect()
+    }
+
+    /// Writes `body` as a new version of `key`, as DataSync's copy would.
+    pub fn copy_in(&self, bucket: &str, key: &str, body: Bytes) -> Result<Version, StoreError> {
+        self.write(
+            Actor::DataSync,
+            bucket,
+            key,
+            Write {
+                body,
+                ..Write::default()
+            },
+        )
+    }
+
     /// Every entry of a bucket, key by key, newest first (the admin view: no pages).
     pub fn dump(&self, bucket: &str) -> Result<Vec<(String, Version)>, StoreError> {
         let b = self.lock();
@@ -422,7 +491,7 @@ impl Store {
         version_id: &str,
         on: bool,
     ) -> Result<(), StoreError> {
-        let at = self.now();
+        let at = self.now_in(bucket);
         let mut b = self.lock();
         let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
         let v = b
@@ -457,7 +526,7 @@ impl Store {
         version_id: Option<&str>,
     ) -> Result<Deleted, StoreError> {
         let marker_id = self.version_id();
-        let at = self.now();
+        let at = self.now_in(bucket);
         let mut b = self.lock();
         let b = b.get_mut(bucket).ok_or(StoreError::NoSuchBucket)?;
         let versioned = b.versioned();
@@ -655,7 +724,7 @@ impl Store {
         delete_marker: bool,
         age_seconds: i64,
     ) -> usize {
-        let modified = whole_seconds(self.now() - time::Duration::seconds(age_seconds));
+        let modified = whole_seconds(self.now_in(bucket) - time::Duration::seconds(age_seconds));
         let body = Bytes::from_static(b"{}");
         let tag = etag(&body);
         let mut entries = 0;

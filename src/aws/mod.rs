@@ -7,6 +7,7 @@
 //! Time limits: every call is bounded by `aws.connect_timeout`, `read_timeout`,
 //! `attempt_timeout` and `operation_timeout`, so a hung endpoint becomes an error, not a hang.
 
+pub mod datasync;
 mod error;
 pub mod s3;
 

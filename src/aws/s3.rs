@@ -183,8 +183,11 @@ pub enum Put {
     Written {
         etag: String,
     },
-    /// The condition failed (412 or 409): someone else wrote first.
+    /// The condition failed (412): someone else wrote first.
     Conflict,
+    /// S3 saw another conditional write to the key in flight (409
+    /// `ConditionalRequestConflict`): nobody won yet; AWS advises trying again.
+    Busy,
 }
 
 /// A small object read whole, with the ETag that guards the next write.
@@ -679,10 +682,10 @@ impl Bucket {
             }),
             Err(e) => {
                 let e = AwsError::from_sdk(Service::S3, "PutObject", self.uri(key), e);
-                if e.kind == ErrorKind::Precondition {
-                    Ok(Put::Conflict)
-                } else {
-                    Err(self.failed(e))
+                match (e.kind, e.code.as_deref()) {
+                    (_, Some("ConditionalRequestConflict")) => Ok(Put::Busy),
+                    (ErrorKind::Precondition, _) => Ok(Put::Conflict),
+                    _ => Err(self.failed(e)),
                 }
             }
         }

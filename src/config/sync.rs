@@ -141,10 +141,12 @@ impl<'de> Deserialize<'de> for PartitionTemplate {
     }
 }
 
-/// The first character DataSync's pattern syntax reserves (`|` separates patterns, `*` is only
-/// allowed at the end), if `s` contains one.
+/// The first character DataSync's pattern syntax reserves, if `s` contains one: `|` separates
+/// patterns, `*` is only allowed at the end, and `\` escapes; the documented filter syntax
+/// gives no way to match any of them literally, so a name holding one is refused (excluded by
+/// the operator), never sent to select something else.
 pub(crate) fn forbidden_char(s: &str) -> Option<char> {
-    s.chars().find(|c| matches!(c, '*' | '|'))
+    s.chars().find(|c| matches!(c, '*' | '|' | '\\'))
 }
 
 /// DataSync SIMPLE_PATTERN rules: starts with `/`, no `|` inside, `*` only as the last char.
@@ -155,6 +157,11 @@ pub fn check_pattern(p: &str) -> Result<(), String> {
     if p.contains('|') {
         return Err(format!(
             "pattern `{p}` contains `|`, DataSync's pattern separator"
+        ));
+    }
+    if p.contains('\\') {
+        return Err(format!(
+            "pattern `{p}` contains `\\`, which DataSync's filter syntax reserves"
         ));
     }
     if forbidden_char(p.strip_suffix('*').unwrap_or(p)).is_some() {
@@ -240,7 +247,7 @@ impl Default for SyncConfig {
             schedule: Schedule::builtin("0 30 1 * * *"),
             timezone: Tz::UTC,
             lag_days: 1,
-            lookback_days: 0,
+            lookback_days: 1,
             catch_up_days: 7,
             prefix: "topics/".into(),
             partition: PartitionTemplate("year={yyyy}/month={MM}/day={dd}/".into()),

@@ -85,7 +85,7 @@ pub struct Doctor {
 impl Doctor {
     pub fn new(config: Arc<Config>, clients: Clients, metrics: Metrics) -> Self {
         Doctor {
-            holder: crate::sync::runner::holder_id(&config.state.holder_id),
+            holder: crate::context::holder_id(&config.state.holder_id),
             config,
             clients,
             metrics,

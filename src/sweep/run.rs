@@ -160,7 +160,7 @@ impl Sweeper {
                 &config.state.prefix,
             ),
             policy: Policy::from_config(&config.purge),
-            holder: crate::sync::runner::holder_id(&config.state.holder_id),
+            holder: crate::context::holder_id(&config.state.holder_id),
             health: None,
             live,
             dry,

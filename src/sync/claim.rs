@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::store::Stamped;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,77 +17,17 @@ pub enum ClaimStatus {
     Running,
     Success,
     Failed,
-    /// Nothing to sync: no project, or none left after the include/exclude globs. Retried
-    /// like a failure (the writer may be late, or the globs wrong), never a success.
+    /// Nothing to sync: no project, or none left after the include/exclude globs, or every
+    /// partition empty. Retried like a failure (the writer may be late, or the globs wrong),
+    /// never a success.
     Empty,
+    /// Every object was there, but some were written after their execution started: a
+    /// follow-up for their partitions is planned and runs at `retry_at`, then the date is
+    /// verified again before it can be a success.
+    Late,
 }
 
-/// The last status seen for an execution, as DataSync spells it (`STARTED` is ours: started,
-/// not yet described).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecStatus {
-    Started,
-    Queued,
-    Launching,
-    Preparing,
-    Transferring,
-    Verifying,
-    Cancelling,
-    Success,
-    Error,
-    /// A status this build does not know; treated as still running.
-    Unknown(String),
-}
-
-impl ExecStatus {
-    const KNOWN: [(ExecStatus, &'static str); 9] = [
-        (ExecStatus::Started, "STARTED"),
-        (ExecStatus::Queued, "QUEUED"),
-        (ExecStatus::Launching, "LAUNCHING"),
-        (ExecStatus::Preparing, "PREPARING"),
-        (ExecStatus::Transferring, "TRANSFERRING"),
-        (ExecStatus::Verifying, "VERIFYING"),
-        (ExecStatus::Cancelling, "CANCELLING"),
-        (ExecStatus::Success, "SUCCESS"),
-        (ExecStatus::Error, "ERROR"),
-    ];
-
-    pub fn parse(s: &str) -> ExecStatus {
-        Self::KNOWN
-            .iter()
-            .find(|(_, name)| *name == s)
-            .map(|(st, _)| st.clone())
-            .unwrap_or_else(|| ExecStatus::Unknown(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            ExecStatus::Unknown(s) => s,
-            known => Self::KNOWN
-                .iter()
-                .find(|(st, _)| st == known)
-                .map_or("UNKNOWN", |(_, name)| name),
-        }
-    }
-}
-
-impl fmt::Display for ExecStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for ExecStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ExecStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ExecStatus::parse(&String::deserialize(d)?))
-    }
-}
+pub use crate::aws::datasync::ExecStatus;
 
 /// One filter of a date's plan and the execution that ran it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -105,6 +47,15 @@ pub struct Chunk {
     /// When its execution started (DataSync's StartTime once known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// When it left the task's queue and began (DataSync's LaunchTime): the timeout counts
+    /// from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_at: Option<DateTime<Utc>>,
+    /// Written to the claim before StartTaskExecution and sent as the execution's tag
+    /// `s3-reconciler:start`: after a crash or a lost answer, the execution it started (if
+    /// any) is found by it instead of being started again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_token: Option<String>,
     /// The attempt that added it: follow-ups for incomplete partitions come after the first.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
@@ -125,6 +76,8 @@ impl Chunk {
             bytes_transferred: 0,
             error: None,
             started_at: None,
+            launched_at: None,
+            start_token: None,
             attempt,
         }
     }
@@ -135,6 +88,13 @@ pub struct Claim {
     pub date: NaiveDate,
     pub status: ClaimStatus,
     pub holder: String,
+    /// The holding process (a holder id is a host name, which two processes can share: the
+    /// daemon and a `kubectl exec … sync` in its pod).
+    #[serde(default)]
+    pub holder_nonce: String,
+    /// Which write made this version of the claim (see [`Stamped`]).
+    #[serde(default)]
+    pub stamp: String,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -156,16 +116,43 @@ pub struct Claim {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+impl Stamped for Claim {
+    fn stamp(&self) -> &str {
+        &self.stamp
+    }
+
+    fn set_stamp(&mut self, stamp: String) {
+        self.stamp = stamp;
+    }
+}
+
 impl Claim {
     /// Patterns in all the claim's filters.
     pub fn patterns(&self) -> usize {
         self.chunks.iter().map(|c| c.patterns).sum()
     }
 
-    /// Failed or empty with attempts left: the scheduler runs it again.
+    /// Failed or empty with attempts left, or late: the scheduler runs it again.
     pub(crate) fn retryable(&self, max_attempts: u32) -> bool {
-        matches!(self.status, ClaimStatus::Failed | ClaimStatus::Empty)
-            && self.attempts < max_attempts
+        match self.status {
+            ClaimStatus::Failed | ClaimStatus::Empty => self.attempts < max_attempts,
+            ClaimStatus::Late => true,
+            ClaimStatus::Running | ClaimStatus::Success => false,
+        }
+    }
+
+    /// When the scheduler should look at this date again by itself: a retry when due, and a
+    /// running claim once it would go stale (its holder may be gone: a rollout, a kill).
+    pub(crate) fn wake_at(&self, max_attempts: u32, ttl: Duration) -> Option<DateTime<Utc>> {
+        match self.status {
+            ClaimStatus::Running => Some(
+                self.updated_at
+                    + chrono::Duration::from_std(ttl).ok()?
+                    + chrono::Duration::seconds(1),
+            ),
+            _ if self.retryable(max_attempts) => self.retry_at.or(Some(self.updated_at)),
+            _ => None,
+        }
     }
 }
 
@@ -190,7 +177,9 @@ pub fn retry_at(
 
 /// The rules a runner applies to an existing claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ClaimPolicy {
+pub(crate) struct ClaimPolicy<'a> {
+    /// This process's nonce: only a claim carrying it is this process's own.
+    pub nonce: &'a str,
     /// A running claim not refreshed for this long is abandoned.
     pub ttl: Duration,
     /// Attempts before a failed date is given up.
@@ -217,6 +206,11 @@ pub(crate) enum Skip {
     ClaimedElsewhere,
     /// The claim changed under us while we held it.
     Lost,
+    /// Another runner has the DataSync task (one execution per task at a time).
+    TaskBusy {
+        holder: String,
+        date: NaiveDate,
+    },
 }
 
 impl fmt::Display for Skip {
@@ -228,6 +222,9 @@ impl fmt::Display for Skip {
             Skip::RetryLater { at } => write!(f, "retry due at {}", at.to_rfc3339()),
             Skip::ClaimedElsewhere => f.write_str("claimed by another runner"),
             Skip::Lost => f.write_str("claim lost"),
+            Skip::TaskBusy { holder, date } => {
+                write!(f, "the DataSync task is busy with {date} for {holder}")
+            }
         }
     }
 }
@@ -238,8 +235,10 @@ pub(crate) enum ClaimAction {
     /// No claim yet: plan and create one (attempt 1).
     Create,
     Skip(Skip),
-    /// This holder's own running claim (a restart): follow its executions.
+    /// This process's own running claim: follow its executions.
     Resume,
+    /// A late date's follow-up is due: run it and verify again.
+    FollowUp,
     /// Another holder's running claim went stale: take it over and follow its executions.
     TakeOver {
         previous_holder: String,
@@ -261,25 +260,29 @@ pub(crate) fn next_action(
         return ClaimAction::Create;
     };
     let ended = matches!(claim.status, ClaimStatus::Failed | ClaimStatus::Empty);
-    if ended && !policy.force {
-        if claim.attempts >= policy.max_attempts {
-            return ClaimAction::Skip(Skip::GaveUp {
-                attempts: claim.attempts,
-            });
-        }
-        if let Some(at) = claim.retry_at.filter(|at| now < *at) {
-            return ClaimAction::Skip(Skip::RetryLater { at });
-        }
+    if ended && !policy.force && claim.attempts >= policy.max_attempts {
+        return ClaimAction::Skip(Skip::GaveUp {
+            attempts: claim.attempts,
+        });
+    }
+    if (ended || claim.status == ClaimStatus::Late)
+        && !policy.force
+        && let Some(at) = claim.retry_at.filter(|at| now < *at)
+    {
+        return ClaimAction::Skip(Skip::RetryLater { at });
     }
     match claim.status {
         ClaimStatus::Success if !policy.force => ClaimAction::Skip(Skip::AlreadySynced),
+        ClaimStatus::Late => ClaimAction::FollowUp,
         ClaimStatus::Success | ClaimStatus::Failed | ClaimStatus::Empty => ClaimAction::Retry {
             attempt: claim.attempts + 1,
         },
-        ClaimStatus::Running if claim.holder == holder => ClaimAction::Resume,
         ClaimStatus::Running => {
             let idle = (now - claim.updated_at).to_std().unwrap_or_default();
-            if idle > policy.ttl {
+            // Our own only when this very process wrote it: a host name is no proof.
+            if claim.holder == holder && claim.holder_nonce == policy.nonce {
+                ClaimAction::Resume
+            } else if idle > policy.ttl {
                 ClaimAction::TakeOver {
                     previous_holder: claim.holder.clone(),
                 }
@@ -301,13 +304,18 @@ pub(crate) enum ChunkStep {
     Start,
     /// An execution is recorded and not finished: follow it, do not start another.
     Follow(String),
+    /// A start with this token may have happened (the process died, or its answer was lost,
+    /// before the ARN was recorded): adopt that execution if it exists, else start.
+    Find(String),
 }
 
 pub(crate) fn chunk_step(c: &Chunk) -> ChunkStep {
-    match (&c.status, &c.execution_arn) {
-        (Some(ExecStatus::Success), _) => ChunkStep::Done,
-        (Some(ExecStatus::Error), _) | (_, None) => ChunkStep::Start,
-        (_, Some(arn)) => ChunkStep::Follow(arn.clone()),
+    match (&c.status, &c.execution_arn, &c.start_token) {
+        (Some(ExecStatus::Success), _, _) => ChunkStep::Done,
+        (Some(ExecStatus::Error), _, _) | (_, None, None) => ChunkStep::Start,
+        // A start was attempted and its answer never recorded: find that execution first.
+        (_, None, Some(token)) => ChunkStep::Find(token.clone()),
+        (_, Some(arn), _) => ChunkStep::Follow(arn.clone()),
     }
 }
 
@@ -325,6 +333,8 @@ mod tests {
             date: NaiveDate::from_ymd_opt(2024, 3, 8).unwrap(),
             status,
             holder: holder.into(),
+            holder_nonce: "n1".into(),
+            stamp: String::new(),
             attempts,
             created_at: at(0),
             updated_at: at(updated_min),
@@ -343,12 +353,13 @@ mod tests {
     }
 
     const POLICY: ClaimPolicy = ClaimPolicy {
+        nonce: "n1",
         ttl: Duration::from_secs(600),
         max_attempts: 3,
         force: false,
     };
 
-    fn forced() -> ClaimPolicy {
+    fn forced() -> ClaimPolicy<'static> {
         ClaimPolicy {
             force: true,
             ..POLICY
@@ -360,7 +371,7 @@ mod tests {
         use ClaimAction::{Create, Resume, Retry, TakeOver};
         use ClaimStatus::{Failed, Running, Success};
         let now = at(30);
-        let cases: Vec<(Option<Claim>, ClaimPolicy, ClaimAction)> = vec![
+        let cases: Vec<(Option<Claim>, ClaimPolicy<'_>, ClaimAction)> = vec![
             (None, POLICY, Create),
             (None, forced(), Create),
             (
@@ -444,6 +455,39 @@ mod tests {
                     previous_holder: "b".into(),
                 },
             ),
+            // Our host name, another process (a manual run in our pod, or our previous life):
+            // not ours until it goes stale.
+            (
+                Some(claim(Running, "me", 1, 25)),
+                ClaimPolicy {
+                    nonce: "n2",
+                    ..POLICY
+                },
+                ClaimAction::Skip(Skip::HeldBy {
+                    holder: "me".into(),
+                }),
+            ),
+            (
+                Some(claim(Running, "me", 1, 19)),
+                ClaimPolicy {
+                    nonce: "n2",
+                    ..POLICY
+                },
+                TakeOver {
+                    previous_holder: "me".into(),
+                },
+            ),
+            // A late date's follow-up runs when due, forced or not, whatever its attempts.
+            (
+                due(claim(ClaimStatus::Late, "a", 2, 5), 31),
+                POLICY,
+                ClaimAction::Skip(Skip::RetryLater { at: at(31) }),
+            ),
+            (
+                due(claim(ClaimStatus::Late, "a", 3, 5), 30),
+                POLICY,
+                ClaimAction::FollowUp,
+            ),
         ];
         for (claim, policy, want) in cases {
             assert_eq!(
@@ -473,6 +517,21 @@ mod tests {
         assert!(!c.retryable(2));
         assert!(!claim(ClaimStatus::Success, "a", 1, 0).retryable(3));
         assert!(claim(ClaimStatus::Empty, "a", 1, 0).retryable(3));
+        assert!(claim(ClaimStatus::Late, "a", 9, 0).retryable(3));
+    }
+
+    #[test]
+    fn the_scheduler_wakes_for_due_retries_and_claims_going_stale() {
+        let ttl = Duration::from_secs(600);
+        let running = claim(ClaimStatus::Running, "b", 1, 5);
+        assert_eq!(
+            running.wake_at(3, ttl),
+            Some(at(15) + chrono::Duration::seconds(1))
+        );
+        let failed = due(claim(ClaimStatus::Failed, "a", 1, 5), 20).unwrap();
+        assert_eq!(failed.wake_at(3, ttl), Some(at(20)));
+        assert_eq!(claim(ClaimStatus::Failed, "a", 3, 5).wake_at(3, ttl), None);
+        assert_eq!(claim(ClaimStatus::Success, "a", 1, 5).wake_at(3, ttl), None);
     }
 
     #[test]
@@ -489,21 +548,12 @@ mod tests {
         assert_eq!(chunk_step(&c), ChunkStep::Start);
         c.status = Some(ExecStatus::Success);
         assert_eq!(chunk_step(&c), ChunkStep::Done);
-    }
-
-    #[test]
-    fn statuses_keep_their_wire_spelling() {
-        for s in [
-            "STARTED",
-            "TRANSFERRING",
-            "SUCCESS",
-            "ERROR",
-            "SOMETHING_NEW",
-        ] {
-            let st = ExecStatus::parse(s);
-            assert_eq!(st.as_str(), s);
-            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{s}\""));
-        }
-        assert_eq!(ExecStatus::parse("SUCCESS"), ExecStatus::Success);
+        // A start token without an ARN: the start may have happened.
+        let mut c = Chunk::new("/a/*".into(), 1);
+        c.start_token = Some("t1".into());
+        assert_eq!(chunk_step(&c), ChunkStep::Find("t1".into()));
+        c.execution_arn = Some("arn:y".into());
+        c.status = Some(ExecStatus::Queued);
+        assert_eq!(chunk_step(&c), ChunkStep::Follow("arn:y".into()));
     }
 }

@@ -1,13 +1,18 @@
 //! Daily partition sync through an existing DataSync task.
 //!
-//! `plan` is the pure part (dates, patterns, chunking) and `claim` the pure claim state
-//! machine; `state` keeps claims in S3, `datasync` calls DataSync, `runner` takes one date from
-//! claim to final status, `scheduler` is the daemon task and `manual` the `sync` subcommand.
+//! The pure parts: `plan` (dates, patterns, chunking), `claim` (the claim state machine and
+//! retry times) and `tasklock` (who may run the task now). `state` keeps claims and the task
+//! lock in S3. `runner` takes one date from its claim to its final status, with `execution`
+//! (starting, adopting and following DataSync executions) and `verification` (comparing the
+//! partitions, follow-ups). `scheduler` is the daemon task and `manual` the `sync` and
+//! `verify` commands.
 
 pub mod claim;
-pub mod datasync;
+pub mod execution;
 pub mod manual;
 pub mod plan;
 pub mod runner;
 pub mod scheduler;
 pub mod state;
+pub mod tasklock;
+pub mod verification;

@@ -31,6 +31,13 @@ pub fn target_date(now: DateTime<Utc>, tz: Tz, lag_days: u32) -> NaiveDate {
         .unwrap_or(today)
 }
 
+/// The date the schedule's last fire at or before `now` targeted (the date a start-up or a
+/// manual run without `--date` takes); "today minus lag" when the schedule never fired.
+pub fn scheduled_date(s: &SyncConfig, now: DateTime<Utc>) -> NaiveDate {
+    let fired = s.schedule.previous_before(s.timezone, now).unwrap_or(now);
+    target_date(fired, s.timezone, s.lag_days)
+}
+
 /// The dates one run's filter covers: `target` and the `lookback_days` before it, oldest first.
 pub fn window(target: NaiveDate, lookback_days: u32) -> Vec<NaiveDate> {
     (0..=lookback_days)
@@ -236,6 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn without_a_date_the_schedules_last_fire_decides() {
+        let s = SyncConfig {
+            timezone: "Asia/Seoul".parse().unwrap(),
+            schedule: crate::config::Schedule::parse("59 59 23 * * *").unwrap(),
+            ..SyncConfig::default()
+        };
+        // 2023-11-07 00:10 in Seoul: the last fire was 11-06 23:59:59, which synced the 5th;
+        // "today minus one" would be the 6th, still being written.
+        let t = Utc.with_ymd_and_hms(2023, 11, 6, 15, 10, 0).unwrap();
+        assert_eq!(scheduled_date(&s, t), d(2023, 11, 5));
+        assert_eq!(target_date(t, s.timezone, 1), d(2023, 11, 6));
+        // Just after the fire, its own date.
+        let t = Utc.with_ymd_and_hms(2023, 11, 7, 15, 0, 0).unwrap();
+        assert_eq!(scheduled_date(&s, t), d(2023, 11, 6));
+    }
+
+    #[test]
     fn window_is_oldest_first() {
         assert_eq!(window(d(2024, 3, 1), 0), vec![d(2024, 3, 1)]);
         assert_eq!(
@@ -264,6 +288,7 @@ mod tests {
         assert!(pattern("/other/", "topics/project1/", &part).is_err());
         assert!(pattern("/", "topics/we|ird/", "year=2023/month=01/day=01/").is_err());
         assert!(pattern("/", "topics/st*r/", "year=2023/month=01/day=01/").is_err());
+        assert!(pattern("/", "topics/back\\slash/", "year=2023/month=01/day=01/").is_err());
     }
 
     #[test]

@@ -1,26 +1,31 @@
-//! Running one partition date: claim it, discover projects, start the executions one filter
-//! at a time, follow them to the end, and record everything in the claim.
+//! Running one partition date: read its claim, take the DataSync task's lock and the claim,
+//! run the executions ([`execution`](super::execution)), verify ([`verification`]
+//! (super::verification)), and record everything in the claim.
+//!
+//! Whatever stops a date midway is recorded: a failure counts an attempt and sets a retry
+//! time; where it cannot be known whether an execution started (a lost answer, a listing
+//! that failed), the claim stays running and goes stale after `claim_ttl`, and whoever looks
+//! next finds the execution by its start token before starting anything.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
-use super::claim::{
-    self, Chunk, ChunkStep, Claim, ClaimAction, ClaimPolicy, ClaimStatus, ExecStatus, Skip,
-};
-use super::datasync::DataSync;
+use super::claim::{self, Chunk, Claim, ClaimAction, ClaimPolicy, ClaimStatus, Skip};
 use super::plan::{self, Plan, PlanError};
-use super::state::{StateError, StateStore, Stored, Written};
+use super::state::{Held, StateError, StateStore, Stored};
+use super::tasklock::{self, LockAction, TaskLock};
+use crate::aws::datasync::DataSync;
 use crate::aws::s3::Bucket;
 use crate::aws::{AwsError, Clients};
+use crate::clock::SharedClock;
 use crate::config::{Config, DATASYNC_FILTER_MAX_LEN};
 use crate::health::TaskHandle;
-use crate::labels::{ErrorKind, ObjectState, SyncResult, VerifyResult};
+use crate::labels::{ErrorKind, SyncResult};
 use crate::metrics::Metrics;
-use crate::verify::{self, Partition, PartitionReport, Verification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -28,6 +33,11 @@ pub enum SyncError {
     State(#[from] StateError),
     #[error(transparent)]
     DataSync(AwsError),
+    /// It cannot be known whether an execution was started (its start's answer was lost, and
+    /// so was the listing that would have found it): the claim stays running and is looked at
+    /// again once it goes stale.
+    #[error("cannot tell whether an execution was started: {0}")]
+    Unsure(AwsError),
     #[error("listing projects: {0}")]
     Discover(AwsError),
     #[error("planning {date}: {source}")]
@@ -44,7 +54,10 @@ impl SyncError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SyncError::State(e) => e.kind(),
-            SyncError::DataSync(e) | SyncError::Discover(e) | SyncError::Verify(e) => e.kind,
+            SyncError::DataSync(e)
+            | SyncError::Unsure(e)
+            | SyncError::Discover(e)
+            | SyncError::Verify(e) => e.kind,
             SyncError::Plan { .. } => ErrorKind::Invalid,
         }
     }
@@ -67,14 +80,21 @@ pub enum DateOutcome {
     TimedOut {
         execution_arn: String,
     },
-    /// The executions succeeded, but objects are still missing or of another size after
-    /// `sync.max_attempts` attempts (follow-ups included).
+    /// The executions succeeded, but objects are still missing, of another size or late
+    /// after `sync.max_attempts` attempts (follow-ups included).
     Incomplete {
         missing: u64,
         size_mismatched: u64,
+        late: u64,
     },
-    /// Nothing to sync: no project under `sync.prefix`, or none left after the globs.
+    /// Nothing to sync: no project under `sync.prefix`, none left after the globs, or every
+    /// partition empty (the writer is late).
     Empty,
+    /// Every object was there except some written after their execution started: a
+    /// follow-up runs at the claim's retry time, then the date is verified again.
+    Late {
+        objects: u64,
+    },
     /// Nothing done; the reason says why (already synced, claimed elsewhere, gave up).
     Skipped {
         reason: String,
@@ -96,6 +116,7 @@ impl DateOutcome {
             DateOutcome::TimedOut { .. } => Some(SyncResult::Timeout),
             DateOutcome::Incomplete { .. } => Some(SyncResult::Incomplete),
             DateOutcome::Empty => Some(SyncResult::Empty),
+            DateOutcome::Late { .. } => Some(SyncResult::Late),
             DateOutcome::Skipped { .. } => Some(SyncResult::Skipped),
             DateOutcome::Started { .. } | DateOutcome::Interrupted => None,
         }
@@ -120,13 +141,10 @@ pub struct RunOpts {
     pub wait: bool,
 }
 
-/// How following one execution ended.
-enum Watch {
-    Success,
-    Error(String),
-    Timeout,
-    Lost,
-    Interrupted,
+/// What a runner holds while it works on a date: the claim and the task's lock.
+pub(crate) struct Hold {
+    pub claim: Held<Claim>,
+    pub lock: Held<TaskLock>,
 }
 
 /// Everything needed to sync dates.
@@ -140,9 +158,12 @@ pub struct Syncer {
     pub metrics: Metrics,
     /// Identity written into claims; stable across restarts of the same pod.
     pub holder: String,
+    /// This process, among those that may share `holder` (a restart, a `kubectl exec`).
+    pub nonce: String,
     /// Filter length limit (DataSync's; smaller only in tests).
     pub max_filter_len: usize,
-    health: Option<TaskHandle>,
+    pub clock: SharedClock,
+    pub(crate) health: Option<TaskHandle>,
 }
 
 impl Syncer {
@@ -170,8 +191,10 @@ impl Syncer {
                 &config.sync.task_arn,
                 metrics.clone(),
             ),
-            holder: holder_id(&config.state.holder_id),
+            holder: crate::context::holder_id(&config.state.holder_id),
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
             max_filter_len: DATASYNC_FILTER_MAX_LEN,
+            clock: SharedClock::default(),
             health: None,
             config,
             store,
@@ -182,6 +205,12 @@ impl Syncer {
     /// Reports outcomes and in-flight watches to the task's health entry.
     pub(crate) fn with_health(mut self, handle: TaskHandle) -> Self {
         self.health = Some(handle);
+        self
+    }
+
+    /// Runs on `clock` (the simulation's runs days in minutes).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -236,7 +265,13 @@ impl Syncer {
             .claim_and_run(date, opts, shutdown)
             .instrument(info_span!("date", %date))
             .await;
-        let result = match &outcome {
+        self.record(date, &outcome, started);
+        outcome
+    }
+
+    /// Counts and reports how a date ended.
+    fn record(&self, date: NaiveDate, outcome: &Result<DateOutcome, SyncError>, started: Instant) {
+        let result = match outcome {
             Ok(o) => o.result(),
             Err(_) => Some(SyncResult::Failed),
         };
@@ -249,26 +284,25 @@ impl Syncer {
                 .observe(started.elapsed().as_secs_f64());
         }
         if result == Some(SyncResult::Success) {
-            self.metrics.sync_succeeded_at(Utc::now().timestamp());
+            self.metrics.sync_succeeded_at(self.clock.now().timestamp());
         }
-        if let Some(h) = &self.health {
-            match &outcome {
-                Ok(DateOutcome::Success { .. }) => h.record_success(),
-                Ok(DateOutcome::Failed { reason }) => h.record_failure(reason.clone()),
-                Ok(DateOutcome::TimedOut { execution_arn }) => {
-                    h.record_failure(format!("execution {execution_arn} timed out"))
-                }
-                Ok(DateOutcome::Incomplete {
-                    missing,
-                    size_mismatched,
-                }) => h.record_failure(format!(
-                    "{date}: {missing} object(s) missing and {size_mismatched} of another size in the target after every attempt"
-                )),
-                Err(e) => h.record_failure(e.to_string()),
-                Ok(_) => {}
+        let Some(h) = &self.health else { return };
+        match outcome {
+            Ok(DateOutcome::Success { .. }) => h.record_success(),
+            Ok(DateOutcome::Failed { reason }) => h.record_failure(reason.clone()),
+            Ok(DateOutcome::TimedOut { execution_arn }) => {
+                h.record_failure(format!("execution {execution_arn} timed out"))
             }
+            Ok(DateOutcome::Incomplete {
+                missing,
+                size_mismatched,
+                late,
+            }) => h.record_failure(format!(
+                "{date}: {missing} object(s) missing, {size_mismatched} of another size and {late} late in the target after every attempt"
+            )),
+            Err(e) => h.record_failure(e.to_string()),
+            Ok(_) => {}
         }
-        outcome
     }
 
     async fn claim_and_run(
@@ -279,55 +313,209 @@ impl Syncer {
     ) -> Result<DateOutcome, SyncError> {
         let s = &self.config.sync;
         let policy = ClaimPolicy {
+            nonce: &self.nonce,
             ttl: s.claim_ttl,
             max_attempts: s.max_attempts.get(),
             force: opts.force,
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let stored = self.store.get(date).await?;
         let action = claim::next_action(
-            stored.as_ref().map(|s| &s.claim),
+            stored.as_ref().map(|s| &s.value),
             now,
             &self.holder,
             &policy,
         );
-        let mine = match (action, stored) {
-            (ClaimAction::Skip(why), _) => return Ok(skipped(why)),
-            (ClaimAction::Retry { attempt }, Some(prev)) => {
-                let fresh = Claim {
-                    created_at: prev.claim.created_at,
-                    ..self.fresh_claim(date, attempt).await?
-                };
-                self.store.update(&fresh, &prev.etag).await?.with(fresh)
+        if let ClaimAction::Skip(why) = action {
+            return Ok(skipped(why));
+        }
+        let Some(lock) = self.take_task(date, opts, shutdown).await? else {
+            return Ok(DateOutcome::Interrupted);
+        };
+        let mut lock = match lock {
+            Ok(lock) => lock,
+            Err(busy) => return Ok(skipped(busy)),
+        };
+        // The claim may have moved on while the task was busy: decide again.
+        let claimed = match self.store.get(date).await {
+            Ok(stored) => {
+                let now = self.clock.now();
+                match claim::next_action(
+                    stored.as_ref().map(|s| &s.value),
+                    now,
+                    &self.holder,
+                    &policy,
+                ) {
+                    ClaimAction::Skip(why) => Ok(Err(why)),
+                    action => self.take_claim(date, action, stored).await.map(Ok),
+                }
             }
-            (ClaimAction::Resume, Some(prev)) => {
-                info!("resuming a run this holder started before a restart");
-                self.take(prev).await?
+            Err(e) => Err(e.into()),
+        };
+        let claim = match claimed {
+            Ok(Ok(Some(c))) => c,
+            Ok(Ok(None)) => {
+                self.release(&mut lock).await;
+                return Ok(skipped(Skip::ClaimedElsewhere));
             }
-            (ClaimAction::TakeOver { previous_holder }, Some(prev)) => {
-                warn!(%previous_holder, "taking over a stale claim; checking its executions' real status first");
-                self.take(prev).await?
+            Ok(Err(why)) => {
+                self.release(&mut lock).await;
+                return Ok(skipped(why));
             }
-            // No claim to build on: create one; losing the race means someone else just did.
-            _ => {
-                let fresh = self.fresh_claim(date, 1).await?;
-                self.store.create(&fresh).await?.with(fresh)
+            Err(e) => {
+                self.release(&mut lock).await;
+                return Err(e);
             }
         };
-        match mine {
-            Some((claim, etag)) => self.execute(claim, etag, opts, shutdown).await,
-            None => Ok(skipped(Skip::ClaimedElsewhere)),
+        let mut hold = Hold { claim, lock };
+        let outcome = self.execute(&mut hold, opts, shutdown).await;
+        match &outcome {
+            // The claim says it all already, or must stay as it is: running, with its start
+            // token, for whoever looks next (after claim_ttl) to find the execution.
+            Ok(_) | Err(SyncError::Unsure(_)) | Err(SyncError::State(_)) => {}
+            Err(e) => self.fail(&mut hold, e.to_string()).await,
+        }
+        if !matches!(
+            outcome,
+            Ok(DateOutcome::Started { .. }) | Err(SyncError::Unsure(_))
+        ) {
+            self.release(&mut hold.lock).await;
+        }
+        outcome
+    }
+
+    /// Takes the DataSync task's lock for `date`, waiting while another runner has it (it
+    /// releases it when its date ends, or it goes stale after `claim_ttl`). A run that does not
+    /// wait (`--no-wait`) is told who has it instead. `None` on shutdown.
+    async fn take_task(
+        &self,
+        date: NaiveDate,
+        opts: RunOpts,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Result<Held<TaskLock>, Skip>>, SyncError> {
+        let s = &self.config.sync;
+        let mut logged = false;
+        loop {
+            let taken = tasklock::acquire(
+                self.store.documents(),
+                &self.datasync.task_arn,
+                &self.holder,
+                &self.nonce,
+                date,
+                self.clock.now(),
+                s.claim_ttl,
+            )
+            .await?;
+            let (holder, busy_date) = match taken {
+                Ok(lock) => return Ok(Some(Ok(lock))),
+                Err(LockAction::Busy { holder, date, .. }) => (holder, date),
+                Err(LockAction::Take) => ("another runner".to_string(), date),
+            };
+            if !opts.wait {
+                return Ok(Some(Err(Skip::TaskBusy {
+                    holder,
+                    date: busy_date,
+                })));
+            }
+            if !logged {
+                info!(%holder, busy_date = %busy_date, "the DataSync task is busy with another date; waiting for it");
+                logged = true;
+            }
+            if let Some(h) = &self.health {
+                h.touch();
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                _ = self.clock.sleep(s.poll_interval) => {}
+            }
         }
     }
 
-    /// Makes an existing running claim ours.
-    async fn take(&self, prev: Stored) -> Result<Option<(Claim, String)>, SyncError> {
+    /// Makes the claim ours as `action` says: a fresh plan (create, retry), or the existing
+    /// running or late claim (resume, take over, follow up). `None` when another runner
+    /// wrote it first.
+    async fn take_claim(
+        &self,
+        date: NaiveDate,
+        action: ClaimAction,
+        stored: Option<Stored<Claim>>,
+    ) -> Result<Option<Held<Claim>>, SyncError> {
+        let (attempt, prev) = match (action, stored) {
+            (ClaimAction::Retry { attempt }, Some(prev)) => (attempt, Some(prev)),
+            (ClaimAction::Resume | ClaimAction::FollowUp, Some(prev)) => {
+                info!("resuming the date's claim");
+                return self.take(prev).await;
+            }
+            (ClaimAction::TakeOver { previous_holder }, Some(prev)) => {
+                warn!(%previous_holder, "taking over a stale claim; its executions are found and followed first");
+                return self.take(prev).await;
+            }
+            (_, prev) => (1, prev),
+        };
+        let created_at = prev
+            .as_ref()
+            .map_or_else(|| self.clock.now(), |p| p.value.created_at);
+        let mut fresh = match self.fresh_claim(date, attempt).await {
+            Ok(c) => c,
+            // The plan failed: the attempt counts, and is retried later.
+            Err(e) => {
+                let mut failed = self.new_claim(date, attempt, Vec::new(), Vec::new(), 0);
+                failed.created_at = created_at;
+                self.end_claim(&mut failed, ClaimStatus::Failed, e.to_string());
+                let _ = match prev {
+                    Some(p) => self.store.replace(failed, &p.etag).await?,
+                    None => self.store.create(failed).await?,
+                };
+                return Err(e);
+            }
+        };
+        fresh.created_at = created_at;
+        Ok(match prev {
+            Some(p) => self.store.replace(fresh, &p.etag).await?,
+            None => self.store.create(fresh).await?,
+        })
+    }
+
+    /// Makes an existing claim ours (running, this holder and process).
+    async fn take(&self, prev: Stored<Claim>) -> Result<Option<Held<Claim>>, SyncError> {
         let mine = Claim {
             holder: self.holder.clone(),
-            updated_at: Utc::now(),
-            ..prev.claim
+            holder_nonce: self.nonce.clone(),
+            status: ClaimStatus::Running,
+            updated_at: self.clock.now(),
+            ..prev.value
         };
-        Ok(self.store.update(&mine, &prev.etag).await?.with(mine))
+        Ok(self.store.replace(mine, &prev.etag).await?)
+    }
+
+    fn new_claim(
+        &self,
+        date: NaiveDate,
+        attempts: u32,
+        window: Vec<NaiveDate>,
+        filters: Vec<String>,
+        projects: usize,
+    ) -> Claim {
+        let now = self.clock.now();
+        Claim {
+            date,
+            status: ClaimStatus::Running,
+            holder: self.holder.clone(),
+            holder_nonce: self.nonce.clone(),
+            stamp: String::new(),
+            attempts,
+            created_at: now,
+            updated_at: now,
+            window,
+            projects,
+            chunks: filters
+                .into_iter()
+                .map(|f| Chunk::new(f, attempts))
+                .collect(),
+            error: None,
+            verification: None,
+            retry_at: None,
+        }
     }
 
     async fn fresh_claim(&self, date: NaiveDate, attempts: u32) -> Result<Claim, SyncError> {
@@ -339,55 +527,33 @@ impl Syncer {
             attempt = attempts,
             "planned sync"
         );
-        let now = Utc::now();
-        Ok(Claim {
-            date,
-            status: ClaimStatus::Running,
-            holder: self.holder.clone(),
-            attempts,
-            created_at: now,
-            updated_at: now,
-            window: plan.dates.clone(),
-            projects: plan.projects,
-            chunks: plan
-                .filters
-                .into_iter()
-                .map(|f| Chunk::new(f, attempts))
-                .collect(),
-            error: None,
-            verification: None,
-            retry_at: None,
-        })
+        Ok(self.new_claim(date, attempts, plan.dates, plan.filters, plan.projects))
     }
 
-    /// Writes the claim; `false` means another runner took it over.
-    async fn save(&self, claim: &mut Claim, etag: &mut String) -> Result<bool, SyncError> {
-        claim.updated_at = Utc::now();
-        match self.store.update(claim, etag).await? {
-            Written::Ok { etag: t } => {
-                *etag = t;
-                Ok(true)
-            }
-            Written::Conflict => {
-                error!("lost the claim to another runner; stopping work on this date");
-                Ok(false)
-            }
+    /// Writes the claim and refreshes the task's lock; `false` when either was lost to
+    /// another runner (stop: it is theirs now).
+    pub(crate) async fn save(&self, hold: &mut Hold) -> Result<bool, SyncError> {
+        let now = self.clock.now();
+        hold.claim.value.updated_at = now;
+        hold.lock.value.updated_at = now;
+        if !hold.claim.save().await? {
+            warn!("lost the claim to another runner; stopping work on this date");
+            return Ok(false);
         }
+        if !hold.lock.save().await? {
+            warn!("lost the DataSync task's lock to another runner; stopping work on this date");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
-    /// Ends the claim as failed with `reason`, or as empty, and sets when it is retried.
-    async fn end(
-        &self,
-        claim: &mut Claim,
-        etag: &mut String,
-        status: ClaimStatus,
-        reason: String,
-    ) -> Result<(), SyncError> {
+    /// Sets a failed or empty claim's status, reason and retry time (pure bookkeeping).
+    fn end_claim(&self, claim: &mut Claim, status: ClaimStatus, reason: String) {
         let s = &self.config.sync;
         claim.status = status;
         claim.error = Some(reason);
         claim.retry_at = claim::retry_at(
-            Utc::now(),
+            self.clock.now(),
             claim.attempts,
             s.retry_interval,
             s.max_attempts.get(),
@@ -396,388 +562,41 @@ impl Syncer {
             Some(at) => info!(retry_at = %at, attempt = claim.attempts, "the date will be retried"),
             None => warn!(attempts = claim.attempts, "no attempts left for the date"),
         }
-        self.save(claim, etag).await.map(|_| ())
     }
 
-    async fn fail(
+    /// Ends the claim as failed or empty with `reason`, and sets when it is retried. `false`
+    /// when the claim was lost meanwhile.
+    pub(crate) async fn end(
         &self,
-        claim: &mut Claim,
-        etag: &mut String,
+        hold: &mut Hold,
+        status: ClaimStatus,
         reason: String,
-    ) -> Result<(), SyncError> {
-        self.end(claim, etag, ClaimStatus::Failed, reason).await
+    ) -> Result<bool, SyncError> {
+        self.end_claim(&mut hold.claim.value, status, reason);
+        self.save(hold).await
     }
 
-    async fn execute(
-        &self,
-        mut claim: Claim,
-        mut etag: String,
-        opts: RunOpts,
-        shutdown: &CancellationToken,
-    ) -> Result<DateOutcome, SyncError> {
-        let s = &self.config.sync;
-        self.metrics
-            .sync_filter_patterns
-            .set(claim.patterns() as i64);
-        if claim.chunks.is_empty() {
-            let filtered = !s.include_projects.is_empty() || !s.exclude_projects.is_empty();
-            let reason = format!(
-                "no project under s3://{}/{}{}",
-                self.config.source.bucket,
-                s.prefix,
-                if filtered {
-                    " left after sync.include_projects and sync.exclude_projects"
-                } else {
-                    ""
-                }
-            );
-            warn!(%reason, "nothing to sync for the date");
-            self.end(&mut claim, &mut etag, ClaimStatus::Empty, reason)
-                .await?;
-            return Ok(DateOutcome::Empty);
+    /// Fails the claim with `reason` (best effort: on an error the claim stays running and
+    /// goes stale).
+    pub(crate) async fn fail(&self, hold: &mut Hold, reason: String) {
+        if let Err(e) = self.end(hold, ClaimStatus::Failed, reason).await {
+            warn!(error = %e, "could not record the failure in the claim; it goes stale and is taken over");
         }
-        loop {
-            if let Some(ended) = self
-                .run_chunks(&mut claim, &mut etag, opts, shutdown)
-                .await?
-            {
-                return Ok(ended);
-            }
-            if !s.verify {
-                break;
-            }
-            let (v, reports) = self.verify_claim(&claim).await?;
-            let complete = v.complete();
-            claim.verification = Some(v.clone());
-            if complete {
-                break;
-            }
-            if claim.attempts >= s.max_attempts.get() {
-                let reason = format!(
-                    "after {} attempt(s), {} object(s) are missing and {} of another size in the target (e.g. {})",
-                    claim.attempts,
-                    v.counts.missing,
-                    v.counts.size_mismatched,
-                    v.missing_keys.join(", ")
-                );
-                self.fail(&mut claim, &mut etag, reason).await?;
-                return Ok(DateOutcome::Incomplete {
-                    missing: v.counts.missing,
-                    size_mismatched: v.counts.size_mismatched,
-                });
-            }
-            self.add_follow_up(&mut claim, &reports)?;
-            if !self.save(&mut claim, &mut etag).await? {
-                return Ok(skipped(Skip::Lost));
-            }
-        }
-        claim.status = ClaimStatus::Success;
-        claim.error = None;
-        claim.retry_at = None;
-        self.save(&mut claim, &mut etag).await?;
-        let files = claim.chunks.iter().map(|c| c.files_transferred).sum();
-        let bytes = claim.chunks.iter().map(|c| c.bytes_transferred).sum();
-        info!(files, bytes, chunks = claim.chunks.len(), "sync succeeded");
-        Ok(DateOutcome::Success { files, bytes })
     }
 
-    /// Starts or follows every chunk not done yet, in order. `Some` when the date ends here
-    /// (an execution failed or timed out, the claim was lost, shutdown, `--no-wait`).
-    async fn run_chunks(
-        &self,
-        claim: &mut Claim,
-        etag: &mut String,
-        opts: RunOpts,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<DateOutcome>, SyncError> {
-        let s = &self.config.sync;
-        let total = claim.chunks.len();
-        for i in 0..total {
-            let arn = match claim::chunk_step(&claim.chunks[i]) {
-                ChunkStep::Done => continue,
-                ChunkStep::Follow(arn) => arn,
-                ChunkStep::Start => {
-                    let started = self
-                        .datasync
-                        .start(
-                            s.filter_mode,
-                            &claim.chunks[i].filter,
-                            claim.date,
-                            (i + 1, total),
-                        )
-                        .await;
-                    let arn = match started {
-                        Ok(a) => a,
-                        Err(e) => {
-                            self.fail(claim, etag, e.to_string()).await?;
-                            return Err(SyncError::DataSync(e));
-                        }
-                    };
-                    let chunk = &mut claim.chunks[i];
-                    info!(chunk = i + 1, chunks = total, execution_arn = %arn,
-                          patterns = chunk.patterns, attempt = chunk.attempt, "started DataSync execution");
-                    chunk.execution_arn = Some(arn.clone());
-                    chunk.status = Some(ExecStatus::Started);
-                    chunk.started_at = Some(Utc::now());
-                    chunk.error = None;
-                    if !self.save(claim, etag).await? {
-                        return Ok(Some(skipped(Skip::Lost)));
-                    }
-                    if !opts.wait {
-                        return Ok(Some(DateOutcome::Started { execution_arn: arn }));
-                    }
-                    arn
-                }
-            };
-            let watched = {
-                let _watching = self.metrics.execution_watched();
-                self.watch(claim, etag, i, &arn, shutdown).await?
-            };
-            match watched {
-                Watch::Success => {}
-                Watch::Lost => return Ok(Some(skipped(Skip::Lost))),
-                Watch::Interrupted => return Ok(Some(DateOutcome::Interrupted)),
-                Watch::Error(reason) => {
-                    self.fail(claim, etag, reason.clone()).await?;
-                    error!(execution_arn = %arn, %reason, attempt = claim.attempts, "DataSync execution failed");
-                    return Ok(Some(DateOutcome::Failed { reason }));
-                }
-                Watch::Timeout => {
-                    if let Err(e) = self.datasync.cancel(&arn).await {
-                        warn!(error = %e, "could not cancel the timed-out execution");
-                    }
-                    let reason = format!(
-                        "execution {arn} did not finish within {}",
-                        humantime::format_duration(s.timeout)
-                    );
-                    self.fail(claim, etag, reason).await?;
-                    return Ok(Some(DateOutcome::TimedOut { execution_arn: arn }));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Compares every partition the claim's filters selected, each against the start of the
-    /// latest execution that covered it (objects written later are late, not missing).
-    async fn verify_claim(
-        &self,
-        claim: &Claim,
-    ) -> Result<(Verification, Vec<PartitionReport>), SyncError> {
-        let s = &self.config.sync;
-        let mut parts: Vec<(Partition, Option<DateTime<Utc>>)> = Vec::new();
-        for chunk in &claim.chunks {
-            for p in plan::partitions_of(s, &claim.window, [chunk.filter.as_str()]) {
-                match parts.iter_mut().find(|(q, _)| q.prefix == p.prefix) {
-                    Some((_, at)) => *at = (*at).max(chunk.started_at),
-                    None => parts.push((p, chunk.started_at)),
-                }
-            }
-        }
-        let reports = match verify::partitions(&self.source, &self.target, &parts).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.metrics.sync_verified(VerifyResult::Failed, &[]);
-                return Err(SyncError::Verify(e));
-            }
-        };
-        let latest_attempt = claim.chunks.iter().map(|c| c.attempt).max().unwrap_or(1);
-        let files: i64 = claim
-            .chunks
-            .iter()
-            .filter(|c| c.attempt == latest_attempt)
-            .map(|c| c.files_transferred)
-            .sum();
-        let v = Verification::summarize(&reports, Some(files));
-        let c = v.counts;
-        let result = if v.complete() {
-            VerifyResult::Complete
-        } else {
-            VerifyResult::Incomplete
-        };
-        self.metrics.sync_verified(
-            result,
-            &[
-                (ObjectState::Expected, c.expected),
-                (ObjectState::Present, c.present),
-                (ObjectState::Missing, c.missing),
-                (ObjectState::SizeMismatched, c.size_mismatched),
-                (ObjectState::Extra, c.extra),
-                (ObjectState::Late, c.late),
-            ],
-        );
-        if v.transferred_nothing && !v.complete() {
-            warn!(
-                expected = c.expected,
-                missing = c.missing,
-                "DataSync reported SUCCESS with 0 files transferred while the source partitions hold objects; check the task's locations, subdirectories and filters (s3-reconciler doctor)"
-            );
-        }
-        if v.complete() {
-            info!(
-                partitions = v.partitions,
-                expected = c.expected,
-                present = c.present,
-                extra = c.extra,
-                late = c.late,
-                "verified: every object is in the target"
-            );
-        } else {
-            warn!(partitions = v.partitions, incomplete = v.incomplete_partitions,
-                  expected = c.expected, missing = c.missing, size_mismatched = c.size_mismatched,
-                  examples = ?v.missing_keys, "verification found objects missing from the target");
-        }
-        if let Some(h) = &self.health {
-            let mut detail = serde_json::to_value(&v).unwrap_or_default();
-            detail["date"] = serde_json::json!(claim.date);
-            h.set_detail("last_verification", detail);
-        }
-        Ok((v, reports))
-    }
-
-    /// Adds chunks whose Includes cover only the partitions the last verification found
-    /// incomplete: the next attempt.
-    fn add_follow_up(
-        &self,
-        claim: &mut Claim,
-        reports: &[PartitionReport],
-    ) -> Result<(), SyncError> {
-        let incomplete: Vec<String> = reports
-            .iter()
-            .filter(|r| !r.complete())
-            .map(|r| r.pattern.clone())
-            .collect();
-        let filters =
-            plan::chunk(&incomplete, self.max_filter_len).map_err(|source| SyncError::Plan {
-                date: claim.date,
-                source,
-            })?;
-        claim.attempts += 1;
-        info!(
-            partitions = incomplete.len(),
-            filters = filters.len(),
-            attempt = claim.attempts,
-            "follow-up execution for the incomplete partitions"
-        );
-        claim
-            .chunks
-            .extend(filters.into_iter().map(|f| Chunk::new(f, claim.attempts)));
-        Ok(())
-    }
-
-    /// Follows chunk `i`'s execution to its end, refreshing the claim on every poll (the
-    /// heartbeat that keeps it from going stale).
-    async fn watch(
-        &self,
-        claim: &mut Claim,
-        etag: &mut String,
-        i: usize,
-        arn: &str,
-        shutdown: &CancellationToken,
-    ) -> Result<Watch, SyncError> {
-        let s = &self.config.sync;
-        let watching_since = Utc::now();
-        let tracked = self
-            .health
-            .as_ref()
-            .map(|h| h.track("DescribeTaskExecution", arn));
-        let mut unknown_logged = false;
-        // The clock runs from the execution's start, also for a runner that resumes
-        // following it: DataSync's StartTime when it says, else the start recorded in the
-        // claim, else now.
-        let mut started_at = claim.chunks[i].started_at;
-        loop {
-            match self.datasync.describe(arn).await {
-                Ok(ex) => {
-                    if let Some(t) = &tracked {
-                        t.progress();
-                    }
-                    started_at = ex.started_at.or(started_at);
-                    let chunk = &mut claim.chunks[i];
-                    chunk.status = Some(ex.status.clone());
-                    if ex.started_at.is_some() {
-                        chunk.started_at = ex.started_at;
-                    }
-                    match &ex.status {
-                        ExecStatus::Success => {
-                            chunk.files_transferred = ex.files_transferred;
-                            chunk.bytes_transferred = ex.bytes_transferred;
-                            self.metrics
-                                .sync_transferred(ex.files_transferred, ex.bytes_transferred);
-                            if !self.save(claim, etag).await? {
-                                return Ok(Watch::Lost);
-                            }
-                            return Ok(Watch::Success);
-                        }
-                        ExecStatus::Error => {
-                            let (code, detail) = ex.error.unwrap_or_default();
-                            let reason = format!("{code}: {detail}");
-                            chunk.error = Some(reason.clone());
-                            return Ok(Watch::Error(reason));
-                        }
-                        ExecStatus::Unknown(raw) if !unknown_logged => {
-                            warn!(execution_arn = %arn, status = %raw, "unknown DataSync status; treating it as still running");
-                            unknown_logged = true;
-                        }
-                        _ => {}
-                    }
-                }
-                // A slow or throttled API is no reason to abandon an execution that runs on.
-                Err(e) if e.is_transient() => {
-                    warn!(error = %e, "could not read the execution's status; will try again");
-                }
-                Err(e) => return Err(SyncError::DataSync(e)),
-            }
-            if !self.save(claim, etag).await? {
-                return Ok(Watch::Lost);
-            }
-            let since = started_at.unwrap_or(watching_since);
-            if (Utc::now() - since).to_std().unwrap_or_default() >= s.timeout {
-                return Ok(Watch::Timeout);
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(Watch::Interrupted),
-                _ = tokio::time::sleep(s.poll_interval) => {}
-            }
+    /// Lets go of the task's lock (best effort: it goes stale otherwise).
+    async fn release(&self, lock: &mut Held<TaskLock>) {
+        lock.value.released = true;
+        lock.value.updated_at = self.clock.now();
+        if let Err(e) = lock.save().await {
+            warn!(error = %e, "could not release the DataSync task's lock; it goes stale");
         }
     }
 }
 
-/// A conditional write's result, with the claim it wrote.
-trait WrittenExt {
-    fn with(self, claim: Claim) -> Option<(Claim, String)>;
-}
-
-impl WrittenExt for Written {
-    fn with(self, claim: Claim) -> Option<(Claim, String)> {
-        match self {
-            Written::Ok { etag } => Some((claim, etag)),
-            Written::Conflict => None,
-        }
-    }
-}
-
-fn skipped(why: Skip) -> DateOutcome {
+pub(crate) fn skipped(why: Skip) -> DateOutcome {
     info!(reason = %why, "sync date skipped");
     DateOutcome::Skipped {
         reason: why.to_string(),
     }
-}
-
-/// The configured holder id, else the pod/host name (stable across container restarts, so a
-/// restarted daemon resumes its own executions at once), else a random id.
-pub fn holder_id(configured: &str) -> String {
-    if !configured.is_empty() {
-        return configured.to_string();
-    }
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| format!("s3-reconciler-{}", uuid::Uuid::new_v4()))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde_json::json;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::claim::Claim;
 use super::plan;
@@ -16,9 +16,11 @@ use crate::health::TaskHandle;
 
 pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let cfg = ctx.config.clone();
+    let clock = ctx.clock.clone();
     let (schedule, tz) = (&cfg.sync.schedule, cfg.sync.timezone);
     let syncer = Syncer::new(Arc::clone(&cfg), &ctx.clients, ctx.metrics.clone())
-        .with_health(handle.clone());
+        .with_health(handle.clone())
+        .with_clock(clock.clone());
     handle.set_detail("holder", json!(syncer.holder));
 
     // Ready once the state bucket answers: without it no date can be claimed.
@@ -30,7 +32,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
                 warn!(error = %e, "state bucket not reachable; retrying");
                 tokio::select! {
                     _ = ctx.shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(cfg.sync.poll_interval) => {}
+                    _ = clock.sleep(cfg.sync.poll_interval) => {}
                 }
             }
         }
@@ -39,14 +41,26 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
 
     // A restart catches up from the last fire time that already passed, never earlier than
     // the schedule would have (the writer may still be filling today's D-1 partitions).
-    let mut fired = schedule.previous_before(tz, Utc::now());
+    let mut fired = schedule.previous_before(tz, clock.now());
     if let Some(prev) = fired {
         cycle(&ctx, &syncer, &handle, prev).await;
     }
     loop {
-        let now = Utc::now();
-        let Some(next) = schedule.next_after(tz, now) else {
-            return Err(format!("schedule `{}` never fires again", schedule.as_str()).into());
+        if ctx.shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let now = clock.now();
+        let next = match next_fire(schedule, tz, fired, now) {
+            None => {
+                return Err(format!("schedule `{}` never fires again", schedule.as_str()).into());
+            }
+            Some(NextFire::Missed(missed)) => {
+                debug!(target: "s3_reconciler::sync::scheduler", reason = "missed_fire", fire = %missed, "scheduler woke");
+                fired = Some(missed);
+                cycle(&ctx, &syncer, &handle, missed).await;
+                continue;
+            }
+            Some(NextFire::At(next)) => next,
         };
         handle.set_detail("next_run", json!(next));
         let retry = match fired {
@@ -54,16 +68,20 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             None => None,
         };
         handle.set_detail("next_retry", json!(retry));
-        let floor = cfg.sync.retry_interval.min(RETRY_FLOOR);
+        let floor = cfg
+            .sync
+            .retry_interval
+            .min(cfg.sync.claim_ttl)
+            .min(RETRY_FLOOR);
         let (at, wake) = next_wake(next, retry, now, floor);
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
+            _ = clock.sleep_until(at) => {}
         }
+        debug!(target: "s3_reconciler::sync::scheduler", reason = ?wake, "scheduler woke");
         match (wake, fired) {
             (Wake::Retry, Some(f)) => {
-                info!("retrying failed or empty dates");
+                info!("retrying dates that are due, or whose claims went stale");
                 cycle(&ctx, &syncer, &handle, f).await;
             }
             _ => {
@@ -71,14 +89,36 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
                 cycle(&ctx, &syncer, &handle, next).await;
             }
         }
-        if ctx.shutdown.is_cancelled() {
-            return Ok(());
-        }
     }
 }
 
-/// A due retry wakes the scheduler no sooner than this (or `sync.retry_interval`, if
-/// shorter) after the last cycle, so a date whose claim cannot be updated (the state bucket is
+/// The schedule's next fire after the one that last ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextFire {
+    /// Still to come.
+    At(DateTime<Utc>),
+    /// Passed while the last cycle ran: run it now (the latest one, if several passed).
+    Missed(DateTime<Utc>),
+}
+
+/// What comes after the fire `fired` (none yet: from `now`), as seen at `now`.
+pub(crate) fn next_fire(
+    schedule: &crate::config::Schedule,
+    tz: chrono_tz::Tz,
+    fired: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<NextFire> {
+    let next = schedule.next_after(tz, fired.unwrap_or(now))?;
+    if next > now {
+        return Some(NextFire::At(next));
+    }
+    Some(NextFire::Missed(
+        schedule.previous_before(tz, now).unwrap_or(next),
+    ))
+}
+
+/// A due retry wakes the scheduler no sooner than this (or `sync.retry_interval` or
+/// `sync.claim_ttl`, if shorter) after the last cycle, so a date whose claim cannot be updated (the state bucket is
 /// down, the plan fails) is not retried in a tight loop.
 const RETRY_FLOOR: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -106,7 +146,8 @@ pub(crate) fn next_wake(
     }
 }
 
-/// The earliest retry among the dates the cycle fired at `fired_at` covers.
+/// When the dates the cycle fired at `fired_at` covers need looking at again: the earliest
+/// due retry, claim going stale, or the DataSync task's lock going stale.
 async fn next_retry(
     ctx: &Context,
     syncer: &Syncer,
@@ -114,12 +155,38 @@ async fn next_retry(
 ) -> Option<DateTime<Utc>> {
     let s = &ctx.config.sync;
     let target = plan::target_date(fired_at, s.timezone, s.lag_days);
-    match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts.get()).await {
+    let claims = match dates_to_run(&syncer.store, target, s).await {
         Ok(c) => c.next_retry,
         Err(e) => {
-            warn!(error = %e, "cannot read claims to schedule retries; retrying at the next cycle");
-            None
+            warn!(error = %e, "cannot read claims to schedule retries; looking again after the retry floor");
+            Some(ctx.clock.now())
         }
+    };
+    let lock = task_lock_stale_at(syncer).await;
+    claims.into_iter().chain(lock).min()
+}
+
+/// When the DataSync task's lock, held by another runner, goes stale.
+async fn task_lock_stale_at(syncer: &Syncer) -> Option<DateTime<Utc>> {
+    let s = &syncer.config.sync;
+    let name = super::tasklock::name(&s.task_arn);
+    let lock = syncer
+        .store
+        .documents()
+        .get::<super::tasklock::TaskLock>(&name)
+        .await
+        .ok()??;
+    match super::tasklock::lock_action(
+        Some(&lock.value),
+        &syncer.holder,
+        &syncer.nonce,
+        syncer.clock.now(),
+        s.claim_ttl,
+    ) {
+        super::tasklock::LockAction::Busy { until, .. } => {
+            Some(until + chrono::Duration::seconds(1))
+        }
+        super::tasklock::LockAction::Take => None,
     }
 }
 
@@ -127,21 +194,20 @@ async fn next_retry(
 async fn cycle(ctx: &Context, syncer: &Syncer, handle: &TaskHandle, fired_at: DateTime<Utc>) {
     let s = &ctx.config.sync;
     let target = plan::target_date(fired_at, s.timezone, s.lag_days);
-    let dates =
-        match dates_to_run(&syncer.store, target, s.catch_up_days, s.max_attempts.get()).await {
-            Ok(c) => {
-                // After a restart the gauge starts at 0; the claims remember the last success, so
-                // the "no successful sync for 26h" alert does not fire on every deployment.
-                if let Some(at) = c.last_success_at {
-                    ctx.metrics.sync_succeeded_at(at.timestamp());
-                }
-                c.dates
+    let dates = match dates_to_run(&syncer.store, target, s).await {
+        Ok(c) => {
+            // After a restart the gauge starts at 0; the claims remember the last success, so
+            // the "no successful sync for 26h" alert does not fire on every deployment.
+            if let Some(at) = c.last_success_at {
+                ctx.metrics.sync_succeeded_at(at.timestamp());
             }
-            Err(e) => {
-                error!(error = %e, "cannot read claims; running only the target date");
-                vec![target]
-            }
-        };
+            c.dates
+        }
+        Err(e) => {
+            error!(error = %e, "cannot read claims; running only the target date");
+            vec![target]
+        }
+    };
     if dates.len() > 1 {
         info!(?dates, "catching up missed dates, oldest first");
     }
@@ -164,7 +230,7 @@ async fn cycle(ctx: &Context, syncer: &Syncer, handle: &TaskHandle, fired_at: Da
             Ok(o) => o.to_json(date),
             Err(e) => json!({"date": date, "result": "failed", "error": e.to_string()}),
         };
-        summary["at"] = json!(Utc::now());
+        summary["at"] = json!(ctx.clock.now());
         handle.set_detail("last_run", summary);
         match outcome {
             Ok(DateOutcome::Success { .. }) => handle.set_detail("last_success", json!(date)),
@@ -181,30 +247,32 @@ pub struct CatchUp {
     pub dates: Vec<NaiveDate>,
     /// When the most recent successful run in the window (target included) was recorded.
     pub last_success_at: Option<DateTime<Utc>>,
-    /// The earliest retry of a failed or empty date in the window (target included).
+    /// When the scheduler should look at a date of the window (target included) again: the
+    /// earliest due retry, or the earliest running claim going stale.
     pub next_retry: Option<DateTime<Utc>>,
 }
 
 /// The target date plus earlier dates in the catch-up window that still need a run.
 ///
-/// Dates after the last successful one are missed dates. With no success in the window (a new
-/// deployment) only dates that were already attempted are retried, so a first start does not
-/// backfill a week nobody asked for.
+/// Dates after the last successful one are missed dates. Any date whose claim is running (its
+/// holder may be gone) or may be retried is looked at, before or after the last success. With
+/// no success in the window (a new deployment) only dates that were already attempted are run,
+/// so a first start does not backfill a week nobody asked for.
 pub async fn dates_to_run(
     store: &StateStore,
     target: NaiveDate,
-    catch_up_days: u32,
-    max_attempts: u32,
+    s: &crate::config::SyncConfig,
 ) -> Result<CatchUp, StateError> {
+    let max_attempts = s.max_attempts.get();
     let mut states = Vec::new();
-    for back in (1..=catch_up_days).rev() {
+    for back in (1..=s.catch_up_days).rev() {
         let Some(d) = target.checked_sub_days(Days::new(u64::from(back))) else {
             continue;
         };
-        let claim = store.get(d).await?.map(|s| s.claim);
+        let claim = store.get(d).await?.map(|s| s.value);
         states.push((d, claim));
     }
-    let target_claim = store.get(target).await?.map(|s| s.claim);
+    let target_claim = store.get(target).await?.map(|s| s.value);
     let last_success_at = states
         .iter()
         .filter_map(|(_, c)| c.as_ref())
@@ -216,8 +284,7 @@ pub async fn dates_to_run(
         .iter()
         .filter_map(|(_, c)| c.as_ref())
         .chain(target_claim.as_ref())
-        .filter(|c| c.retryable(max_attempts))
-        .filter_map(|c| c.retry_at.or(Some(c.updated_at)))
+        .filter_map(|c| c.wake_at(max_attempts, s.claim_ttl))
         .min();
     Ok(CatchUp {
         dates: select_dates(target, &states, max_attempts),
@@ -240,14 +307,9 @@ pub(crate) fn select_dates(
     let mut out: Vec<NaiveDate> = earlier
         .iter()
         .filter(|(d, c)| match c {
-            Some(c) if c.status == ClaimStatus::Success => false,
-            Some(c)
-                if matches!(c.status, ClaimStatus::Failed | ClaimStatus::Empty)
-                    && !c.retryable(max_attempts) =>
-            {
-                false
-            }
-            Some(_) => last_success.is_none_or(|s| *d > s),
+            // A running claim's holder may be gone, a retry may be due: whatever the last
+            // success, the claim's state machine decides.
+            Some(c) => c.status == ClaimStatus::Running || c.retryable(max_attempts),
             None => last_success.is_some_and(|s| *d > s),
         })
         .map(|(d, _)| *d)
@@ -269,6 +331,8 @@ mod tests {
             date: d(day),
             status,
             holder: "h".into(),
+            holder_nonce: String::new(),
+            stamp: String::new(),
             attempts,
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -340,6 +404,80 @@ mod tests {
             (d(6), claim(6, ClaimStatus::Empty, 3)),
         ];
         assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
+    }
+
+    /// Issue 23 item 1: a failed date older than the newest success is still retried, and a
+    /// running claim older than it still looked at (its holder may be gone).
+    #[test]
+    fn a_failed_or_running_date_before_the_last_success_is_still_run() {
+        let mut failed = claim(5, ClaimStatus::Failed, 1);
+        if let Some(c) = failed.as_mut() {
+            c.retry_at = Some(Utc::now() - chrono::Duration::minutes(5));
+        }
+        let earlier = vec![(d(5), failed), (d(6), claim(6, ClaimStatus::Success, 1))];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(5), d(7)]);
+        let earlier = vec![
+            (d(4), claim(4, ClaimStatus::Running, 1)),
+            (d(5), claim(5, ClaimStatus::Late, 2)),
+            (d(6), claim(6, ClaimStatus::Success, 1)),
+        ];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(4), d(5), d(7)]);
+        // Given up, or never attempted before the last success: left alone.
+        let earlier = vec![
+            (d(4), None),
+            (d(5), claim(5, ClaimStatus::Failed, 3)),
+            (d(6), claim(6, ClaimStatus::Success, 1)),
+        ];
+        assert_eq!(select_dates(d(7), &earlier, 3), vec![d(7)]);
+    }
+
+    /// Issue 23 item 2: a running claim wakes the scheduler when it would go stale (its
+    /// holder may have died in a rollout); a due retry when due; a success never.
+    #[test]
+    fn running_claims_wake_the_scheduler_when_they_would_go_stale() {
+        let ttl = std::time::Duration::from_secs(600);
+        let running = claim(6, ClaimStatus::Running, 1).unwrap();
+        assert_eq!(
+            running.wake_at(3, ttl),
+            Some(running.updated_at + chrono::Duration::seconds(601))
+        );
+        let mut failed = claim(6, ClaimStatus::Failed, 1).unwrap();
+        let at = Utc::now() + chrono::Duration::minutes(15);
+        failed.retry_at = Some(at);
+        assert_eq!(failed.wake_at(3, ttl), Some(at));
+        failed.attempts = 3;
+        assert_eq!(failed.wake_at(3, ttl), None, "given up");
+        assert_eq!(
+            claim(6, ClaimStatus::Success, 1).unwrap().wake_at(3, ttl),
+            None
+        );
+    }
+
+    /// Issue 23 item 3: a fire that passed during a long cycle runs at once.
+    #[test]
+    fn a_fire_that_passed_during_a_long_cycle_runs_at_once() {
+        use chrono::TimeZone;
+        let schedule = crate::config::Schedule::parse("0 0 1 * * *").unwrap();
+        let tz = chrono_tz::UTC;
+        let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2024, 3, d, h, m, 0).unwrap();
+        // The 01:00 cycle of the 9th ran until 01:30 on the 10th.
+        assert_eq!(
+            next_fire(&schedule, tz, Some(at(9, 1, 0)), at(10, 1, 30)),
+            Some(NextFire::Missed(at(10, 1, 0)))
+        );
+        // Two days long: the latest passed fire runs, once.
+        assert_eq!(
+            next_fire(&schedule, tz, Some(at(9, 1, 0)), at(11, 2, 0)),
+            Some(NextFire::Missed(at(11, 1, 0)))
+        );
+        assert_eq!(
+            next_fire(&schedule, tz, Some(at(9, 1, 0)), at(9, 3, 0)),
+            Some(NextFire::At(at(10, 1, 0)))
+        );
+        assert_eq!(
+            next_fire(&schedule, tz, None, at(9, 3, 0)),
+            Some(NextFire::At(at(10, 1, 0)))
+        );
     }
 
     #[test]

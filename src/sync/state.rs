@@ -1,20 +1,12 @@
 //! Per-date claim objects in S3: the coordination between replicas and the memory across
-//! restarts (`<state.prefix>claims/YYYY-MM-DD.json`, written conditionally).
+//! restarts (`<state.prefix>claims/YYYY-MM-DD.json`, written conditionally, stamped).
 
 use chrono::NaiveDate;
 
 pub use super::claim::{Chunk, Claim, ClaimStatus, ExecStatus};
 use crate::aws::s3::Bucket;
 use crate::metrics::Metrics;
-use crate::store::JsonStore;
-pub use crate::store::{StoreError as StateError, Written};
-
-/// A claim as read, with the ETag that guards the next write.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub claim: Claim,
-    pub etag: String,
-}
+pub use crate::store::{Held, JsonStore, StoreError as StateError, Stored};
 
 #[derive(Clone, Debug)]
 pub struct StateStore {
@@ -32,6 +24,11 @@ impl StateStore {
         format!("claims/{}.json", date.format("%Y-%m-%d"))
     }
 
+    /// The documents under the state prefix (the task lock lives there too).
+    pub(crate) fn documents(&self) -> &JsonStore {
+        &self.store
+    }
+
     /// `s3://bucket/prefix/claims/DATE.json`.
     pub fn uri(&self, date: NaiveDate) -> String {
         self.store.uri(&Self::name(date))
@@ -42,26 +39,22 @@ impl StateStore {
         self.store.probe().await
     }
 
-    pub async fn get(&self, date: NaiveDate) -> Result<Option<Stored>, StateError> {
-        Ok(self
-            .store
-            .get::<Claim>(&Self::name(date))
-            .await?
-            .map(|s| Stored {
-                claim: s.value,
-                etag: s.etag,
-            }))
+    pub async fn get(&self, date: NaiveDate) -> Result<Option<Stored<Claim>>, StateError> {
+        self.store.get::<Claim>(&Self::name(date)).await
     }
 
-    /// Creates the claim only if none exists.
-    pub async fn create(&self, claim: &Claim) -> Result<Written, StateError> {
-        self.store.create(&Self::name(claim.date), claim).await
+    /// Creates the claim only if none exists; `None` when another runner created it first.
+    pub async fn create(&self, claim: Claim) -> Result<Option<Held<Claim>>, StateError> {
+        Held::create(&self.store, &Self::name(claim.date), claim).await
     }
 
-    /// Replaces the claim only if it still has `etag`.
-    pub async fn update(&self, claim: &Claim, etag: &str) -> Result<Written, StateError> {
-        self.store
-            .update(&Self::name(claim.date), claim, etag)
-            .await
+    /// Replaces the claim read with `etag`; `None` when it changed since.
+    pub async fn replace(
+        &self,
+        claim: Claim,
+        etag: &str,
+    ) -> Result<Option<Held<Claim>>, StateError> {
+        let name = Self::name(claim.date);
+        Held::replace(&self.store, &name, claim, etag).await
     }
 }

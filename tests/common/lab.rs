@@ -182,3 +182,40 @@ pub async fn lab_sqs() -> aws_sdk_sqs::Client {
     c.control.endpoint_url = Some(lab_endpoint());
     s3_reconciler::aws::Clients::new(&c).await.sqs
 }
+
+/// A sync configuration (as [`super::sync_config`]) with every endpoint on the lab.
+pub fn lab_sync_config(src: &str, tgt: &str, state: &str, task_arn: &str) -> Config {
+    let mut c = lab_config(src, tgt, "http://unused/123456789012/q");
+    super::sync_settings(&mut c, state, task_arn);
+    c
+}
+
+/// A DataSync task on the lab copying `src` to `dst` (whole buckets), with its phases'
+/// `timing` and its `faults` (see the lab's `datasync` module).
+pub async fn datasync_task(src: &str, dst: &str, timing: Value, faults: Value) -> String {
+    let v = admin(
+        "datasync/task",
+        json!({"source_bucket": src, "dest_bucket": dst, "timing": timing, "faults": faults}),
+    )
+    .await;
+    v["task_arn"].as_str().unwrap_or_default().to_string()
+}
+
+/// Replaces a lab task's faults.
+pub async fn datasync_faults(task_arn: &str, faults: Value) {
+    admin(
+        "datasync/task",
+        json!({"task_arn": task_arn, "faults": faults}),
+    )
+    .await;
+}
+
+/// Every execution of a lab task, oldest first: `arn`, `status`, `includes`, `tags` (an
+/// object), `start_ms`, `launch_ms`, `end_ms`, `cancelled`, `copied`.
+pub async fn executions(task_arn: &str) -> Vec<Value> {
+    admin("datasync/executions", json!({"task_arn": task_arn}))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

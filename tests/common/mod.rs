@@ -465,6 +465,12 @@ pub async fn datasync_task_at(src: &str, tgt: &str, subdirectory: &str) -> Strin
 /// A sync-enabled configuration on the emulator.
 pub fn sync_config(src: &str, tgt: &str, state: &str, task_arn: &str) -> Config {
     let mut c = config(src, tgt, "http://unused/123456789012/q");
+    sync_settings(&mut c, state, task_arn);
+    c
+}
+
+/// The sync settings of [`sync_config`], on any configuration.
+pub fn sync_settings(c: &mut Config, state: &str, task_arn: &str) {
     c.purge.enabled = false;
     c.sync.enabled = true;
     c.sync.task_arn = task_arn.to_string();
@@ -473,7 +479,6 @@ pub fn sync_config(src: &str, tgt: &str, state: &str, task_arn: &str) -> Config 
     c.sync.timeout = Duration::from_secs(30);
     c.sync.claim_ttl = Duration::from_secs(60);
     c.state.bucket = state.to_string();
-    c
 }
 
 pub fn syncer(
