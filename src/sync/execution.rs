@@ -349,8 +349,9 @@ impl Syncer {
                 .chunks
                 .get(i)
                 .is_some_and(|c| c.execution_arn.as_deref() == Some(arn)),
-            // Unknown: leave it; a runner that looks for it by its token adopts it.
-            Ok(None) | Err(_) => true,
+            // Unknown: cancel it. Should the claim's new holder have adopted it, it sees the
+            // execution fail and retries the date; an untracked second copy would be worse.
+            Ok(None) | Err(_) => false,
         };
         if adopted {
             return;

@@ -7,6 +7,7 @@
 
 pub mod lab;
 pub mod mocks;
+pub mod rng;
 
 use std::num::NonZeroU32;
 use std::sync::OnceLock;

@@ -7,8 +7,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chrono::NaiveDate;
+use s3_reconciler::clock::SharedClock;
 use s3_reconciler::config::Config;
 use s3_reconciler::sweep::{RunKind, Summary, Sweeper};
+use s3_reconciler::sync::runner::{RunOpts, Syncer};
 use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +71,7 @@ where
         let writer = log.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_env_filter("s3_reconciler=info")
+            .with_env_filter("s3_reconciler=info,s3_reconciler::sync::scheduler=debug")
             .with_current_span(true)
             .with_span_list(true)
             .with_ansi(false)
@@ -100,18 +103,40 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(cfg: Config, id: usize) -> Daemon {
-        let log = Log::default();
-        let stop = CancellationToken::new();
-        let (kill, killed) = oneshot::channel();
-        let token = stop.clone();
-        let thread = on_own_thread(log.clone(), killed, async move {
+        Self::start_on(cfg, id, SharedClock::default())
+    }
+
+    /// The daemon on `clock` (the sync simulation's virtual time).
+    pub fn start_on(cfg: Config, id: usize, clock: SharedClock) -> Daemon {
+        Self::spawn(id, move |token| async move {
             let clients = s3_reconciler::aws::Clients::new(&cfg).await;
             let metrics = s3_reconciler::metrics::Metrics::new().expect("metrics");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("a port");
-            let _ = s3_reconciler::app::run_with(cfg, clients, metrics, listener, token).await;
-        });
+            let _ = s3_reconciler::app::run_on(cfg, clients, metrics, clock, listener, token).await;
+        })
+    }
+
+    /// `sync --date date` run by hand (its own process, on `clock`); it ends by itself.
+    pub fn manual(cfg: Config, id: usize, clock: SharedClock, date: NaiveDate, opts: RunOpts) -> Daemon {
+        Self::spawn(id, move |token| async move {
+            let clients = s3_reconciler::aws::Clients::new(&cfg).await;
+            let metrics = s3_reconciler::metrics::Metrics::new().expect("metrics");
+            let syncer = Syncer::new(Arc::new(cfg), &clients, metrics).with_clock(clock);
+            let _ = syncer.run_date(date, opts, &token).await;
+        })
+    }
+
+    fn spawn<F, Fut>(id: usize, work: F) -> Daemon
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let log = Log::default();
+        let stop = CancellationToken::new();
+        let (kill, killed) = oneshot::channel();
+        let thread = on_own_thread(log.clone(), killed, work(stop.clone()));
         Daemon {
             life: Life {
                 id,
@@ -122,6 +147,11 @@ impl Daemon {
             kill: Some(kill),
             thread: Some(thread),
         }
+    }
+
+    /// Its work ended by itself (a manual run finished, or the daemon exited).
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// SIGKILL.
