@@ -73,13 +73,18 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             .retry_interval
             .min(cfg.sync.claim_ttl)
             .min(RETRY_FLOOR);
-        let (at, wake) = next_wake(next, retry, now, floor);
+        let look = now + chrono::Duration::from_std(cfg.sync.claim_ttl).unwrap_or_default();
+        let (at, wake) = next_wake(next, retry, look, now, floor);
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = clock.sleep_until(at) => {}
         }
         debug!(target: "s3_reconciler::sync::scheduler", reason = ?wake, "scheduler woke");
         match (wake, fired) {
+            // Only reads the claims again (the loop does): a claim written by another
+            // process meanwhile (a manual `sync --no-wait`, a replica that then died) may
+            // need this one.
+            (Wake::Look, _) => {}
             (Wake::Retry, Some(f)) => {
                 info!("retrying dates that are due, or whose claims went stale");
                 cycle(&ctx, &syncer, &handle, f).await;
@@ -127,21 +132,26 @@ const RETRY_FLOOR: std::time::Duration = std::time::Duration::from_secs(60);
 pub(crate) enum Wake {
     /// The schedule fires: a new target date.
     Fire,
-    /// A failed or empty date of the last cycle is due again.
+    /// A failed, empty or late date is due again, or a running claim went stale.
     Retry,
+    /// Nothing is due: a look at the claims every `sync.claim_ttl`, since other processes
+    /// write claims this one has not seen.
+    Look,
 }
 
 /// When the scheduler wakes next: the schedule's next fire, or an earlier due retry (not
-/// sooner than `floor` from now).
+/// sooner than `floor` from now), or else the next look at the claims.
 pub(crate) fn next_wake(
     next_fire: DateTime<Utc>,
     next_retry: Option<DateTime<Utc>>,
+    look: DateTime<Utc>,
     now: DateTime<Utc>,
     floor: std::time::Duration,
 ) -> (DateTime<Utc>, Wake) {
     let floor = now + chrono::Duration::from_std(floor).unwrap_or_default();
     match next_retry.map(|r| r.max(floor)) {
-        Some(r) if r < next_fire => (r, Wake::Retry),
+        Some(r) if r < next_fire && r <= look => (r, Wake::Retry),
+        _ if look < next_fire => (look, Wake::Look),
         _ => (next_fire, Wake::Fire),
     }
 }
@@ -375,20 +385,36 @@ mod tests {
         let fire = now + chrono::Duration::hours(24);
         let min = |m| now + chrono::Duration::minutes(m);
         let floor = std::time::Duration::from_secs(60);
-        assert_eq!(next_wake(fire, None, now, floor), (fire, Wake::Fire));
+        let never = fire + chrono::Duration::days(1);
+        assert_eq!(next_wake(fire, None, never, now, floor), (fire, Wake::Fire));
         assert_eq!(
-            next_wake(fire, Some(min(15)), now, floor),
+            next_wake(fire, Some(min(15)), never, now, floor),
             (min(15), Wake::Retry)
         );
         // Overdue: a minute from now, not at once.
         assert_eq!(
-            next_wake(fire, Some(min(-5)), now, floor),
+            next_wake(fire, Some(min(-5)), never, now, floor),
             (min(1), Wake::Retry)
         );
         // A retry due after the next fire is left to that cycle.
         assert_eq!(
-            next_wake(fire, Some(fire + chrono::Duration::minutes(1)), now, floor),
+            next_wake(
+                fire,
+                Some(fire + chrono::Duration::minutes(1)),
+                never,
+                now,
+                floor
+            ),
             (fire, Wake::Fire)
+        );
+        // Nothing due for a while: a look at the claims every claim_ttl in between.
+        assert_eq!(
+            next_wake(fire, Some(min(30)), min(10), now, floor),
+            (min(10), Wake::Look)
+        );
+        assert_eq!(
+            next_wake(fire, None, min(10), now, floor),
+            (min(10), Wake::Look)
         );
     }
 

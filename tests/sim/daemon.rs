@@ -119,7 +119,13 @@ impl Daemon {
     }
 
     /// `sync --date date` run by hand (its own process, on `clock`); it ends by itself.
-    pub fn manual(cfg: Config, id: usize, clock: SharedClock, date: NaiveDate, opts: RunOpts) -> Daemon {
+    pub fn manual(
+        cfg: Config,
+        id: usize,
+        clock: SharedClock,
+        date: NaiveDate,
+        opts: RunOpts,
+    ) -> Daemon {
         Self::spawn(id, move |token| async move {
             let clients = s3_reconciler::aws::Clients::new(&cfg).await;
             let metrics = s3_reconciler::metrics::Metrics::new().expect("metrics");

@@ -143,7 +143,10 @@ fn no_busy_loop(o: &Observed, v: &mut Vec<String>) {
             })
             .collect();
         for (i, t) in wakes.iter().enumerate() {
-            let within = wakes[i..].iter().take_while(|x| **x < t + 3_600_000).count();
+            let within = wakes[i..]
+                .iter()
+                .take_while(|x| **x < t + 3_600_000)
+                .count();
             if within > 64 {
                 v.push(format!(
                     "S4: process {} woke its scheduler {within} times within an hour",

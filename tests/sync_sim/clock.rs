@@ -190,7 +190,7 @@ impl Clock for ProcessClock {
                     return;
                 }
                 // In slices: a jump ahead ends the sleep early.
-                let real = (left / time.speed()).clamp(1.0, 20.0);
+                let real = (left / time.speed()).clamp(1.0, 5.0);
                 tokio::time::sleep(Duration::from_micros((real * 1000.0) as u64)).await;
             }
         })

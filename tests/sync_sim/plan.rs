@@ -11,7 +11,7 @@ use crate::common::rng::Rng;
 
 /// Virtual time runs this much faster than real time (between jumps).
 pub const SPEED: f64 = 30.0;
-pub const CLAIM_TTL: Duration = Duration::from_secs(600);
+pub const CLAIM_TTL: Duration = Duration::from_secs(1200);
 pub const POLL: Duration = Duration::from_secs(10);
 /// The schedule fires at 01:00 UTC every day.
 pub const FIRE_HOUR: u32 = 1;
@@ -67,6 +67,8 @@ pub struct SyncPlan {
     pub timing: serde_json::Value,
     /// When each disruption was under way (kills until the restart, fault windows, outages).
     pub disrupted: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When the state bucket failed requests (claims may not be readable or writable).
+    pub state_faults: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 pub fn partition_key(project: &str, date: NaiveDate, name: &str) -> String {
@@ -134,6 +136,7 @@ impl SyncPlan {
                 "transfer_s": [20.0, 30.0 + rng.below(150) as f64], "verify_s": 10.0,
             }),
             disrupted: Vec::new(),
+            state_faults: Vec::new(),
         };
         // Disruptions on every day but the last; the last day shows the system settles.
         for d in 0..days.saturating_sub(1) {
@@ -161,7 +164,13 @@ impl SyncPlan {
     pub fn dates(&self) -> Vec<NaiveDate> {
         let first = self.start.date_naive() - chrono::Days::new(2);
         let last = self.settled.date_naive()
-            - chrono::Days::new(if self.settled.time() >= fire(self.settled.date_naive()).time() { 1 } else { 2 });
+            - chrono::Days::new(
+                if self.settled.time() >= fire(self.settled.date_naive()).time() {
+                    1
+                } else {
+                    2
+                },
+            );
         first.iter_days().take_while(|d| *d <= last).collect()
     }
 
@@ -183,9 +192,12 @@ impl SyncPlan {
         }
         if rng.chance(0.3) {
             let at = fire + minutes(rng, 0, 15);
-            self.push(at, Event::Rollout {
-                replica: rng.below(self.replicas as u64) as usize,
-            });
+            self.push(
+                at,
+                Event::Rollout {
+                    replica: rng.below(self.replicas as u64) as usize,
+                },
+            );
             self.disrupted.push((at, at + Span::minutes(1)));
         }
         if rng.chance(0.25) {
@@ -229,6 +241,7 @@ impl SyncPlan {
             self.push(from, Event::StateFaults(faults));
             self.push(to, Event::StateFaults(serde_json::json!({})));
             self.disrupted.push((from, to));
+            self.state_faults.push((from, to));
         }
         // Everything down across the next fire: the dates it missed are caught up after.
         if rng.chance(0.2) {
@@ -252,9 +265,11 @@ impl SyncPlan {
         self.steps.push(Step { at, event });
     }
 
-    /// Whether `at` falls in a disruption (or within `margin` after one ended).
-    pub fn disrupted_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        self.disrupted.iter().any(|(a, b)| *a <= to && *b >= from)
+    /// Whether the state bucket failed requests at some time between `from` and `to`.
+    pub fn state_faults_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.state_faults
+            .iter()
+            .any(|(a, b)| *a <= to && *b >= from)
     }
 
     pub fn describe(&self) -> String {
@@ -269,7 +284,11 @@ impl SyncPlan {
             self.replicas,
             self.retry_interval,
             self.max_attempts,
-            if self.task_filter_mode { "task" } else { "execution" }
+            if self.task_filter_mode {
+                "task"
+            } else {
+                "execution"
+            }
         );
         let _ = writeln!(s, "projects {:?} timing {}", self.projects, self.timing);
         let _ = writeln!(s, "steps:");

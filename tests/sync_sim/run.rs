@@ -22,7 +22,7 @@ use crate::daemon::{Daemon, Life};
 
 /// A date whose claim should have been acted on this long ago, with a replica up all along
 /// and no disruption, is stalled.
-const SLACK: chrono::Duration = chrono::Duration::minutes(30);
+const SLACK: chrono::Duration = chrono::Duration::minutes(45);
 /// Real time a seed may take before it is judged stuck.
 const REAL_LIMIT: Duration = Duration::from_secs(420);
 
@@ -86,7 +86,12 @@ async fn seed_world(plan: &SyncPlan) -> World {
     .await;
     for f in plan.files.iter().filter(|f| f.at <= plan.start) {
         let age = (plan.start - f.at).num_seconds();
-        lab::write(&src, &f.key, json!({"body": "x".repeat(f.size), "age_seconds": age})).await;
+        lab::write(
+            &src,
+            &f.key,
+            json!({"body": "x".repeat(f.size), "age_seconds": age}),
+        )
+        .await;
     }
     let task = datasync_task(&src, &tgt, plan.timing.clone(), json!({})).await;
     World {
@@ -176,12 +181,14 @@ impl Cast {
         Some(earliest)
     }
 
-    /// Whether a replica has been up since `since`.
-    fn up_since(&self, since: DateTime<Utc>) -> bool {
+    /// Since when some replica has been up without interruption (`None`: none is up).
+    fn up_since(&self) -> Option<DateTime<Utc>> {
         self.slots
             .iter()
             .flatten()
-            .any(|(d, started)| *started <= since && !d.finished())
+            .filter(|(d, _)| !d.finished())
+            .map(|(_, started)| *started)
+            .min()
     }
 }
 
@@ -253,12 +260,14 @@ pub async fn play(plan: &SyncPlan) -> Observed {
             next += 1;
         }
         cast.reap();
-        if now - last_look >= chrono::Duration::minutes(2) {
+        if now - last_look >= chrono::Duration::minutes(10) {
             last_look = now;
             look_for_stalls(plan, &cast, &store, now, &mut stalls).await;
         }
         if let Some(wake) = cast.all_asleep_until() {
-            let upcoming = due.get(next).map_or(i64::MAX, |(at, _)| at.timestamp_millis());
+            let upcoming = due
+                .get(next)
+                .map_or(i64::MAX, |(at, _)| at.timestamp_millis());
             let target = wake.min(upcoming).min(plan.end.timestamp_millis());
             let ahead = target - time.now_ms();
             if ahead > 500 {
@@ -343,12 +352,11 @@ async fn look_for_stalls(
             _ => None,
         };
         let Some(due) = due else { continue };
-        // A date first seen by a fire is not due before that fire.
-        let due = due.max(fired);
-        if now - due > SLACK
-            && cast.up_since(due)
-            && !plan.disrupted_between(due - ttl, now)
-        {
+        // Not due before the fire that brought the date into the window, nor before a
+        // replica came up.
+        let Some(up) = cast.up_since() else { continue };
+        let due = due.max(fired).max(up);
+        if now - due > SLACK && !plan.state_faults_between(due - ttl, now) {
             stalls.entry(date).or_insert_with(|| {
                 format!(
                     "S3: {date} stalled: its claim ({:?}, attempts {}, updated {}, retry at {:?}) was due at {due} and is untouched at {now}",
