@@ -18,11 +18,15 @@ release:
 bench:
 	scripts/bench.sh
 
-## The safety simulation over many seeds (SEEDS, default 2000; FROM, default 1).
+## The safety simulation over many seeds (SEEDS, default 2000; FROM, default 1), then the
+## sync simulation (SYNC_SEEDS, default 200; SYNC_FROM, default 1).
 soak:
 	scripts/lab.sh build
 	S3R_SIM_SEEDS=$${SEEDS:-2000} S3R_SIM_FROM=$${FROM:-1} S3R_SIM_PARALLEL=$${PARALLEL:-8} \
 		cargo test --release --test simulation -- --nocapture
+	S3R_SYNC_SIM_SEEDS=$${SYNC_SEEDS:-200} S3R_SYNC_SIM_FROM=$${SYNC_FROM:-1} \
+		S3R_SYNC_SIM_PARALLEL=$${PARALLEL:-4} \
+		cargo test --release --test sync_simulation -- --nocapture
 
 ## Plants each known safety defect back (tests/plants/) and shows the seeds that catch it.
 plants:

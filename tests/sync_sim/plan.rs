@@ -34,6 +34,8 @@ pub enum Event {
     Rollout { replica: usize },
     /// `sync --date D [--force] --no-wait` from a shell.
     Manual { date: NaiveDate, force: bool },
+    /// The shells' runs in flight are killed (the `kubectl exec` session dropped).
+    KillManual,
     /// Replaces the DataSync task's faults (the lab's `DataSyncFaults` as JSON).
     DataSyncFaults(serde_json::Value),
     /// Replaces the state bucket's faults (the lab's `FaultConfig` as JSON).
@@ -110,12 +112,15 @@ impl SyncPlan {
         let projects: Vec<String> = (0..2 + rng.below(3))
             .map(|i| format!("vehicle-{i:02}"))
             .collect();
-        let retry_interval = *rng.pick(&[
-            Duration::from_secs(600),
-            Duration::from_secs(1800),
-            Duration::from_secs(7200),
+        // Short retries, and schedules whose last retries come after the next fire (a day
+        // written late, a DataSync outage): then a newer date may succeed first.
+        let (retry_interval, max_attempts) = *rng.pick(&[
+            (Duration::from_secs(600), 3),
+            (Duration::from_secs(1800), 4),
+            (Duration::from_secs(7200), 3),
+            (Duration::from_secs(3600), 6),
+            (Duration::from_secs(14_400), 4),
         ]);
-        let max_attempts = 3 + rng.below(2) as u32;
         let files = writer(&mut rng, &projects, day0, days);
         let replicas = 1 + usize::from(rng.chance(0.5));
         let mut plan = SyncPlan {
@@ -200,17 +205,24 @@ impl SyncPlan {
             );
             self.disrupted.push((at, at + Span::minutes(1)));
         }
-        if rng.chance(0.25) {
-            let date = fire.date_naive() - chrono::Days::new(1 + rng.below(2));
-            let at = fire + minutes(rng, 20, 600);
+        // Someone re-syncs a recent date by hand, and now and then the session drops with
+        // the run half done: its claim is left running by a holder that is gone.
+        if rng.chance(0.3) {
+            let date = fire.date_naive() - chrono::Days::new(1 + rng.below(3));
+            let at = fire + minutes(rng, 0, 600);
             self.push(
                 at,
                 Event::Manual {
                     date,
-                    force: rng.chance(0.5),
+                    force: rng.chance(0.6),
                 },
             );
-            self.disrupted.push((at, at + Span::minutes(1)));
+            let mut until = at + Span::minutes(1);
+            if rng.chance(0.5) {
+                until = at + Span::seconds(20 + rng.below(200) as i64);
+                self.push(until, Event::KillManual);
+            }
+            self.disrupted.push((at, until));
         }
         // A DataSync fault window: lost or late answers to StartTaskExecution, executions
         // ending in ERROR, failing reads.
@@ -243,10 +255,11 @@ impl SyncPlan {
             self.disrupted.push((from, to));
             self.state_faults.push((from, to));
         }
-        // Everything down across the next fire: the dates it missed are caught up after.
-        if rng.chance(0.2) {
+        // Everything down across the next fire or two: the dates it missed are caught up
+        // after, by two replicas at once if there are two.
+        if rng.chance(0.25) {
             let at = fire + minutes(rng, 30, 300);
-            let back = at + Span::hours(24) + minutes(rng, 0, 300);
+            let back = at + Span::hours(24 * (1 + rng.below(2) as i64)) + minutes(rng, 0, 300);
             for replica in 0..self.replicas {
                 self.push(at, Event::Kill { replica });
                 self.push(
@@ -312,7 +325,7 @@ fn writer(rng: &mut Rng, projects: &[String], day0: NaiveDate, days: u32) -> Vec
     for back in 0..u64::from(days) + 3 {
         let date = day0 - chrono::Days::new(3) + chrono::Days::new(back);
         let midnight = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
-        if rng.chance(0.05) {
+        if rng.chance(0.1) {
             continue;
         }
         let day_late = rng.chance(0.1);

@@ -140,11 +140,14 @@ impl Cast {
     }
 
     async fn stop(&mut self, replica: usize) {
-        if let Some((d, _)) = self.slots[replica].take() {
-            if let Ok(life) = tokio::task::spawn_blocking(move || d.stop()).await {
-                self.lives.push(life);
-            }
+        let Some((d, _)) = self.slots[replica].take() else {
+            return;
+        };
+        let id = d.life.id;
+        if let Ok(life) = tokio::task::spawn_blocking(move || d.stop()).await {
+            self.lives.push(life);
         }
+        self.time.forget(id);
     }
 
     fn manual(&mut self, date: NaiveDate, force: bool) {
@@ -155,6 +158,14 @@ impl Cast {
         let opts = RunOpts { force, wait: false };
         self.manual
             .push(Daemon::manual(cfg, self.next_id, clock, date, opts));
+    }
+
+    fn kill_manual(&mut self) {
+        for d in std::mem::take(&mut self.manual) {
+            let id = d.life.id;
+            self.lives.push(d.kill());
+            self.time.forget(id);
+        }
     }
 
     /// Collects manual runs that ended.
@@ -316,6 +327,7 @@ async fn act(cast: &mut Cast, e: &Event, w: &World) {
             cast.start(*replica, true);
         }
         Event::Manual { date, force } => cast.manual(*date, *force),
+        Event::KillManual => cast.kill_manual(),
         Event::DataSyncFaults(f) => lab::datasync_faults(&w.task, f.clone()).await,
         Event::StateFaults(f) => {
             let mut f = f.clone();
