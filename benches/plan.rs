@@ -47,9 +47,8 @@ async fn main() {
         let plan = sy.plan(date).await.unwrap();
         times.push(t.elapsed().as_secs_f64());
         let requests = metrics
-            .s3_requests
-            .with_label_values(&["ListObjectsV2"])
-            .get();
+            .aws
+            .s3_calls(s3_reconciler::labels::S3Op::ListObjectsV2);
         last = Some((plan, requests));
     }
     let (plan, requests) = last.unwrap();

@@ -177,7 +177,7 @@ impl Health {
             let ready = entry
                 .not_ready_reason(&self.policy, Instant::now())
                 .is_none();
-            m.task_ready(task, ready);
+            m.preflight.task_ready(task, ready);
         }
     }
 
@@ -414,7 +414,7 @@ mod tests {
     }
 
     fn gauge(m: &Metrics, t: Task) -> i64 {
-        m.task_ready.with_label_values(&[t.label()]).get()
+        m.preflight.ready(t)
     }
 
     #[test]

@@ -2,6 +2,17 @@
 //! series up front) and the modules that record them. A label value is always one of these
 //! enums' `label()`: never a key, a bucket name or an error message.
 
+/// A label's fixed set of values: what a metric family registers up front.
+pub trait Label: Copy + 'static {
+    const ALL: &'static [Self];
+    fn label(self) -> &'static str;
+
+    /// The value whose label is `s`.
+    fn from_label(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|l| l.label() == s)
+    }
+}
+
 /// Declares a label enum with `label()`, `ALL` and `Display`.
 macro_rules! label_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $label:literal),+ $(,)? }) => {
@@ -14,6 +25,14 @@ macro_rules! label_enum {
 
             pub fn label(self) -> &'static str {
                 match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        impl $crate::labels::Label for $name {
+            const ALL: &'static [$name] = $name::ALL;
+
+            fn label(self) -> &'static str {
+                $name::label(self)
             }
         }
 

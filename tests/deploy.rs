@@ -43,7 +43,7 @@ async fn daemon() -> Daemon {
     })
     .await;
     eventually(Duration::from_secs(30), "preflight ran", || async {
-        d.metrics.preflight_last_run.get() > 0
+        d.metrics.preflight.last_run() > 0
     })
     .await;
     d

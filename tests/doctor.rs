@@ -6,6 +6,7 @@
 
 mod common;
 
+use s3_reconciler::labels::{CheckId, CheckStatus, Label};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -29,7 +30,6 @@ use common::*;
 use s3_reconciler::aws::Clients;
 use s3_reconciler::config::{Config, FilterMode};
 use s3_reconciler::doctor::{Check, Doctor};
-use s3_reconciler::labels::{CheckId, CheckStatus};
 use s3_reconciler::metrics::Metrics;
 use serde_json::Value;
 
@@ -414,9 +414,8 @@ async fn a_failing_preflight_check_makes_its_task_not_ready_until_fixed() {
     .await;
     let failing = |d: &Daemon, id: &str| {
         d.metrics
-            .preflight_checks
-            .with_label_values(&[id, "fail"])
-            .get()
+            .preflight
+            .status(CheckId::from_label(id).expect(id), CheckStatus::Fail)
     };
     assert_eq!(failing(&d, "source.notification"), 1);
     assert_eq!(failing(&d, "datasync.task"), 0);
@@ -447,12 +446,11 @@ async fn a_failing_preflight_check_makes_its_task_not_ready_until_fixed() {
     assert_eq!(failing(&d, "source.notification"), 0);
     assert_eq!(
         d.metrics
-            .preflight_checks
-            .with_label_values(&["source.notification", "pass"])
-            .get(),
+            .preflight
+            .status(CheckId::SourceNotification, CheckStatus::Pass),
         1
     );
-    assert!(d.metrics.preflight_last_run.get() > 0);
+    assert!(d.metrics.preflight.last_run() > 0);
     d.stop().await;
 }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use s3_reconciler::labels::{EntryKind, ErrorKind, Service};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -125,9 +126,9 @@ async fn per_entry_delete_errors_keep_the_message_and_touch_only_the_exact_keys(
     }
     assert_eq!(d.outcome("purged"), 1);
     assert_eq!(d.outcome("failed"), 1);
-    let deleted = &d.metrics.purge_deleted;
-    assert_eq!(deleted.with_label_values(&["version"]).get(), 1);
-    assert_eq!(deleted.with_label_values(&["delete_marker"]).get(), 1);
+    let deleted = &d.metrics.purge;
+    assert_eq!(deleted.deleted(EntryKind::Version), 1);
+    assert_eq!(deleted.deleted(EntryKind::DeleteMarker), 1);
     // The failure makes the task not ready (threshold 1), naming what failed.
     let (code, ready) = http_get(d.port, "/readyz").await.unwrap();
     assert_eq!(code, 503, "{ready}");
@@ -175,11 +176,7 @@ async fn slow_down_keeps_the_message_and_deletes_nothing() {
         "the SDK retried once (aws.max_attempts = 2), then gave up"
     );
     assert_eq!(d.outcome("failed"), 1);
-    let throttled = d
-        .metrics
-        .aws_errors
-        .with_label_values(&["s3", "throttling"])
-        .get();
+    let throttled = d.metrics.aws.failures(Service::S3, ErrorKind::Throttling);
     assert_eq!(throttled, 1, "one failed call, counted by kind");
     d.stop().await;
 }
@@ -232,7 +229,7 @@ async fn a_failing_receive_makes_the_task_not_ready_and_touches_nothing() {
         "no S3 call without a message"
     );
     assert_eq!(
-        d.metrics.purge_dlq_configured.get(),
+        d.metrics.purge.dlq_configured(),
         0,
         "no redrive policy reported"
     );
@@ -607,7 +604,7 @@ async fn a_sweep_rechecks_each_orphan_and_stops_deleting_after_the_first_error()
     );
     assert_eq!(summary.result.label(), "stopped_after_error");
     assert!(!summary.ok());
-    assert_eq!(metrics.sweep_purged.get(), 0);
+    assert_eq!(metrics.sweep.purged(), 0);
 }
 
 /// Issue 23 item 12: S3 answers 409 ConditionalRequestConflict when two conditional writes

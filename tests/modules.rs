@@ -303,3 +303,81 @@ fn a_planted_cycle_is_found() {
     let c = find_cycle(&g).expect("the planted cycle");
     assert!(c.contains(&a) && c.contains(&b), "{c:?}");
 }
+
+/// Finds AWS SDK calls (a fluent builder ends in `.send()` with no argument) outside test code,
+/// by the function that makes them.
+#[derive(Default)]
+struct SdkCalls {
+    current: Vec<String>,
+    calls: Vec<String>,
+}
+
+impl<'ast> Visit<'ast> for SdkCalls {
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        if !is_cfg_test(&m.attrs) {
+            syn::visit::visit_item_mod(self, m);
+        }
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        if !is_cfg_test(&f.attrs) {
+            self.current.push(f.sig.ident.to_string());
+            syn::visit::visit_item_fn(self, f);
+            self.current.pop();
+        }
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        self.current.push(f.sig.ident.to_string());
+        syn::visit::visit_impl_item_fn(self, f);
+        self.current.pop();
+    }
+
+    fn visit_expr_method_call(&mut self, c: &'ast syn::ExprMethodCall) {
+        if c.method == "send" && c.args.is_empty() {
+            self.calls
+                .push(self.current.last().cloned().unwrap_or_default());
+        }
+        syn::visit::visit_expr_method_call(self, c);
+    }
+}
+
+fn sdk_calls(text: &str) -> Vec<String> {
+    let file = syn::parse_file(text).unwrap();
+    let mut v = SdkCalls::default();
+    v.visit_file(&file);
+    v.calls
+}
+
+/// Every AWS call goes through a wrapper in `aws/`, where it is counted (requests, errors),
+/// so "every call is counted, in one place" holds by construction.
+#[test]
+fn aws_sdk_calls_live_only_in_aws() {
+    let mut outside = Vec::new();
+    let mut inside = 0;
+    for (m, path) in module_files() {
+        let calls = sdk_calls(&std::fs::read_to_string(&path).unwrap());
+        if m.first().is_some_and(|f| f == "aws") {
+            inside += calls.len();
+        } else {
+            outside.extend(
+                calls
+                    .iter()
+                    .map(|f| format!("{} in fn {f}", path.display())),
+            );
+        }
+    }
+    assert!(inside > 10, "the wrappers' calls are found: {inside}");
+    assert!(
+        outside.is_empty(),
+        "AWS SDK calls outside src/aws/ (add a counted wrapper there): {outside:?}"
+    );
+}
+
+/// The check finds a call, and leaves test code out.
+#[test]
+fn an_sdk_call_is_found_outside_tests_only() {
+    let text = "fn f() { c.get_object().bucket(b).send().await; tx.send(1); }\n\
+                #[cfg(test)] mod tests { fn g() { c.list().send(); } }";
+    assert_eq!(sdk_calls(text), vec!["f".to_string()]);
+}

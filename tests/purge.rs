@@ -3,6 +3,7 @@
 
 mod common;
 
+use s3_reconciler::labels::{EntryKind, Label, ListingMethod, MessageResult, S3Op};
 use std::time::Duration;
 
 use common::*;
@@ -114,10 +115,10 @@ async fn permanent_delete_purges_every_target_entry_of_exactly_that_key() {
         assert_eq!(entries(&w.s3, &w.tgt, k).await.len(), 1, "{k} must survive");
     }
     assert_eq!(d.outcome("purged"), 4);
-    let deleted = &d.metrics.purge_deleted;
-    assert_eq!(deleted.with_label_values(&["version"]).get(), 8);
-    assert_eq!(deleted.with_label_values(&["delete_marker"]).get(), 4);
-    assert_eq!(d.metrics.purge_dlq_configured.get(), 1);
+    let deleted = &d.metrics.purge;
+    assert_eq!(deleted.deleted(EntryKind::Version), 8);
+    assert_eq!(deleted.deleted(EntryKind::DeleteMarker), 4);
+    assert_eq!(d.metrics.purge.dlq_configured(), 1);
     d.stop().await;
 }
 
@@ -250,11 +251,7 @@ async fn out_of_scope_ignored_and_test_events_are_acknowledged_without_deleting(
         Duration::from_secs(20),
         "all messages acknowledged",
         || async {
-            d.metrics
-                .purge_messages
-                .with_label_values(&["deleted"])
-                .get()
-                == 5
+            d.metrics.purge.messages(MessageResult::Deleted) == 5
                 && queue_depth(&w.sqs, &w.queue).await == 0
         },
     )
@@ -301,7 +298,7 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     }
     assert!(entries(&w.s3, &w.tgt, key).await.is_empty());
     assert_eq!(entries(&w.s3, &w.tgt, "big/key.bin.keep").await.len(), 1);
-    let reqs = |op: &str| metrics.s3_requests.with_label_values(&[op]).get();
+    let reqs = |op: &str| metrics.aws.s3_calls(S3Op::from_label(op).expect(op));
     assert_eq!(reqs("DeleteObjects"), 2, "batches of at most 1,000");
     // Source: one page (empty). Target: 2 pages of versions (1,000 + 5).
     assert_eq!(reqs("ListObjectVersions"), 3);
@@ -354,13 +351,7 @@ async fn a_deferred_purge_is_redelivered_and_then_succeeds() {
         "first delivery must have been deferred"
     );
     assert_eq!(d.outcome("purged"), 1);
-    assert!(
-        d.metrics
-            .purge_messages
-            .with_label_values(&["failed"])
-            .get()
-            >= 1
-    );
+    assert!(d.metrics.purge.messages(MessageResult::Failed) >= 1);
     d.stop().await;
 }
 
@@ -380,11 +371,8 @@ async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
         "received exactly maxReceiveCount times"
     );
     // Its last receive was logged with the reason, and counted.
-    let dead = d
-        .metrics
-        .purge_messages
-        .with_label_values(&["dead_lettered"]);
-    assert_eq!(dead.get(), 1, "handed to the DLQ once");
+    let dead = d.metrics.purge.messages(MessageResult::DeadLettered);
+    assert_eq!(dead, 1, "handed to the DLQ once");
     d.stop().await;
 }
 
@@ -593,7 +581,11 @@ async fn a_burst_decided_together_ends_as_key_by_key_would() {
             assert_eq!(*o, KeyOutcome::SourcePresent, "{k}");
         }
     }
-    let listings = |m: &str| metrics.purge_listings.with_label_values(&[m]).get();
+    let listings = |m: &str| {
+        metrics
+            .purge
+            .listings(ListingMethod::from_label(m).expect(m))
+    };
     assert_eq!(listings("range"), 2, "one range listing per side");
     assert_eq!(listings("per_key"), 0);
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use s3_reconciler::labels::SweepResult;
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -441,17 +442,13 @@ async fn the_scheduled_sweep_reports_and_exports_its_metrics() {
     eventually(
         Duration::from_secs(30),
         "a completed report run",
-        || async { d.metrics.sweep_runs.with_label_values(&["completed"]).get() >= 1 },
+        || async { d.metrics.sweep.runs(SweepResult::Completed) >= 1 },
     )
     .await;
-    assert_eq!(d.metrics.sweep_last_orphans.get(), 3);
-    assert!(d.metrics.sweep_last_success.get() > 0);
-    assert_eq!(d.metrics.sweep_would_purge.get() % 3, 0);
-    assert_eq!(
-        d.metrics.sweep_purged.get(),
-        0,
-        "report mode deletes nothing"
-    );
+    assert_eq!(d.metrics.sweep.last_orphans(), 3);
+    assert!(d.metrics.sweep.last_success() > 0);
+    assert_eq!(d.metrics.sweep.would_purge() % 3, 0);
+    assert_eq!(d.metrics.sweep.purged(), 0, "report mode deletes nothing");
     let (_, status) = http_get(d.port, "/status").await.unwrap();
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let last = &status["tasks"]["sweep"]["details"]["last_run"];

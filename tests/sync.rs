@@ -3,6 +3,7 @@
 
 mod common;
 
+use s3_reconciler::labels::SyncResult;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -57,9 +58,8 @@ async fn discovery_follows_every_page_of_more_than_a_thousand_projects() {
     assert!(projects.contains(&"topics/project1049/".to_string()));
     assert_eq!(
         metrics
-            .s3_requests
-            .with_label_values(&["ListObjectsV2"])
-            .get(),
+            .aws
+            .s3_calls(s3_reconciler::labels::S3Op::ListObjectsV2),
         2,
         "1,050 common prefixes take two pages"
     );
@@ -106,10 +106,10 @@ async fn an_execution_is_followed_to_success_and_recorded() {
         "/topics/project0/year=2024/month=03/day=04/*|/topics/project1/year=2024/month=03/day=04/*|/topics/project2/year=2024/month=03/day=04/*|\
          /topics/project0/year=2024/month=03/day=05/*|/topics/project1/year=2024/month=03/day=05/*|/topics/project2/year=2024/month=03/day=05/*"
     );
-    assert_eq!(metrics.sync_runs.with_label_values(&["success"]).get(), 1);
-    assert!(metrics.sync_last_success.get() > 0);
-    assert_eq!(metrics.sync_filter_patterns.get(), 6);
-    assert_eq!(metrics.sync_executions_in_progress.get(), 0);
+    assert_eq!(metrics.sync.runs(SyncResult::Success), 1);
+    assert!(metrics.sync.last_success() > 0);
+    assert_eq!(metrics.sync.filter_patterns(), 6);
+    assert_eq!(metrics.sync.executions_in_progress(), 0);
     // A second run of the same date is a no-op.
     let again = sy
         .run_date(day(5), WAIT, &CancellationToken::new())
@@ -360,7 +360,7 @@ async fn a_resumed_sync_reports_its_patterns() {
         .await
         .unwrap();
     assert!(matches!(out, DateOutcome::Success { .. }), "{out:?}");
-    assert_eq!(metrics.sync_filter_patterns.get(), 3);
+    assert_eq!(metrics.sync.filter_patterns(), 3);
 }
 
 /// A day with no project left after the globs is its own result: not a success, retried
@@ -376,8 +376,8 @@ async fn a_day_with_nothing_to_sync_is_empty_not_a_success() {
         .await
         .unwrap();
     assert_eq!(out, DateOutcome::Empty);
-    assert_eq!(metrics.sync_runs.with_label_values(&["empty"]).get(), 1);
-    assert_eq!(metrics.sync_runs.with_label_values(&["success"]).get(), 0);
+    assert_eq!(metrics.sync.runs(SyncResult::Empty), 1);
+    assert_eq!(metrics.sync.runs(SyncResult::Success), 0);
     let claim = store(&s).get(day(20)).await.unwrap().unwrap().value;
     assert_eq!(claim.status, ClaimStatus::Empty);
     assert!(claim.retry_at.is_some(), "{claim:?}");
@@ -426,8 +426,8 @@ async fn a_date_whose_partitions_are_all_empty_is_empty_not_a_success() {
     assert!(claim.retry_at.is_some(), "{claim:?}");
     let why = claim.error.unwrap();
     assert!(why.contains("partition(s) is empty"), "{why}");
-    assert_eq!(metrics.sync_runs.with_label_values(&["empty"]).get(), 1);
-    assert_eq!(metrics.sync_runs.with_label_values(&["success"]).get(), 0);
+    assert_eq!(metrics.sync.runs(SyncResult::Empty), 1);
+    assert_eq!(metrics.sync.runs(SyncResult::Success), 0);
 }
 
 /// Issue 23 item 4: a plan error (a project whose name DataSync's filter cannot carry) uses

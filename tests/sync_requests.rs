@@ -3,6 +3,7 @@
 
 mod common;
 
+use s3_reconciler::labels::{Label, ObjectState, SyncResult, VerifyResult};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -164,8 +165,8 @@ async fn execution_mode_sends_the_includes_override_and_leaves_the_task_alone() 
         "s3-reconciler:partition-date".to_string(),
         "2024-03-09".to_string()
     )));
-    assert_eq!(metrics.sync_files_transferred.get(), 12);
-    assert_eq!(metrics.sync_bytes_transferred.get(), 3456);
+    assert_eq!(metrics.sync.files_transferred(), 12);
+    assert_eq!(metrics.sync.bytes_transferred(), 3456);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +228,7 @@ async fn an_error_result_is_reported_with_code_and_detail_then_retried_when_due(
     };
     assert!(reason.contains("OpNotSupported"), "{reason}");
     assert!(reason.contains("Access Denied"), "{reason}");
-    assert_eq!(metrics.sync_runs.with_label_values(&["error"]).get(), 1);
+    assert_eq!(metrics.sync.runs(SyncResult::Error), 1);
     let store = h.store();
     let claim = store.get(date()).await.unwrap().unwrap().value;
     assert_eq!(claim.status, ClaimStatus::Failed);
@@ -349,22 +350,10 @@ async fn a_follow_up_execution_includes_exactly_the_incomplete_partitions() {
     );
     assert_eq!(v.missing_keys, vec![partition_key("project2", date())]);
     assert!(claim.error.unwrap().contains("1 object(s) are missing"));
-    let result = |r: &str| metrics.sync_runs.with_label_values(&[r]).get();
+    let result = |r: &str| metrics.sync.runs(SyncResult::from_label(r).expect(r));
     assert_eq!((result("incomplete"), result("success")), (1, 0));
-    assert_eq!(
-        metrics
-            .sync_verifications
-            .with_label_values(&["incomplete"])
-            .get(),
-        2
-    );
-    assert_eq!(
-        metrics
-            .sync_verify_objects
-            .with_label_values(&["missing"])
-            .get(),
-        1
-    );
+    assert_eq!(metrics.sync.verifications(VerifyResult::Incomplete), 2);
+    assert_eq!(metrics.sync.verify_objects(ObjectState::Missing), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,10 +494,10 @@ async fn the_scheduler_retries_a_failed_date_after_retry_interval_not_at_the_nex
     clients.datasync = ds;
     let d = Daemon::start_with(h.cfg.clone(), clients).await;
     eventually(Duration::from_secs(30), "the retry succeeded", || async {
-        d.metrics.sync_runs.with_label_values(&["success"]).get() == 1
+        d.metrics.sync.runs(SyncResult::Success) == 1
     })
     .await;
-    assert_eq!(d.metrics.sync_runs.with_label_values(&["error"]).get(), 1);
+    assert_eq!(d.metrics.sync.runs(SyncResult::Error), 1);
     assert_eq!(seen.lock().unwrap().start_includes.len(), 2);
     let claim = h.store().get(target).await.unwrap().unwrap().value;
     assert_eq!((claim.status, claim.attempts), (ClaimStatus::Success, 2));

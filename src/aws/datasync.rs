@@ -10,6 +10,7 @@
 use std::fmt;
 
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_datasync::operation::describe_task::DescribeTaskOutput;
 use aws_sdk_datasync::types::{FilterRule, FilterType, TagListEntry, TaskExecutionStatus};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
@@ -136,26 +137,29 @@ impl DataSync {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let e = AwsError::from_sdk(Service::DataSync, op.label(), resource, e);
-        self.metrics.aws_error(Service::DataSync, e.kind);
-        e
+        super::counted(
+            &self.metrics,
+            AwsError::from_sdk(Service::DataSync, op.label(), resource, e),
+        )
     }
 
     fn answer_lacks(&self, op: DataSyncOp, resource: &str, what: &str) -> AwsError {
-        self.metrics.aws_error(Service::DataSync, ErrorKind::Other);
-        AwsError::in_response(
-            Service::DataSync,
-            op.label(),
-            resource,
-            ErrorKind::Other,
-            None,
-            format!("the response carried no {what}"),
+        super::counted(
+            &self.metrics,
+            AwsError::in_response(
+                Service::DataSync,
+                op.label(),
+                resource,
+                ErrorKind::Other,
+                None,
+                format!("the response carried no {what}"),
+            ),
         )
     }
 
     /// Replaces the task's own Includes (`filter_mode = "task"`).
     pub async fn set_includes(&self, filter: &str) -> Result<(), AwsError> {
-        self.metrics.datasync_request(DataSyncOp::UpdateTask);
+        self.metrics.aws.datasync_called(DataSyncOp::UpdateTask);
         self.client
             .update_task()
             .task_arn(&self.task_arn)
@@ -196,7 +200,7 @@ impl DataSync {
         if let Some(f) = filter {
             req = req.includes(include_rule(f));
         }
-        self.metrics.datasync_request(op);
+        self.metrics.aws.datasync_called(op);
         let out = req
             .customize()
             .config_override(aws_sdk_datasync::config::Builder::default().retry_config(
@@ -213,7 +217,7 @@ impl DataSync {
     /// Reads an execution's status.
     pub async fn describe(&self, execution_arn: &str) -> Result<Execution, AwsError> {
         let op = DataSyncOp::DescribeTaskExecution;
-        self.metrics.datasync_request(op);
+        self.metrics.aws.datasync_called(op);
         let out = self
             .client
             .describe_task_execution()
@@ -248,18 +252,35 @@ impl DataSync {
         })
     }
 
-    /// The task's execution under way, if any: DescribeTask's CurrentTaskExecutionArn, when
-    /// that execution has not ended.
-    pub async fn current_execution(&self) -> Result<Option<String>, AwsError> {
+    /// The task as DataSync describes it (its locations, options, filters, schedule).
+    pub async fn describe_task(&self) -> Result<DescribeTaskOutput, AwsError> {
         let op = DataSyncOp::DescribeTask;
-        self.metrics.datasync_request(op);
-        let out = self
-            .client
+        self.metrics.aws.datasync_called(op);
+        self.client
             .describe_task()
             .task_arn(&self.task_arn)
             .send()
             .await
-            .map_err(|e| self.failed(op, &self.task_arn, e))?;
+            .map_err(|e| self.failed(op, &self.task_arn, e))
+    }
+
+    /// An S3 location's URI (`s3://bucket/subdirectory/`).
+    pub async fn location_uri(&self, location_arn: &str) -> Result<String, AwsError> {
+        let op = DataSyncOp::DescribeLocationS3;
+        self.metrics.aws.datasync_called(op);
+        self.client
+            .describe_location_s3()
+            .location_arn(location_arn)
+            .send()
+            .await
+            .map(|o| o.location_uri().unwrap_or_default().to_string())
+            .map_err(|e| self.failed(op, location_arn, e))
+    }
+
+    /// The task's execution under way, if any: DescribeTask's CurrentTaskExecutionArn, when
+    /// that execution has not ended.
+    pub async fn current_execution(&self) -> Result<Option<String>, AwsError> {
+        let out = self.describe_task().await?;
         let Some(arn) = out.current_task_execution_arn().filter(|a| !a.is_empty()) else {
             return Ok(None);
         };
@@ -270,7 +291,7 @@ impl DataSync {
     /// Cancels an execution that ran past `sync.timeout`, so the task is free again.
     pub async fn cancel(&self, execution_arn: &str) -> Result<(), AwsError> {
         let op = DataSyncOp::CancelTaskExecution;
-        self.metrics.datasync_request(op);
+        self.metrics.aws.datasync_called(op);
         self.client
             .cancel_task_execution()
             .task_execution_arn(execution_arn)
@@ -286,7 +307,7 @@ impl DataSync {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.metrics.datasync_request(op);
+            self.metrics.aws.datasync_called(op);
             let page = self
                 .client
                 .list_task_executions()
@@ -316,7 +337,7 @@ impl DataSync {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.metrics.datasync_request(op);
+            self.metrics.aws.datasync_called(op);
             let page = self
                 .client
                 .list_tags_for_resource()

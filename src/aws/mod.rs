@@ -10,8 +10,18 @@
 pub mod datasync;
 mod error;
 pub mod s3;
+pub mod sqs;
 
 pub use error::{AwsError, classify};
+
+use crate::metrics::Metrics;
+
+/// Counts a failed call in `aws_errors_total` (by service and kind) and hands it back: every
+/// wrapper's failures go through here.
+pub(crate) fn counted(metrics: &Metrics, e: AwsError) -> AwsError {
+    metrics.aws.call_failed(e.service, e.kind);
+    e
+}
 
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;

@@ -220,8 +220,7 @@ impl Bucket {
     }
 
     fn failed(&self, e: AwsError) -> AwsError {
-        self.metrics.aws_error(Service::S3, e.kind);
-        e
+        super::counted(&self.metrics, e)
     }
 
     /// An SDK failure of `operation` on `resource`, counted.
@@ -243,7 +242,7 @@ impl Bucket {
         prefix: &str,
         start: Option<&Marker>,
     ) -> Result<VersionPage, AwsError> {
-        self.metrics.s3_request(S3Op::ListObjectVersions);
+        self.metrics.aws.s3_called(S3Op::ListObjectVersions);
         let out = self
             .client
             .list_object_versions()
@@ -324,7 +323,7 @@ impl Bucket {
     /// A one-entry version listing: proves the bucket is there, reachable in the configured
     /// region, and listable with the permissions the purge uses.
     pub async fn probe(&self) -> Result<(), AwsError> {
-        self.metrics.s3_request(S3Op::ListObjectVersions);
+        self.metrics.aws.s3_called(S3Op::ListObjectVersions);
         self.client
             .list_object_versions()
             .bucket(&self.name)
@@ -337,7 +336,7 @@ impl Bucket {
 
     /// The bucket's versioning status (`Enabled`, `Suspended`), `None` if never enabled.
     pub async fn versioning(&self) -> Result<Option<String>, AwsError> {
-        self.metrics.s3_request(S3Op::GetBucketVersioning);
+        self.metrics.aws.s3_called(S3Op::GetBucketVersioning);
         let out = self
             .client
             .get_bucket_versioning()
@@ -356,7 +355,8 @@ impl Bucket {
         AwsError,
     >{
         self.metrics
-            .s3_request(S3Op::GetBucketNotificationConfiguration);
+            .aws
+            .s3_called(S3Op::GetBucketNotificationConfiguration);
         self.client
             .get_bucket_notification_configuration()
             .bucket(&self.name)
@@ -367,7 +367,7 @@ impl Bucket {
 
     /// The bucket's replication rules; `None` when it has no replication configuration.
     pub async fn replication(&self) -> Result<Option<Vec<ReplicationRule>>, AwsError> {
-        self.metrics.s3_request(S3Op::GetBucketReplication);
+        self.metrics.aws.s3_called(S3Op::GetBucketReplication);
         let out = match self
             .client
             .get_bucket_replication()
@@ -418,7 +418,8 @@ impl Bucket {
     /// The bucket's lifecycle rules; `None` when it has no lifecycle configuration.
     pub async fn lifecycle(&self) -> Result<Option<Vec<LifecycleRule>>, AwsError> {
         self.metrics
-            .s3_request(S3Op::GetBucketLifecycleConfiguration);
+            .aws
+            .s3_called(S3Op::GetBucketLifecycleConfiguration);
         let out = match self
             .client
             .get_bucket_lifecycle_configuration()
@@ -467,7 +468,7 @@ impl Bucket {
         delimiter: Option<&str>,
         token: Option<String>,
     ) -> Result<ObjectPage, AwsError> {
-        self.metrics.s3_request(S3Op::ListObjectsV2);
+        self.metrics.aws.s3_called(S3Op::ListObjectsV2);
         let out = self
             .client
             .list_objects_v2()
@@ -551,7 +552,7 @@ impl Bucket {
             .quiet(false)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        self.metrics.s3_request(S3Op::DeleteObjects);
+        self.metrics.aws.s3_called(S3Op::DeleteObjects);
         let out = self
             .client
             .delete_objects()
@@ -587,7 +588,7 @@ impl Bucket {
     /// Deletes one version with DeleteObject: for a key [`xml_safe`] says a DeleteObjects body
     /// cannot carry (the key travels in the URL path instead).
     pub(crate) async fn delete_version(&self, entry: &Entry) -> Result<(), AwsError> {
-        self.metrics.s3_request(S3Op::DeleteObject);
+        self.metrics.aws.s3_called(S3Op::DeleteObject);
         self.client
             .delete_object()
             .bucket(&self.name)
@@ -606,7 +607,7 @@ impl Bucket {
         key: &str,
         version_id: &str,
     ) -> Result<Option<String>, AwsError> {
-        self.metrics.s3_request(S3Op::HeadObject);
+        self.metrics.aws.s3_called(S3Op::HeadObject);
         let out = self
             .client
             .head_object()
@@ -621,7 +622,7 @@ impl Bucket {
 
     /// Reads a small object whole; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Fetched>, AwsError> {
-        self.metrics.s3_request(S3Op::GetObject);
+        self.metrics.aws.s3_called(S3Op::GetObject);
         let out = match self
             .client
             .get_object()
@@ -675,7 +676,7 @@ impl Bucket {
             Condition::Replace(etag) => req.if_match(etag),
             Condition::Overwrite => req,
         };
-        self.metrics.s3_request(S3Op::PutObject);
+        self.metrics.aws.s3_called(S3Op::PutObject);
         match req.send().await {
             Ok(out) => Ok(Put::Written {
                 etag: out.e_tag().unwrap_or_default().to_string(),

@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use aws_sdk_datasync::types::ScheduleStatus;
 use aws_sdk_s3::types::{Event, FilterRuleName};
-use aws_sdk_sqs::types::QueueAttributeName;
 
 pub use eval::Check;
 use eval::{CallError, Destination, Notification, StateProbe, TaskFacts};
 
+use crate::aws::datasync::DataSync;
 use crate::aws::s3::{Bucket, Condition, Put};
+use crate::aws::sqs::Queue;
 use crate::aws::{AwsError, Clients};
 use crate::config::{Config, PurgeMode, parse_task_arn};
-use crate::labels::{CheckId, CheckStatus, Service, Task};
+use crate::labels::{CheckId, CheckStatus, Task};
 use crate::metrics::Metrics;
 
 impl From<AwsError> for CallError {
@@ -90,29 +91,6 @@ impl Doctor {
             clients,
             metrics,
         }
-    }
-
-    /// A failed call, counted, as a check sees it.
-    fn failed<E>(
-        &self,
-        service: Service,
-        operation: &'static str,
-        resource: &str,
-        e: aws_smithy_runtime_api::client::result::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    ) -> CallError
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-    {
-        let e = AwsError::from_sdk(service, operation, resource, e);
-        self.metrics.aws_error(service, e.kind);
-        CallError::from(e)
     }
 
     fn bucket(&self, client: &aws_sdk_s3::Client, name: &str) -> Bucket {
@@ -201,39 +179,16 @@ impl Doctor {
     async fn purge_checks(&self) -> Vec<Check> {
         let c = &self.config;
         let url = &c.purge.queue_url;
-        let attrs = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
-            .attribute_names(QueueAttributeName::VisibilityTimeout)
-            .send()
-            .await
-            .map_err(|e| self.failed(Service::Sqs, "GetQueueAttributes", url, e));
-        let get = |name: QueueAttributeName| {
-            attrs
-                .as_ref()
-                .ok()
-                .and_then(|o| o.attributes())
-                .and_then(|a| a.get(&name).cloned())
-        };
-        let arn = get(QueueAttributeName::QueueArn);
+        let queue = Queue::new(self.clients.sqs.clone(), url, self.metrics.clone());
+        let facts = queue.facts().await.map_err(CallError::from);
+        let arn = facts.as_ref().ok().and_then(|f| f.arn.clone());
         let exists = eval::queue_exists(
             url,
-            attrs
-                .clone()
-                .map(|_| arn.clone().unwrap_or_else(|| "?".into())),
+            facts.clone().map(|f| f.arn.unwrap_or_else(|| "?".into())),
         );
         let redrive = eval::queue_redrive(
             url,
-            attrs.clone().map(|_| {
-                (
-                    get(QueueAttributeName::RedrivePolicy),
-                    get(QueueAttributeName::VisibilityTimeout).and_then(|v| v.parse().ok()),
-                )
-            }),
+            facts.map(|f| (f.redrive_policy, f.visibility_timeout)),
             c.purge.visibility_timeout.as_secs(),
         );
         let source = self.bucket(&self.clients.source, &c.source.bucket);
@@ -255,14 +210,8 @@ impl Doctor {
     async fn datasync_checks(&self) -> Vec<Check> {
         let c = &self.config;
         let arn = &c.sync.task_arn;
-        let ds = &self.clients.datasync;
-        let failed = |op, resource: &str, e| self.failed(Service::DataSync, op, resource, e);
-        let described = ds
-            .describe_task()
-            .task_arn(arn)
-            .send()
-            .await
-            .map_err(|e| failed("DescribeTask", arn, e));
+        let ds = DataSync::new(self.clients.datasync.clone(), arn, self.metrics.clone());
+        let described = ds.describe_task().await.map_err(CallError::from);
         let facts: Result<TaskFacts, CallError> =
             described.as_ref().map(task_facts).map_err(Clone::clone);
         let arn_region = parse_task_arn(arn)
@@ -274,8 +223,8 @@ impl Doctor {
             &c.control_account().region,
             &facts,
         )];
-        let f = match (&facts, &described) {
-            (Ok(f), Ok(d)) => (f.clone(), d),
+        let (facts, described) = match (&facts, &described) {
+            (Ok(f), Ok(d)) => (f, d),
             (Err(e), _) | (_, Err(e)) => {
                 for check in [
                     CheckId::DatasyncLocations,
@@ -293,24 +242,22 @@ impl Doctor {
                 return out;
             }
         };
-        let (facts, described) = f;
-        let location = |loc: Option<String>| async move {
-            let loc = loc.ok_or_else(|| CallError {
-                kind: crate::labels::ErrorKind::Other,
-                code: None,
-                line: "the task names no location".into(),
-                bucket_region: None,
-            })?;
-            ds.describe_location_s3()
-                .location_arn(&loc)
-                .send()
-                .await
-                .map_err(|e| self.failed(Service::DataSync, "DescribeLocationS3", &loc, e))
-                .map(|o| o.location_uri().unwrap_or_default().to_string())
+        let location = |loc: Option<&str>| {
+            let ds = &ds;
+            let loc = loc.map(str::to_string);
+            async move {
+                let loc = loc.ok_or_else(|| CallError {
+                    kind: crate::labels::ErrorKind::Other,
+                    code: None,
+                    line: "the task names no location".into(),
+                    bucket_region: None,
+                })?;
+                ds.location_uri(&loc).await.map_err(CallError::from)
+            }
         };
         let (src, dst) = tokio::join!(
-            location(described.source_location_arn().map(str::to_string)),
-            location(described.destination_location_arn().map(str::to_string)),
+            location(described.source_location_arn()),
+            location(described.destination_location_arn()),
         );
         out.push(eval::locations(
             arn,
@@ -320,9 +267,9 @@ impl Doctor {
             &c.target.bucket,
             &c.sync.location_subdirectory,
         ));
-        out.push(eval::schedule(arn, &facts, c.sync.filter_mode));
-        out.push(eval::filters(arn, &facts, c.sync.filter_mode));
-        out.push(eval::options(arn, &facts));
+        out.push(eval::schedule(arn, facts, c.sync.filter_mode));
+        out.push(eval::filters(arn, facts, c.sync.filter_mode));
+        out.push(eval::options(arn, facts));
         out
     }
 

@@ -28,7 +28,7 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
     loop {
         let checks = doctor.run().await;
         for c in &checks {
-            ctx.metrics.preflight_check(c.check, c.status);
+            ctx.metrics.preflight.checked(c.check, c.status);
             let was = previous.get(&c.check).copied();
             match (c.status, was) {
                 (CheckStatus::Fail, _) => {
@@ -60,7 +60,7 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
         previous = checks.iter().map(|c| (c.check, c.status)).collect();
         ctx.health
             .set_checks(json!({"at": chrono::Utc::now(), "checks": checks}));
-        ctx.metrics.preflight_ran(chrono::Utc::now().timestamp());
+        ctx.metrics.preflight.ran_at(chrono::Utc::now().timestamp());
         // A failing check is looked at again soon: a fix (or the end of a network blip) should
         // not wait an hour to make the task ready again.
         let interval = ctx.config.preflight.interval;

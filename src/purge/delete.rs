@@ -419,7 +419,7 @@ fn settle_chunk<'a>(
             let origin = &jobs[*i].origin;
             let id = (entry.key.as_str(), entry.version_id.as_str());
             if deleted.contains(&id) {
-                metrics.purge_deleted(if entry.delete_marker {
+                metrics.purge.entry_deleted(if entry.delete_marker {
                     EntryKind::DeleteMarker
                 } else {
                     EntryKind::Version

@@ -241,7 +241,7 @@ async fn list_one(
     limit: usize,
     metrics: &Metrics,
 ) -> Result<KeyListing, AwsError> {
-    metrics.purge_listing(ListingMethod::PerKey);
+    metrics.purge.listed(ListingMethod::PerKey);
     list_key(bucket, key, limit).await
 }
 
@@ -260,11 +260,11 @@ async fn list_group(
         match c.feed(page) {
             Step::Next(m) => start = Some(m),
             Step::Done => {
-                metrics.purge_listing(ListingMethod::Range);
+                metrics.purge.listed(ListingMethod::Range);
                 break;
             }
             Step::GiveUp => {
-                metrics.purge_listing(ListingMethod::RangeGivenUp);
+                metrics.purge.listed(ListingMethod::RangeGivenUp);
                 break;
             }
         }

@@ -246,9 +246,9 @@ impl Sweeper {
             None => 0,
         };
         let m = &self.metrics;
-        m.sweep_run(result);
+        m.sweep.run_ended(result);
         if result == SweepResult::Completed {
-            m.sweep_completed(Utc::now().timestamp(), stats.orphans);
+            m.sweep.run_completed(Utc::now().timestamp(), stats.orphans);
         }
         if let Some(h) = &self.health {
             match result {
@@ -443,7 +443,7 @@ impl Sweeper {
                     }
                     Nomination::Orphan(orphan) => {
                         t.stats.orphans += 1;
-                        self.metrics.sweep_orphan();
+                        self.metrics.sweep.orphan_found();
                         while pending.len() >= sweep.concurrency.get() {
                             if let Some(f) = pending.next().await {
                                 t.settle(f, on_line);
@@ -593,11 +593,11 @@ impl Tally<'_> {
     fn scanned(&mut self, j: &Joined<Entry, Entry>) {
         if !j.left.is_empty() {
             self.stats.scanned_source += 1;
-            self.metrics.sweep_scanned(Side::Source);
+            self.metrics.sweep.key_scanned(Side::Source);
         }
         if !j.right.is_empty() {
             self.stats.scanned_target += 1;
-            self.metrics.sweep_scanned(Side::Target);
+            self.metrics.sweep.key_scanned(Side::Target);
         }
     }
 
@@ -645,7 +645,7 @@ impl Tally<'_> {
             _ if failed => self.result = worst(self.result, SweepResult::StoppedAfterError),
             _ => {}
         }
-        self.metrics.sweep_settled(
+        self.metrics.sweep.orphan_resolved(
             matches!(action, Action::Purged | Action::PartlyPurged),
             action == Action::WouldPurge,
             reason,

@@ -49,7 +49,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         }
     }
     if let Some(Some(all_done)) = completed.iter().copied().min() {
-        ctx.metrics.sweep_last_success.set(all_done.timestamp());
+        ctx.metrics.sweep.last_completed_at(all_done.timestamp());
     }
     if interrupted {
         info!("a sweep was interrupted; resuming it now");

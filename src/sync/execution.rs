@@ -42,9 +42,7 @@ impl Syncer {
         shutdown: &CancellationToken,
     ) -> Result<DateOutcome, SyncError> {
         let s = &self.config.sync;
-        self.metrics
-            .sync_filter_patterns
-            .set(hold.claim.value.patterns() as i64);
+        self.metrics.sync.filter_built(hold.claim.value.patterns());
         if hold.claim.value.chunks.is_empty() {
             let filtered = !s.include_projects.is_empty() || !s.exclude_projects.is_empty();
             let reason = format!(
@@ -179,7 +177,7 @@ impl Syncer {
                 Some(Begin::Follow(arn)) => arn,
             };
             let watched = {
-                let _watching = self.metrics.execution_watched();
+                let _watching = self.metrics.sync.execution_watched();
                 self.watch(hold, i, &arn, shutdown).await?
             };
             match watched {
@@ -433,7 +431,8 @@ impl Syncer {
                             chunk.files_transferred = ex.files_transferred;
                             chunk.bytes_transferred = ex.bytes_transferred;
                             self.metrics
-                                .sync_transferred(ex.files_transferred, ex.bytes_transferred);
+                                .sync
+                                .execution_transferred(ex.files_transferred, ex.bytes_transferred);
                             return Ok(match self.save(hold).await? {
                                 true => Watch::Success,
                                 false => Watch::Lost,

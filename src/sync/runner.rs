@@ -275,16 +275,11 @@ impl Syncer {
             Ok(o) => o.result(),
             Err(_) => Some(SyncResult::Failed),
         };
-        if let Some(r) = result {
-            self.metrics.sync_run(r);
-        }
-        if result != Some(SyncResult::Skipped) {
-            self.metrics
-                .sync_duration
-                .observe(started.elapsed().as_secs_f64());
-        }
+        self.metrics
+            .sync
+            .date_ended(result, started.elapsed().as_secs_f64());
         if result == Some(SyncResult::Success) {
-            self.metrics.sync_succeeded_at(self.clock.now().timestamp());
+            self.metrics.sync.succeeded_at(self.clock.now().timestamp());
         }
         let Some(h) = &self.health else { return };
         match outcome {

@@ -209,7 +209,7 @@ async fn cycle(ctx: &Context, syncer: &Syncer, handle: &TaskHandle, fired_at: Da
             // After a restart the gauge starts at 0; the claims remember the last success, so
             // the "no successful sync for 26h" alert does not fire on every deployment.
             if let Some(at) = c.last_success_at {
-                ctx.metrics.sync_succeeded_at(at.timestamp());
+                ctx.metrics.sync.succeeded_at(at.timestamp());
             }
             c.dates
         }

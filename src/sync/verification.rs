@@ -80,7 +80,7 @@ impl Syncer {
         let reports = match verify::partitions(&self.source, &self.target, &parts).await {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.sync_verified(VerifyResult::Failed, &[]);
+                self.metrics.sync.verified(VerifyResult::Failed, &[]);
                 return Err(SyncError::Verify(e));
             }
         };
@@ -105,7 +105,7 @@ impl Syncer {
         } else {
             VerifyResult::Incomplete
         };
-        self.metrics.sync_verified(
+        self.metrics.sync.verified(
             result,
             &[
                 (ObjectState::Expected, c.expected),

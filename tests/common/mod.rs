@@ -9,6 +9,7 @@ pub mod lab;
 pub mod mocks;
 pub mod rng;
 
+use s3_reconciler::labels::{Label, PurgeOutcome};
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -611,7 +612,9 @@ impl Daemon {
     }
 
     pub fn outcome(&self, o: &str) -> u64 {
-        self.metrics.purge_events.with_label_values(&[o]).get()
+        self.metrics
+            .purge
+            .records(PurgeOutcome::from_label(o).expect(o))
     }
 
     pub async fn stop(self) {

@@ -19,10 +19,9 @@
 //! - A message whose work outlives half the visibility timeout has its visibility extended.
 
 mod settle;
-mod sqs;
 
+pub use crate::aws::sqs::Queue;
 pub use settle::{MessagePlan, Note, Settlement, Triage, backoff, plan, settle, triage};
-pub use sqs::Queue;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +36,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::aws::sqs::SQS_MAX_BATCH;
 use crate::config::PurgeMode;
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
@@ -45,7 +45,6 @@ use crate::metrics::Metrics;
 use crate::purge::delete::Hold;
 use crate::purge::event::RemovalEvent;
 use crate::purge::purger::{KeyOutcome, KeyRequest, PurgeError, Purger};
-use sqs::SQS_MAX_BATCH;
 
 /// How long an acknowledgement waits for others to share its DeleteMessageBatch.
 const ACK_LINGER: Duration = Duration::from_millis(25);
@@ -249,17 +248,17 @@ async fn poll(c: &Arc<Consumer>, received: &Arc<Semaphore>, slots: &Arc<Semaphor
 async fn check_redrive(queue: &Queue, metrics: &Metrics) -> Option<u32> {
     match queue.redrive_policy().await {
         Ok(Some(p)) => {
-            metrics.dlq_configured(true);
+            metrics.purge.dlq_found(true);
             info!(queue = %queue.url, redrive_policy = %p, "purge queue has a dead-letter queue");
             settle::max_receive_count(&p)
         }
         Ok(None) => {
-            metrics.dlq_configured(false);
+            metrics.purge.dlq_found(false);
             warn!(queue = %queue.url, "purge queue has no redrive policy: a poison message would be retried forever; configure a DLQ");
             None
         }
         Err(e) => {
-            metrics.dlq_configured(false);
+            metrics.purge.dlq_found(false);
             warn!(error = %e, "could not read the queue's redrive policy");
             None
         }
@@ -293,7 +292,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             let _ = heartbeat.await;
             return;
         };
-        let _in_flight = m.messages_in_flight(1);
+        let _in_flight = m.purge.messages_in_flight(1);
         let receive_count = msg
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -305,7 +304,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             &cfg.purge,
         );
         for o in &plan.counted {
-            m.purge_event(*o);
+            m.purge.record_handled(*o);
         }
         log_notes(&plan.notes, receive_count);
 
@@ -334,11 +333,11 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         for (e, r) in plan.act.iter().zip(&results) {
             match r {
                 Ok(outcome) => {
-                    m.purge_event(outcome.label());
+                    m.purge.record_handled(outcome.label());
                     if let (KeyOutcome::Purged { deferred: 0, .. }, Some(t)) =
                         (outcome, e.event_time)
                     {
-                        m.purge_lag((now - t).num_milliseconds() as f64 / 1000.0);
+                        m.purge.purged_after((now - t).num_milliseconds() as f64 / 1000.0);
                     }
                     settled.push(Some(outcome.is_settled()));
                     if !outcome.is_settled() {
@@ -346,7 +345,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
                     }
                 }
                 Err(err) => {
-                    m.purge_event(PurgeOutcome::Failed);
+                    m.purge.record_handled(PurgeOutcome::Failed);
                     warn!(key = %e.key, error = %err, "purge failed; message will be retried");
                     failure.get_or_insert_with(|| err.to_string());
                     unsettled.push(format!("{}: {err}", e.key));
@@ -372,7 +371,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             if let Some(Note::Invalid(err)) = plan.notes.iter().find(|n| matches!(n, Note::Invalid(_))) {
                 unsettled.push(err.to_string());
             }
-            m.purge_message(MessageResult::DeadLettered, 1);
+            m.purge.messages_ended(MessageResult::DeadLettered, 1);
             error!(receive_count, reason = %unsettled.join("; "),
                    "message handed to the DLQ: this was its last receive before the queue's maxReceiveCount");
         }
@@ -464,7 +463,9 @@ async fn flush(
     if !acks.is_empty() {
         let receipts: Vec<&str> = acks.iter().map(String::as_str).collect();
         match queue.delete_batch(&receipts).await {
-            Ok(failed) => metrics.purge_message(MessageResult::Deleted, acks.len() - failed),
+            Ok(failed) => metrics
+                .purge
+                .messages_ended(MessageResult::Deleted, acks.len() - failed),
             // The work is done and idempotent: a redelivery decides again and finds nothing.
             Err(e) => {
                 warn!(error = %e, messages = acks.len(), "DeleteMessageBatch failed; the messages will be redelivered")
@@ -472,7 +473,9 @@ async fn flush(
         }
     }
     if !retries.is_empty() {
-        metrics.purge_message(MessageResult::Failed, retries.len());
+        metrics
+            .purge
+            .messages_ended(MessageResult::Failed, retries.len());
         let entries: Vec<(&str, Duration)> =
             retries.iter().map(|(r, d)| (r.as_str(), *d)).collect();
         if let Err(e) = queue.change_visibility_batch(&entries).await {

@@ -1,5 +1,5 @@
-//! The SQS calls of the consumer. Each is counted in `sqs_requests_total` and each failure in
-//! `aws_errors_total`.
+//! The purge queue's SQS calls (the consumer's, and the doctor's look at its attributes). Each
+//! is counted in `sqs_requests_total` and each failure in `aws_errors_total`.
 
 use std::time::Duration;
 
@@ -10,12 +10,25 @@ use aws_sdk_sqs::types::{
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::aws::AwsError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::AwsError;
 use crate::labels::{Service, SqsOp};
 use crate::metrics::Metrics;
 
 /// SQS's limit on messages per receive and entries per batch call.
-pub(crate) const SQS_MAX_BATCH: usize = 10;
+pub const SQS_MAX_BATCH: usize = 10;
+
+/// A queue's attributes, as the doctor reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFacts {
+    pub arn: Option<String>,
+    pub redrive_policy: Option<String>,
+    /// Seconds.
+    pub visibility_timeout: Option<u64>,
+}
 
 /// The purge queue.
 #[derive(Clone)]
@@ -34,24 +47,14 @@ impl Queue {
         }
     }
 
-    fn failed<E>(
-        &self,
-        operation: &'static str,
-        e: aws_smithy_runtime_api::client::result::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    ) -> AwsError
+    fn failed<E>(&self, operation: SqsOp, e: SdkError<E, HttpResponse>) -> AwsError
     where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let e = AwsError::from_sdk(Service::Sqs, operation, &self.url, e);
-        self.metrics.aws_error(Service::Sqs, e.kind);
-        e
+        super::counted(
+            &self.metrics,
+            AwsError::from_sdk(Service::Sqs, operation.label(), &self.url, e),
+        )
     }
 
     /// Long-polls for up to `max` messages (at most 10).
@@ -61,7 +64,7 @@ impl Queue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<Message>, AwsError> {
-        self.metrics.sqs_request(SqsOp::ReceiveMessage);
+        self.metrics.aws.sqs_called(SqsOp::ReceiveMessage);
         self.client
             .receive_message()
             .queue_url(&self.url)
@@ -72,7 +75,7 @@ impl Queue {
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| self.failed("ReceiveMessage", e))
+            .map_err(|e| self.failed(SqsOp::ReceiveMessage, e))
     }
 
     /// Deletes up to 10 messages by receipt handle; returns how many the queue refused.
@@ -88,7 +91,7 @@ impl Queue {
                     .ok()
             })
             .collect();
-        self.metrics.sqs_request(SqsOp::DeleteMessageBatch);
+        self.metrics.aws.sqs_called(SqsOp::DeleteMessageBatch);
         let out = self
             .client
             .delete_message_batch()
@@ -96,7 +99,7 @@ impl Queue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| self.failed("DeleteMessageBatch", e))?;
+            .map_err(|e| self.failed(SqsOp::DeleteMessageBatch, e))?;
         for f in out.failed() {
             warn!(entry = %f.id(), code = %f.code(), "DeleteMessageBatch entry failed; the message will be redelivered");
         }
@@ -122,7 +125,8 @@ impl Queue {
             })
             .collect();
         self.metrics
-            .sqs_request(SqsOp::ChangeMessageVisibilityBatch);
+            .aws
+            .sqs_called(SqsOp::ChangeMessageVisibilityBatch);
         let out = self
             .client
             .change_message_visibility_batch()
@@ -130,7 +134,7 @@ impl Queue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| self.failed("ChangeMessageVisibilityBatch", e))?;
+            .map_err(|e| self.failed(SqsOp::ChangeMessageVisibilityBatch, e))?;
         for f in out.failed() {
             warn!(entry = %f.id(), code = %f.code(), "could not change a message's visibility");
         }
@@ -139,7 +143,7 @@ impl Queue {
 
     /// The queue's RedrivePolicy, if it has one.
     pub(crate) async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
-        self.metrics.sqs_request(SqsOp::GetQueueAttributes);
+        self.metrics.aws.sqs_called(SqsOp::GetQueueAttributes);
         let out = self
             .client
             .get_queue_attributes()
@@ -147,11 +151,33 @@ impl Queue {
             .attribute_names(QueueAttributeName::RedrivePolicy)
             .send()
             .await
-            .map_err(|e| self.failed("GetQueueAttributes", e))?;
+            .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
         Ok(out
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
             .cloned())
+    }
+
+    /// What the doctor checks: the queue's ARN, RedrivePolicy and VisibilityTimeout.
+    pub async fn facts(&self) -> Result<QueueFacts, AwsError> {
+        self.metrics.aws.sqs_called(SqsOp::GetQueueAttributes);
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
+        let get = |name: QueueAttributeName| out.attributes().and_then(|a| a.get(&name).cloned());
+        Ok(QueueFacts {
+            arn: get(QueueAttributeName::QueueArn),
+            redrive_policy: get(QueueAttributeName::RedrivePolicy),
+            visibility_timeout: get(QueueAttributeName::VisibilityTimeout)
+                .and_then(|v| v.parse().ok()),
+        })
     }
 
     /// Keeps `receipts` invisible while their work goes on: every half `visibility`, their
