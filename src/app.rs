@@ -79,14 +79,7 @@ pub async fn run_on(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let r = &config.readiness;
-    let policy = Policy {
-        max_consecutive_failures: r.max_consecutive_failures.get(),
-        max_failure_ratio: r.max_failure_ratio,
-        failure_window: r.failure_window.get() as usize,
-        stall_after: r.stall_after,
-    };
-    let health = Health::new(policy, Some(metrics.clone()));
+    let health = Health::new(Policy::from(&config.readiness), Some(metrics.clone()));
     let tracker = TaskTracker::new();
     let ctx = Context {
         config: Arc::new(config),

@@ -36,6 +36,17 @@ pub struct Policy {
     pub stall_after: Duration,
 }
 
+impl From<&crate::config::ReadinessConfig> for Policy {
+    fn from(r: &crate::config::ReadinessConfig) -> Self {
+        Policy {
+            max_consecutive_failures: r.max_consecutive_failures.get(),
+            max_failure_ratio: r.max_failure_ratio,
+            failure_window: r.failure_window.get() as usize,
+            stall_after: r.stall_after,
+        }
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {

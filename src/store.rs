@@ -8,8 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Condition, Put};
+use crate::clock::SharedClock;
+use crate::health::TaskHandle;
 
 /// Attempts at a conditional write that S3 answers 409 `ConditionalRequestConflict` (another
 /// conditional write to the key in flight), with a doubling pause from 50 ms.
@@ -82,6 +87,36 @@ impl JsonStore {
             .list_objects(&self.prefix, Some("/"), None)
             .await?;
         Ok(())
+    }
+
+    /// Waits until the state bucket answers, `handle` not ready meanwhile (no claim or lease
+    /// can be taken without it), looking again every `every`. False if shutdown came first.
+    pub async fn wait_until_reachable(
+        &self,
+        handle: &TaskHandle,
+        clock: &SharedClock,
+        every: Duration,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        loop {
+            match self.probe().await {
+                Ok(()) => {
+                    handle.set_ready();
+                    return true;
+                }
+                Err(e) => {
+                    handle.set_not_ready(e.to_string());
+                    warn!(error = %e, "state bucket not reachable; retrying");
+                    if shutdown
+                        .run_until_cancelled(clock.sleep(every))
+                        .await
+                        .is_none()
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 
     pub async fn get<T: DeserializeOwned>(

@@ -275,6 +275,14 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionOutput::builder()
             .build()
     });
+    // The execution it had just started is nobody's now (the claim's new state names no
+    // holder that adopted it): it is cancelled, not left to run untracked.
+    let cancel = mock!(aws_sdk_datasync::Client::cancel_task_execution)
+        .match_requests(|r| r.task_execution_arn() == Some(EXEC))
+        .then_output(|| {
+            aws_sdk_datasync::operation::cancel_task_execution::CancelTaskExecutionOutput::builder()
+                .build()
+        });
     let mut cfg = purge_config();
     cfg.purge.enabled = false;
     cfg.sync.enabled = true;
@@ -284,7 +292,7 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         source: state.clone(),
         target: state,
         sqs: sqs_client(&[]),
-        datasync: datasync_client(&[&start, &describe, &idle]),
+        datasync: datasync_client(&[&start, &describe, &idle, &cancel]),
     };
     let sy = syncer(&cfg, &clients, "pod-a", &Metrics::new().unwrap());
     let out = sy
@@ -310,6 +318,7 @@ async fn a_412_on_a_claim_update_stops_work_on_the_date() {
         0,
         "not followed by a runner that lost the claim"
     );
+    assert_eq!(cancel.num_calls(), 1, "the orphaned execution is cancelled");
     assert_eq!(put.num_calls(), 6);
 
     // A claim that is already there and being updated by someone else: no execution at all.

@@ -191,9 +191,12 @@ impl Queue {
     ) {
         let half = visibility / 2;
         loop {
-            tokio::select! {
-                _ = done.cancelled() => return,
-                _ = tokio::time::sleep(half) => {}
+            if done
+                .run_until_cancelled(tokio::time::sleep(half))
+                .await
+                .is_none()
+            {
+                return;
             }
             for chunk in receipts.chunks(SQS_MAX_BATCH) {
                 let entries: Vec<(&str, Duration)> =

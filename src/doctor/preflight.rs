@@ -68,9 +68,13 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
             true => interval,
             false => interval.min(RECHECK_FAILING),
         };
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
+        if ctx
+            .shutdown
+            .run_until_cancelled(tokio::time::sleep(wait))
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Each key is then decided exactly as if listed on its own: only entries whose key is exactly
 //! it, the same `max_versions_per_key` cut ([`RangeCollector`] yields the same
-//! [`KeyListing`] as [`ExactKey`](super::listing::ExactKey)). A range turns out sparse when it
+//! [`KeyListing`] as [`ExactKey`](super::exact_key::ExactKey)). A range turns out sparse when it
 //! holds many more entries than the keys asked for; the collector gives up once reading on is
 //! no cheaper than listing the keys left one by one, and those keys are listed one by one.
 

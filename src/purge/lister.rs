@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::coalesce::{self, Group, RangeCollector, Step};
 use super::decide::KeyListing;
-use super::listing::list_key;
+use super::exact_key::list_key;
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Marker};
 use crate::labels::ListingMethod;

@@ -3,7 +3,11 @@
 //!
 //! - [`event`]: parsing message bodies (pure);
 //! - [`decide`]: the decision, from both sides' current listings (pure);
-//! - [`listing`]: exact-key listings; [`delete`]: the only deletes, batched and audited;
+//! - [`exact_key`]: collecting exactly one key's entries from listing pages (pure);
+//! - [`coalesce`]: which keys share one range listing, and each key's entries from its pages
+//!   (pure);
+//! - [`lister`]: the listing task (rounds, range or per-key listings, both sides at once);
+//! - [`delete`]: the only deletes, batched and audited;
 //! - [`purger`]: one key from listing to deletion;
 //! - [`consumer`]: the SQS pipeline that drives it.
 
@@ -12,8 +16,8 @@ pub mod consumer;
 pub mod decide;
 pub mod delete;
 pub mod event;
+pub mod exact_key;
 pub mod lister;
-pub mod listing;
 pub mod purger;
 
 pub use purger::{KeyOutcome, ManualResult, PurgeError, Purger};

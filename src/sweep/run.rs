@@ -786,7 +786,8 @@ impl Frontier {
     }
 }
 
-/// Prints each line as JSON (the `sweep` command) or logs it (the daemon).
+/// One report line as a JSON object on one line (the `sweep` command prints it; the daemon
+/// logs it).
 pub(crate) fn json_line(line: &OrphanLine) -> String {
     serde_json::to_string(line).unwrap_or_default()
 }

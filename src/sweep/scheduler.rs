@@ -20,20 +20,14 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let sweeper = Sweeper::new(Arc::clone(&cfg), &ctx.clients, ctx.metrics.clone())
         .with_health(handle.clone());
     handle.set_detail("holder", json!(sweeper.holder));
-    loop {
-        match sweeper.store().probe().await {
-            Ok(()) => break,
-            Err(e) => {
-                handle.set_not_ready(e.to_string());
-                warn!(error = %e, "state bucket not reachable; retrying");
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-                }
-            }
-        }
+    let every = std::time::Duration::from_secs(10);
+    if !sweeper
+        .store()
+        .wait_until_reachable(&handle, &ctx.clock, every, &ctx.shutdown)
+        .await
+    {
+        return Ok(());
     }
-    handle.set_ready();
     // The leases remember what earlier processes did: the last time every prefix completed
     // (so the "no completed sweep" alert survives a restart), and runs left unfinished.
     let mut completed: Vec<Option<DateTime<Utc>>> = Vec::new();
@@ -65,9 +59,13 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         };
         handle.set_detail("next_run", json!(next));
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
+        if ctx
+            .shutdown
+            .run_until_cancelled(tokio::time::sleep(wait))
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
         cycle(&ctx, &sweeper, &handle).await;
         if ctx.shutdown.is_cancelled() {

@@ -393,9 +393,9 @@ impl Syncer {
             if !self.save(hold).await? {
                 return Ok(Some(skipped(Skip::Lost)));
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(Some(DateOutcome::Interrupted)),
-                _ = self.clock.sleep(s.poll_interval) => {}
+            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
+            if slept.await.is_none() {
+                return Ok(Some(DateOutcome::Interrupted));
             }
         }
     }
@@ -474,9 +474,9 @@ impl Syncer {
                     return Ok(Watch::Timeout);
                 }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(Watch::Interrupted),
-                _ = self.clock.sleep(s.poll_interval) => {}
+            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
+            if slept.await.is_none() {
+                return Ok(Watch::Interrupted);
             }
         }
     }

@@ -419,9 +419,9 @@ impl Syncer {
             if let Some(h) = &self.health {
                 h.touch();
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(None),
-                _ = self.clock.sleep(s.poll_interval) => {}
+            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
+            if slept.await.is_none() {
+                return Ok(None);
             }
         }
     }

@@ -24,20 +24,15 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     handle.set_detail("holder", json!(syncer.holder));
 
     // Ready once the state bucket answers: without it no date can be claimed.
-    loop {
-        match syncer.store.probe().await {
-            Ok(()) => break,
-            Err(e) => {
-                handle.set_not_ready(e.to_string());
-                warn!(error = %e, "state bucket not reachable; retrying");
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => return Ok(()),
-                    _ = clock.sleep(cfg.sync.poll_interval) => {}
-                }
-            }
-        }
+    let reachable = syncer.store.documents().wait_until_reachable(
+        &handle,
+        &clock,
+        cfg.sync.poll_interval,
+        &ctx.shutdown,
+    );
+    if !reachable.await {
+        return Ok(());
     }
-    handle.set_ready();
 
     // A restart catches up from the last fire time that already passed, never earlier than
     // the schedule would have (the writer may still be filling today's D-1 partitions).
@@ -75,9 +70,13 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             .min(RETRY_FLOOR);
         let look = now + chrono::Duration::from_std(cfg.sync.claim_ttl).unwrap_or_default();
         let (at, wake) = next_wake(next, retry, look, now, floor);
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
-            _ = clock.sleep_until(at) => {}
+        if ctx
+            .shutdown
+            .run_until_cancelled(clock.sleep_until(at))
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
         debug!(target: "s3_reconciler::sync::scheduler", reason = ?wake, "scheduler woke");
         match (wake, fired) {

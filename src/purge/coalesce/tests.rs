@@ -5,7 +5,7 @@ use super::*;
 use crate::aws::s3::Entry;
 use crate::config::{MarkerOnlySource, PurgeMode};
 use crate::purge::decide::{Decision, Guards, Policy, decide};
-use crate::purge::listing::ExactKey;
+use crate::purge::exact_key::ExactKey;
 use std::collections::BTreeSet;
 
 fn t(sec: i64) -> DateTime<Utc> {
