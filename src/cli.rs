@@ -330,7 +330,7 @@ async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool) -> Exit
     let signals = tokio::spawn(crate::shutdown::watch(stop.clone()));
     let summary = sweeper
         .run(&prefixes, kind, &stop, &mut |line| {
-            println!("{}", crate::sweep::run::json_line(line));
+            println!("{}", crate::sweep::report::json_line(line));
         })
         .await;
     signals.abort();

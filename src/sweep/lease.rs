@@ -86,6 +86,31 @@ pub(crate) struct Lease {
     pub stats: Stats,
 }
 
+impl Lease {
+    /// A fresh walk of `prefix` in run `run_id`, held by `holder` from `now`.
+    pub(crate) fn start(
+        prefix: &str,
+        holder: &str,
+        run_id: &str,
+        kind: RunKind,
+        now: DateTime<Utc>,
+    ) -> Lease {
+        Lease {
+            prefix: prefix.to_string(),
+            holder: holder.to_string(),
+            run_id: run_id.to_string(),
+            kind,
+            status: LeaseStatus::Running,
+            started_at: now,
+            updated_at: now,
+            completed_at: None,
+            result: None,
+            checkpoint: None,
+            stats: Stats::default(),
+        }
+    }
+}
+
 /// What a replica does about a prefix, given its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LeaseAction {

@@ -8,7 +8,8 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::lease::{self, Lease, LeaseStatus, RunKind};
-use super::run::{Sweeper, json_line, kept_summary};
+use super::report::{json_line, kept_summary};
+use super::sweeper::Sweeper;
 use crate::config::SweepAction;
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;

@@ -1,4 +1,6 @@
 use super::*;
+use crate::config::{FilterMode, RemovalEventName};
+use crate::labels::{CheckId, CheckStatus, ErrorKind};
 
 const Q: &str = "arn:aws:sqs:ap-northeast-2:111111111111:s3-reconciler-permanent-deletes";
 
