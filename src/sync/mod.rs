@@ -9,6 +9,7 @@
 
 pub mod claim;
 pub mod execution;
+pub mod hold;
 pub mod manual;
 pub mod plan;
 pub mod runner;
