@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,7 +20,7 @@ use crate::aws::Clients;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::context::{Context, TaskResult};
-use crate::health::{Health, Policy};
+use crate::health::{Health, Policy, TaskHandle};
 use crate::labels::Task;
 use crate::metrics::Metrics;
 
@@ -75,104 +76,145 @@ pub async fn run_on(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let health = Health::new(Policy::from(&config.readiness), Some(metrics.clone()));
-    let tracker = TaskTracker::new();
-    let ctx = Context {
-        config: Arc::new(config),
-        clients,
-        metrics: metrics.clone(),
-        health: health.clone(),
-        shutdown: shutdown.clone(),
-        tracker: tracker.clone(),
-        clock,
-    };
-    let failure: Arc<Mutex<Option<RunError>>> = Arc::new(Mutex::new(None));
+    let app = App::build(config, clients, metrics, clock, shutdown);
+    app.spawn();
+    app.serve(listener).await
+}
 
-    // Handles of the running tasks, for the preflight checks to mark them not ready.
-    let mut handles = Vec::new();
-    if ctx.config.purge.enabled {
-        let handle = health.register(Task::Purge, "waiting for the first successful receive");
-        handles.push((Task::Purge, handle.clone()));
-        spawn_task(
-            &ctx,
-            &failure,
-            Task::Purge,
-            crate::purge::consumer::run(ctx.clone(), handle),
-        );
-    }
-    if ctx.config.sync.enabled {
-        let handle = health.register(Task::Sync, "scheduler starting");
-        handles.push((Task::Sync, handle.clone()));
-        spawn_task(
-            &ctx,
-            &failure,
-            Task::Sync,
-            crate::sync::scheduler::run(ctx.clone(), handle),
-        );
-    }
-    if ctx.config.sweep.enabled {
-        let handle = health.register(Task::Sweep, "sweep starting");
-        handles.push((Task::Sweep, handle.clone()));
-        spawn_task(
-            &ctx,
-            &failure,
-            Task::Sweep,
-            crate::sweep::scheduler::run(ctx.clone(), handle),
-        );
-    }
-    if ctx.config.preflight.enabled && !handles.is_empty() {
-        spawn_task(
-            &ctx,
-            &failure,
-            Task::Preflight,
-            crate::doctor::preflight::run(ctx.clone(), handles),
-        );
-    }
+/// A long-running task of the daemon: the configuration that enables it, what its readiness
+/// says before its first proof, and how it starts.
+struct TaskSpec {
+    task: Task,
+    enabled: fn(&Config) -> bool,
+    starting: &'static str,
+    start: fn(Context, TaskHandle) -> BoxFuture<'static, TaskResult>,
+}
 
-    let http_stop = CancellationToken::new();
-    tokio::spawn(health.clone().watchdog(http_stop.clone()));
-    let mut server = tokio::spawn(crate::http::serve(
-        listener,
-        health,
-        metrics,
-        http_stop.clone(),
-    ));
-    info!(%addr, "listening (/metrics /livez /healthz /readyz /status)");
+const TASKS: &[TaskSpec] = &[
+    TaskSpec {
+        task: Task::Purge,
+        enabled: |c| c.purge.enabled,
+        starting: "waiting for the first successful receive",
+        start: |ctx, h| Box::pin(crate::purge::consumer::run(ctx, h)),
+    },
+    TaskSpec {
+        task: Task::Sync,
+        enabled: |c| c.sync.enabled,
+        starting: "scheduler starting",
+        start: |ctx, h| Box::pin(crate::sync::scheduler::run(ctx, h)),
+    },
+    TaskSpec {
+        task: Task::Sweep,
+        enabled: |c| c.sweep.enabled,
+        starting: "sweep starting",
+        start: |ctx, h| Box::pin(crate::sweep::scheduler::run(ctx, h)),
+    },
+];
 
-    let grace = ctx.config.shutdown.grace;
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        res = &mut server => {
-            // The server only ends by itself on an accept error; treat it like a dead task.
-            shutdown.cancel();
-            http_stop.cancel();
-            let source = match res {
-                Ok(Err(e)) => e,
-                Ok(Ok(())) => std::io::Error::other("stopped unexpectedly"),
-                Err(e) => std::io::Error::other(e.to_string()),
-            };
-            return Err(RunError::Http { addr, source });
+/// The daemon, built: its context, health and the first task failure, if any.
+struct App {
+    ctx: Context,
+    failure: Arc<Mutex<Option<RunError>>>,
+}
+
+impl App {
+    fn build(
+        config: Config,
+        clients: Clients,
+        metrics: Metrics,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+    ) -> App {
+        let health = Health::new(Policy::from(&config.readiness), Some(metrics.clone()));
+        App {
+            ctx: Context {
+                config: Arc::new(config),
+                clients,
+                metrics,
+                health,
+                shutdown,
+                tracker: TaskTracker::new(),
+                clock,
+            },
+            failure: Arc::new(Mutex::new(None)),
         }
     }
-    info!(grace = ?grace, "shutting down: finishing in-flight work");
-    tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(grace = ?grace, "grace period over; abandoning unfinished work (SQS redelivers it)");
+
+    /// Starts the enabled tasks, and the preflight checks that can mark them not ready.
+    fn spawn(&self) {
+        let ctx = &self.ctx;
+        let mut handles = Vec::new();
+        for t in TASKS.iter().filter(|t| (t.enabled)(&ctx.config)) {
+            let handle = ctx.health.register(t.task, t.starting);
+            handles.push((t.task, handle.clone()));
+            spawn_task(ctx, &self.failure, t.task, (t.start)(ctx.clone(), handle));
+        }
+        if ctx.config.preflight.enabled && !handles.is_empty() {
+            let checks = crate::doctor::preflight::run(ctx.clone(), handles);
+            spawn_task(ctx, &self.failure, Task::Preflight, checks);
+        }
     }
-    http_stop.cancel();
-    if let Ok(Err(e)) = server.await {
-        warn!(error = %e, "http server ended with an error");
+
+    /// Serves HTTP until shutdown (or a dead task, or an accept error), then gives in-flight
+    /// work `shutdown.grace` and stops the server.
+    async fn serve(self, listener: TcpListener) -> Result<(), RunError> {
+        let ctx = &self.ctx;
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let http_stop = CancellationToken::new();
+        tokio::spawn(ctx.health.clone().watchdog(http_stop.clone()));
+        let mut server = tokio::spawn(crate::http::serve(
+            listener,
+            ctx.health.clone(),
+            ctx.metrics.clone(),
+            http_stop.clone(),
+        ));
+        info!(%addr, "listening (/metrics /livez /healthz /readyz /status)");
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => {}
+            res = &mut server => {
+                // The server only ends by itself on an accept error; treat it like a dead task.
+                ctx.shutdown.cancel();
+                http_stop.cancel();
+                let source = match res {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) => std::io::Error::other("stopped unexpectedly"),
+                    Err(e) => std::io::Error::other(e.to_string()),
+                };
+                return Err(RunError::Http { addr, source });
+            }
+        }
+        self.wait().await;
+        http_stop.cancel();
+        if let Ok(Err(e)) = server.await {
+            warn!(error = %e, "http server ended with an error");
+        }
+        let failed = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                info!("stopped");
+                Ok(())
+            }
+        }
     }
-    let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-    match failed {
-        Some(e) => Err(e),
-        None => {
-            info!("stopped");
-            Ok(())
+
+    /// In-flight work gets `shutdown.grace` to finish.
+    async fn wait(&self) {
+        let grace = self.ctx.config.shutdown.grace;
+        info!(grace = ?grace, "shutting down: finishing in-flight work");
+        self.ctx.tracker.close();
+        if tokio::time::timeout(grace, self.ctx.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(grace = ?grace, "grace period over; abandoning unfinished work (SQS redelivers it)");
         }
     }
 }

@@ -122,64 +122,19 @@ pub(crate) fn decide(
     replicas: &BTreeSet<String>,
     guards: Guards,
 ) -> Decision {
-    let limit = policy.limit;
     let source_entries: Vec<&Entry> = source.entries.iter().filter(|e| e.key == key).collect();
     let target_entries: Vec<&Entry> = target.entries.iter().filter(|e| e.key == key).collect();
-    let holds = policy.source_holds(&source_entries, source.complete);
-    let candidates: Vec<&Entry> = match policy.mode {
-        PurgeMode::WhenSourceEmpty => {
-            if holds {
-                return Decision::SourcePresent {
-                    source_entries: source_entries.len(),
-                };
-            }
-            if !target.complete {
-                return Decision::Refused {
-                    side: Side::Target,
-                    limit,
-                };
-            }
-            target_entries.clone()
-        }
-        PurgeMode::MirrorVersions => {
-            for (side, listing) in [(Side::Source, source), (Side::Target, target)] {
-                if !listing.complete {
-                    return Decision::Refused { side, limit };
-                }
-            }
-            if !holds {
-                target_entries.clone()
-            } else {
-                let kept: HashSet<&str> = source_entries
-                    .iter()
-                    .map(|e| e.version_id.as_str())
-                    .collect();
-                let absent: Vec<&Entry> = target_entries
-                    .iter()
-                    .copied()
-                    .filter(|e| !kept.contains(e.version_id.as_str()))
-                    .collect();
-                let proven: Vec<&Entry> = absent
-                    .iter()
-                    .copied()
-                    .filter(|e| replicas.contains(&e.version_id))
-                    .collect();
-                if proven.is_empty() {
-                    return if absent.is_empty() {
-                        Decision::NothingToDelete
-                    } else {
-                        Decision::NotReplica {
-                            entries: absent.len(),
-                        }
-                    };
-                }
-                proven
-            }
-        }
+    let listings = Listings {
+        source: &source_entries,
+        source_complete: source.complete,
+        target: &target_entries,
+        target_complete: target.complete,
     };
-    if candidates.is_empty() {
-        return Decision::NothingToDelete;
-    }
+    let candidates = match candidates(policy, &listings, replicas) {
+        Ok(c) if c.is_empty() => return Decision::NothingToDelete,
+        Ok(c) => c,
+        Err(decided) => return decided,
+    };
     if let Some(young) = guards.young_after
         && target_entries
             .iter()
@@ -187,13 +142,95 @@ pub(crate) fn decide(
     {
         return Decision::TooYoung;
     }
+    guarded(candidates, &target_entries, guards.cutoff)
+}
+
+/// One key's entries on both sides (exactly the key), and whether each listing was complete.
+struct Listings<'a> {
+    source: &'a [&'a Entry],
+    source_complete: bool,
+    target: &'a [&'a Entry],
+    target_complete: bool,
+}
+
+/// Guards 2 and 3: the target entries the mode allows deleting, or the decision that none
+/// may be.
+fn candidates<'a>(
+    policy: &Policy,
+    l: &Listings<'a>,
+    replicas: &BTreeSet<String>,
+) -> Result<Vec<&'a Entry>, Decision> {
+    let limit = policy.limit;
+    let holds = policy.source_holds(l.source, l.source_complete);
+    match policy.mode {
+        PurgeMode::WhenSourceEmpty => {
+            if holds {
+                return Err(Decision::SourcePresent {
+                    source_entries: l.source.len(),
+                });
+            }
+            if !l.target_complete {
+                return Err(Decision::Refused {
+                    side: Side::Target,
+                    limit,
+                });
+            }
+            Ok(l.target.to_vec())
+        }
+        PurgeMode::MirrorVersions => {
+            for (side, complete) in [
+                (Side::Source, l.source_complete),
+                (Side::Target, l.target_complete),
+            ] {
+                if !complete {
+                    return Err(Decision::Refused { side, limit });
+                }
+            }
+            if !holds {
+                return Ok(l.target.to_vec());
+            }
+            lost_replicas(l.source, l.target, replicas)
+        }
+    }
+}
+
+/// `mirror-versions` while the source holds the key: the target's replicas of versions the
+/// source no longer has (S3 Replication keeps version ids), and nothing else.
+fn lost_replicas<'a>(
+    source: &[&Entry],
+    target: &[&'a Entry],
+    replicas: &BTreeSet<String>,
+) -> Result<Vec<&'a Entry>, Decision> {
+    let kept: HashSet<&str> = source.iter().map(|e| e.version_id.as_str()).collect();
+    let absent: Vec<&Entry> = target
+        .iter()
+        .copied()
+        .filter(|e| !kept.contains(e.version_id.as_str()))
+        .collect();
+    let proven: Vec<&Entry> = absent
+        .iter()
+        .copied()
+        .filter(|e| replicas.contains(&e.version_id))
+        .collect();
+    match (proven.is_empty(), absent.is_empty()) {
+        (false, _) => Ok(proven),
+        (true, true) => Err(Decision::NothingToDelete),
+        (true, false) => Err(Decision::NotReplica {
+            entries: absent.len(),
+        }),
+    }
+}
+
+/// Guards 5 and 6 on the candidates: nothing modified at or after `cutoff` now, and delete
+/// markers only when no data version of the key remains.
+fn guarded(candidates: Vec<&Entry>, target: &[&Entry], cutoff: DateTime<Utc>) -> Decision {
     let (old, protected): (Vec<&Entry>, Vec<&Entry>) = candidates
         .into_iter()
-        .partition(|e| e.last_modified.is_some_and(|t| t < guards.cutoff));
+        .partition(|e| e.last_modified.is_some_and(|t| t < cutoff));
     let (markers, versions): (Vec<&Entry>, Vec<&Entry>) =
         old.into_iter().partition(|e| e.delete_marker);
     let going: HashSet<&str> = versions.iter().map(|e| e.version_id.as_str()).collect();
-    let data_stays = target_entries
+    let data_stays = target
         .iter()
         .any(|e| !e.delete_marker && !going.contains(e.version_id.as_str()));
     let mut deferred = protected.len();

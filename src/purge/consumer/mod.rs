@@ -271,28 +271,21 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
     let message_id = msg.message_id().unwrap_or_default().to_string();
     let span = info_span!("message", message_id = %message_id);
     async {
-        let m = &c.ctx.metrics;
         let cfg = &c.ctx.config;
         let receipt = msg.receipt_handle().unwrap_or_default().to_string();
         // Invisible for as long as it is held, waiting for a slot included.
-        let done = CancellationToken::new();
-        let heartbeat = tokio::spawn({
-            let queue = c.queue.clone();
-            let (receipt, vis, done) =
-                (receipt.clone(), cfg.purge.visibility_timeout, done.clone());
-            async move { queue.keep_invisible(vec![receipt], vis, done).await }
-        });
-        let slot = tokio::select! {
-            _ = c.ctx.shutdown.cancelled() => None,
-            s = slots.acquire_owned() => s.ok(),
-        };
-        let Some(slot) = slot else {
+        let invisible = Invisible::keep(c, &receipt);
+        let slot = c
+            .ctx
+            .shutdown
+            .run_until_cancelled(slots.acquire_owned())
+            .await;
+        let Some(Ok(slot)) = slot else {
             // Not started: it becomes visible again after its timeout and is received anew.
-            done.cancel();
-            let _ = heartbeat.await;
+            invisible.end().await;
             return;
         };
-        let _in_flight = m.purge.messages_in_flight(1);
+        let _in_flight = c.ctx.metrics.purge.messages_in_flight(1);
         let receive_count = msg
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -304,63 +297,16 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
             &cfg.purge,
         );
         for o in &plan.counted {
-            m.purge.record_handled(*o);
+            c.ctx.metrics.purge.record_handled(*o);
         }
         log_notes(&plan.notes, receive_count);
-
-        // The slot is free once every key is decided and its deletion handed over; the
-        // message itself stays held (its receive room, its visibility) until it settles.
-        let slot = Arc::new(slot);
-        let mirror = cfg.purge.mode == PurgeMode::MirrorVersions;
-        let decisions: Vec<_> = plan
-            .act
-            .iter()
-            .map(|e| {
-                let hold: Hold = Box::new(slot.clone());
-                let lost = e.version_id.clone().filter(|_| mirror);
-                c.keys.purge(&c.purger, &c.handle, e, lost, &message_id, hold)
-            })
-            .collect();
-        drop(slot);
-        let results = futures::future::join_all(decisions).await;
-        done.cancel();
-        let _ = heartbeat.await;
-
-        let now = Utc::now();
-        let mut settled = Vec::with_capacity(results.len());
-        let mut failure = None;
-        let mut unsettled = Vec::new();
-        for (e, r) in plan.act.iter().zip(&results) {
-            match r {
-                Ok(outcome) => {
-                    m.purge.record_handled(outcome.label());
-                    if let (KeyOutcome::Purged { deferred: 0, .. }, Some(t)) =
-                        (outcome, e.event_time)
-                    {
-                        m.purge.purged_after((now - t).num_milliseconds() as f64 / 1000.0);
-                    }
-                    settled.push(Some(outcome.is_settled()));
-                    if !outcome.is_settled() {
-                        unsettled.push(format!("{}: {}", e.key, settle::unsettled(outcome)));
-                    }
-                }
-                Err(err) => {
-                    m.purge.record_handled(PurgeOutcome::Failed);
-                    warn!(key = %e.key, error = %err, "purge failed; message will be retried");
-                    failure.get_or_insert_with(|| err.to_string());
-                    unsettled.push(format!("{}: {err}", e.key));
-                    settled.push(None);
-                }
-            }
-        }
-        match failure {
-            Some(reason) => c.handle.record_failure(reason),
-            None if !plan.act.is_empty() => c.handle.record_success(),
-            None => {}
-        }
+        let results = decide_keys(c, &plan, slot, &message_id).await;
+        invisible.end().await;
+        let keys = KeysSettled::of(&plan, &results);
+        keys.record(c);
         let settlement = settle::settle(
             plan.valid,
-            &settled,
+            &keys.settled,
             receive_count,
             cfg.purge.retry_backoff,
             cfg.purge.retry_backoff_max,
@@ -368,17 +314,145 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         if matches!(settlement, Settlement::Retry { .. })
             && c.max_receives.is_some_and(|max| receive_count >= max)
         {
-            if let Some(Note::Invalid(err)) = plan.notes.iter().find(|n| matches!(n, Note::Invalid(_))) {
-                unsettled.push(err.to_string());
-            }
-            m.purge.messages_ended(MessageResult::DeadLettered, 1);
-            error!(receive_count, reason = %unsettled.join("; "),
-                   "message handed to the DLQ: this was its last receive before the queue's maxReceiveCount");
+            last_receive(c, &plan, keys.unsettled, receive_count);
         }
         c.settler.settle(receipt, settlement);
     }
     .instrument(span)
     .await
+}
+
+/// A message kept invisible (its visibility extended) while it is held.
+struct Invisible {
+    done: CancellationToken,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Invisible {
+    fn keep(c: &Consumer, receipt: &str) -> Invisible {
+        let done = CancellationToken::new();
+        let queue = c.queue.clone();
+        let (receipt, vis) = (receipt.to_string(), c.ctx.config.purge.visibility_timeout);
+        let until = done.clone();
+        let heartbeat =
+            tokio::spawn(async move { queue.keep_invisible(vec![receipt], vis, until).await });
+        Invisible { done, heartbeat }
+    }
+
+    async fn end(self) {
+        self.done.cancel();
+        let _ = self.heartbeat.await;
+    }
+}
+
+/// Every key of the message decided, together. The slot is free once every key is decided
+/// and its deletion handed over; the message itself stays held (its receive room, its
+/// visibility) until it settles.
+async fn decide_keys(
+    c: &Consumer,
+    plan: &settle::MessagePlan,
+    slot: OwnedSemaphorePermit,
+    message_id: &str,
+) -> Vec<Result<KeyOutcome, PurgeError>> {
+    let slot = Arc::new(slot);
+    let mirror = c.ctx.config.purge.mode == PurgeMode::MirrorVersions;
+    let decisions: Vec<_> = plan
+        .act
+        .iter()
+        .map(|e| {
+            let hold: Hold = Box::new(slot.clone());
+            let lost = e.version_id.clone().filter(|_| mirror);
+            c.keys
+                .purge(&c.purger, &c.handle, e, lost, message_id, hold)
+        })
+        .collect();
+    drop(slot);
+    futures::future::join_all(decisions).await
+}
+
+/// What became of a message's keys: counted, logged, and the task's health recorded.
+struct KeysSettled {
+    /// Per key: settled, not yet (look again), or failed (`None`).
+    settled: Vec<Option<bool>>,
+    failure: Option<String>,
+    /// Why each unsettled key is not, for the last receive's log line.
+    unsettled: Vec<String>,
+    /// Outcomes to count, with the lag of each finished purge.
+    outcomes: Vec<(PurgeOutcome, Option<f64>)>,
+    any: bool,
+}
+
+impl KeysSettled {
+    fn of(plan: &settle::MessagePlan, results: &[Result<KeyOutcome, PurgeError>]) -> KeysSettled {
+        let now = Utc::now();
+        let mut k = KeysSettled {
+            settled: Vec::with_capacity(results.len()),
+            failure: None,
+            unsettled: Vec::new(),
+            outcomes: Vec::with_capacity(results.len()),
+            any: !plan.act.is_empty(),
+        };
+        for (e, r) in plan.act.iter().zip(results) {
+            match r {
+                Ok(outcome) => {
+                    let lag = match (outcome, e.event_time) {
+                        (KeyOutcome::Purged { deferred: 0, .. }, Some(t)) => {
+                            Some((now - t).num_milliseconds() as f64 / 1000.0)
+                        }
+                        _ => None,
+                    };
+                    k.outcomes.push((outcome.label(), lag));
+                    k.settled.push(Some(outcome.is_settled()));
+                    if !outcome.is_settled() {
+                        k.unsettled
+                            .push(format!("{}: {}", e.key, settle::unsettled(outcome)));
+                    }
+                }
+                Err(err) => {
+                    warn!(key = %e.key, error = %err, "purge failed; message will be retried");
+                    k.outcomes.push((PurgeOutcome::Failed, None));
+                    k.failure.get_or_insert_with(|| err.to_string());
+                    k.unsettled.push(format!("{}: {err}", e.key));
+                    k.settled.push(None);
+                }
+            }
+        }
+        k
+    }
+
+    fn record(&self, c: &Consumer) {
+        let m = &c.ctx.metrics.purge;
+        for (outcome, lag) in &self.outcomes {
+            m.record_handled(*outcome);
+            if let Some(lag) = lag {
+                m.purged_after(*lag);
+            }
+        }
+        match &self.failure {
+            Some(reason) => c.handle.record_failure(reason.clone()),
+            None if self.any => c.handle.record_success(),
+            None => {}
+        }
+    }
+}
+
+/// The message will be retried, but this was its last receive before the queue's
+/// maxReceiveCount hands it to the DLQ: say why, once.
+fn last_receive(
+    c: &Consumer,
+    plan: &settle::MessagePlan,
+    mut why: Vec<String>,
+    receive_count: u32,
+) {
+    if let Some(Note::Invalid(err)) = plan.notes.iter().find(|n| matches!(n, Note::Invalid(_))) {
+        why.push(err.to_string());
+    }
+    c.ctx
+        .metrics
+        .purge
+        .messages_ended(MessageResult::DeadLettered, 1);
+    error!(receive_count, reason = %why.join("; "),
+           "message handed to the DLQ: this was its last receive before the queue's maxReceiveCount");
 }
 
 fn log_notes(notes: &[Note], receive_count: u32) {
