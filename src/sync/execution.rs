@@ -13,19 +13,12 @@ use tracing::{error, info, warn};
 use super::claim::{self, ChunkStep, ClaimStatus, ExecStatus, Skip};
 use super::runner::{DateOutcome, Hold, RunOpts, SyncError, Syncer, skipped};
 use super::verification::{self, Next};
+use super::watch::Watch;
 use crate::config::FilterMode;
+use crate::verify::{PartitionReport, Verification};
 
 /// The tag that carries a chunk's start token.
 pub const START_TAG: &str = "s3-reconciler:start";
-
-/// How following one execution ended.
-enum Watch {
-    Success,
-    Error(String),
-    Timeout,
-    Lost,
-    Interrupted,
-}
 
 /// What to do with chunk `i` before following it.
 enum Begin {
@@ -41,79 +34,29 @@ impl Syncer {
         opts: RunOpts,
         shutdown: &CancellationToken,
     ) -> Result<DateOutcome, SyncError> {
-        let s = &self.config.sync;
         self.metrics.sync.filter_built(hold.claim.value.patterns());
         if hold.claim.value.chunks.is_empty() {
-            let filtered = !s.include_projects.is_empty() || !s.exclude_projects.is_empty();
-            let reason = format!(
-                "no project under s3://{}/{}{}",
-                self.config.source.bucket,
-                s.prefix,
-                if filtered {
-                    " left after sync.include_projects and sync.exclude_projects"
-                } else {
-                    ""
-                }
-            );
-            warn!(%reason, "nothing to sync for the date");
-            return self
-                .ended(hold, ClaimStatus::Empty, reason, DateOutcome::Empty)
-                .await;
+            return self.no_projects(hold).await;
         }
         loop {
             if let Some(ended) = self.run_chunks(hold, opts, shutdown).await? {
                 return Ok(ended);
             }
-            if !s.verify {
+            if !self.config.sync.verify {
                 break;
             }
             let (v, reports) = self.verify_claim(&hold.claim.value).await?;
             hold.claim.value.verification = Some(v.clone());
-            let c = v.counts;
-            match verification::next_step(&v, hold.claim.value.attempts, s.max_attempts.get()) {
+            let next = verification::next_step(
+                &v,
+                hold.claim.value.attempts,
+                self.config.sync.max_attempts.get(),
+            );
+            match next {
                 Next::Complete => break,
-                Next::Empty => {
-                    let reason = format!(
-                        "every one of the date's {} partition(s) is empty in s3://{}: the writer may be late",
-                        v.partitions, self.config.source.bucket
-                    );
-                    warn!(%reason, "nothing to sync for the date yet");
-                    return self
-                        .ended(hold, ClaimStatus::Empty, reason, DateOutcome::Empty)
-                        .await;
-                }
-                Next::GiveUp => {
-                    let reason = format!(
-                        "after {} attempt(s), {} object(s) are missing, {} of another size and {} late in the target (e.g. {})",
-                        hold.claim.value.attempts,
-                        c.missing,
-                        c.size_mismatched,
-                        c.late,
-                        v.missing_keys.join(", ")
-                    );
-                    let outcome = DateOutcome::Incomplete {
-                        missing: c.missing,
-                        size_mismatched: c.size_mismatched,
-                        late: c.late,
-                    };
-                    return self.ended(hold, ClaimStatus::Failed, reason, outcome).await;
-                }
-                Next::Late => {
-                    self.add_follow_up(&mut hold.claim.value, &reports)?;
-                    let reason = format!(
-                        "{} object(s) written after their execution started; a follow-up copies and verifies them",
-                        c.late
-                    );
-                    let outcome = DateOutcome::Late { objects: c.late };
-                    let retry = self.clock.now()
-                        + chrono::Duration::from_std(s.retry_interval).unwrap_or_default();
-                    let claim = &mut hold.claim.value;
-                    claim.status = ClaimStatus::Late;
-                    claim.error = Some(reason);
-                    claim.retry_at = Some(retry);
-                    info!(retry_at = %retry, late = c.late, "late objects: the follow-up runs later");
-                    return self.saved(hold, outcome).await;
-                }
+                Next::Empty => return self.partitions_empty(hold, &v).await,
+                Next::GiveUp => return self.gave_up(hold, &v).await,
+                Next::Late => return self.late(hold, &v, &reports).await,
                 Next::FollowUp => {
                     self.add_follow_up(&mut hold.claim.value, &reports)?;
                     if !self.save(hold).await? {
@@ -122,6 +65,86 @@ impl Syncer {
                 }
             }
         }
+        self.succeeded(hold).await
+    }
+
+    /// No project to sync for the date (none at all, or none left after the globs).
+    async fn no_projects(&self, hold: &mut Hold) -> Result<DateOutcome, SyncError> {
+        let s = &self.config.sync;
+        let filtered = !s.include_projects.is_empty() || !s.exclude_projects.is_empty();
+        let reason = format!(
+            "no project under s3://{}/{}{}",
+            self.config.source.bucket,
+            s.prefix,
+            if filtered {
+                " left after sync.include_projects and sync.exclude_projects"
+            } else {
+                ""
+            }
+        );
+        warn!(%reason, "nothing to sync for the date");
+        self.ended(hold, ClaimStatus::Empty, reason, DateOutcome::Empty)
+            .await
+    }
+
+    /// Every partition of the date is empty: the writer may be late, so it is retried.
+    async fn partitions_empty(
+        &self,
+        hold: &mut Hold,
+        v: &Verification,
+    ) -> Result<DateOutcome, SyncError> {
+        let reason = format!(
+            "every one of the date's {} partition(s) is empty in s3://{}: the writer may be late",
+            v.partitions, self.config.source.bucket
+        );
+        warn!(%reason, "nothing to sync for the date yet");
+        self.ended(hold, ClaimStatus::Empty, reason, DateOutcome::Empty)
+            .await
+    }
+
+    /// Objects still missing after every attempt.
+    async fn gave_up(&self, hold: &mut Hold, v: &Verification) -> Result<DateOutcome, SyncError> {
+        let c = v.counts;
+        let reason = format!(
+            "after {} attempt(s), {} object(s) are missing, {} of another size and {} late in the target (e.g. {})",
+            hold.claim.value.attempts,
+            c.missing,
+            c.size_mismatched,
+            c.late,
+            v.missing_keys.join(", ")
+        );
+        let outcome = DateOutcome::Incomplete {
+            missing: c.missing,
+            size_mismatched: c.size_mismatched,
+            late: c.late,
+        };
+        self.ended(hold, ClaimStatus::Failed, reason, outcome).await
+    }
+
+    /// Objects written after their execution started: a follow-up copies and verifies them
+    /// after `sync.retry_interval`, before the date is final.
+    async fn late(
+        &self,
+        hold: &mut Hold,
+        v: &Verification,
+        reports: &[PartitionReport],
+    ) -> Result<DateOutcome, SyncError> {
+        let late = v.counts.late;
+        self.add_follow_up(&mut hold.claim.value, reports)?;
+        let retry = self.clock.now()
+            + chrono::Duration::from_std(self.config.sync.retry_interval).unwrap_or_default();
+        let claim = &mut hold.claim.value;
+        claim.status = ClaimStatus::Late;
+        claim.error = Some(format!(
+            "{late} object(s) written after their execution started; a follow-up copies and verifies them"
+        ));
+        claim.retry_at = Some(retry);
+        info!(retry_at = %retry, late, "late objects: the follow-up runs later");
+        self.saved(hold, DateOutcome::Late { objects: late }).await
+    }
+
+    /// Every chunk ran and (if asked) verified complete.
+    async fn succeeded(&self, hold: &mut Hold) -> Result<DateOutcome, SyncError> {
         let claim = &mut hold.claim.value;
         claim.status = ClaimStatus::Success;
         claim.error = None;
@@ -396,87 +419,6 @@ impl Syncer {
             let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
             if slept.await.is_none() {
                 return Ok(Some(DateOutcome::Interrupted));
-            }
-        }
-    }
-
-    /// Follows chunk `i`'s execution to its end, refreshing the claim on every poll (the
-    /// heartbeat that keeps it from going stale).
-    async fn watch(
-        &self,
-        hold: &mut Hold,
-        i: usize,
-        arn: &str,
-        shutdown: &CancellationToken,
-    ) -> Result<Watch, SyncError> {
-        let s = &self.config.sync;
-        let watching_since = self.clock.now();
-        let tracked = self
-            .health
-            .as_ref()
-            .map(|h| h.track("DescribeTaskExecution", arn));
-        let mut unknown_logged = false;
-        loop {
-            match self.datasync.describe(arn).await {
-                Ok(ex) => {
-                    if let Some(t) = &tracked {
-                        t.progress();
-                    }
-                    let chunk = &mut hold.claim.value.chunks[i];
-                    chunk.status = Some(ex.status.clone());
-                    chunk.started_at = ex.started_at.or(chunk.started_at);
-                    chunk.launched_at = ex.launched_at.or(chunk.launched_at);
-                    match &ex.status {
-                        ExecStatus::Success => {
-                            chunk.files_transferred = ex.files_transferred;
-                            chunk.bytes_transferred = ex.bytes_transferred;
-                            self.metrics
-                                .sync
-                                .execution_transferred(ex.files_transferred, ex.bytes_transferred);
-                            return Ok(match self.save(hold).await? {
-                                true => Watch::Success,
-                                false => Watch::Lost,
-                            });
-                        }
-                        ExecStatus::Error => {
-                            let (code, detail) = ex.error.unwrap_or_default();
-                            let reason = format!("{code}: {detail}");
-                            chunk.error = Some(reason.clone());
-                            return Ok(Watch::Error(reason));
-                        }
-                        ExecStatus::Unknown(raw) if !unknown_logged => {
-                            warn!(execution_arn = %arn, status = %raw, "unknown DataSync status; treating it as still running");
-                            unknown_logged = true;
-                        }
-                        _ => {}
-                    }
-                }
-                // A slow or throttled API is no reason to abandon an execution that runs on.
-                Err(e) if e.is_transient() => {
-                    warn!(error = %e, "could not read the execution's status; will try again");
-                }
-                // The execution exists and may be running: the claim stays as it is.
-                Err(e) => return Err(SyncError::Unsure(e)),
-            }
-            if !self.save(hold).await? {
-                return Ok(Watch::Lost);
-            }
-            // The clock runs from when the execution left the task's queue (LaunchTime), not
-            // from when it was started, also for a runner that resumes following it.
-            let chunk = &hold.claim.value.chunks[i];
-            let since = chunk
-                .launched_at
-                .or(chunk.started_at)
-                .unwrap_or(watching_since);
-            if chunk.launched_at.is_some() || chunk.status != Some(ExecStatus::Queued) {
-                let ran = (self.clock.now() - since).to_std().unwrap_or_default();
-                if ran >= s.timeout {
-                    return Ok(Watch::Timeout);
-                }
-            }
-            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
-            if slept.await.is_none() {
-                return Ok(Watch::Interrupted);
             }
         }
     }

@@ -17,3 +17,4 @@ pub mod scheduler;
 pub mod state;
 pub mod tasklock;
 pub mod verification;
+pub mod watch;
