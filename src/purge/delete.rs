@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::error;
 
+use super::audit::{AuditAction, AuditLine, Origin};
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, DELETE_BATCH, DeleteReport, Entry, EntryError, xml_safe};
 use crate::labels::{EntryKind, ErrorKind};
@@ -151,15 +152,6 @@ pub struct Partial {
 /// Set when nothing more may be deleted on behalf of a run (the sweep after a delete error):
 /// checked when a deletion is handed over and again just before its request is sent.
 pub(crate) type StopFlag = Arc<AtomicBool>;
-
-/// Why and on whose behalf entries are deleted; both go into every audit line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Origin {
-    /// The event name, `manual` or `sweep`.
-    pub reason: String,
-    /// The SQS message id, or what started a manual run.
-    pub message_id: String,
-}
 
 struct Job {
     entries: Vec<Entry>,
@@ -320,7 +312,14 @@ async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
         }
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
         for (i, e) in &chunk {
-            audit_intent(bucket, e, &jobs[*i].origin, &batch_id);
+            audit(
+                bucket,
+                e,
+                &jobs[*i].origin,
+                AuditAction::Deleting {
+                    batch_id: &batch_id,
+                },
+            );
         }
         let entries: Vec<&Entry> = chunk.iter().map(|(_, e)| *e).collect();
         let outcome = bucket.delete_versions(&entries).await;
@@ -334,7 +333,14 @@ async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
             continue;
         };
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
-        audit_intent(bucket, entry, &jobs[i].origin, &batch_id);
+        audit(
+            bucket,
+            entry,
+            &jobs[i].origin,
+            AuditAction::Deleting {
+                batch_id: &batch_id,
+            },
+        );
         let outcome = bucket.delete_version(entry).await.map(|()| DeleteReport {
             deleted: vec![(entry.key.clone(), entry.version_id.clone())],
             errors: Vec::new(),
@@ -397,7 +403,15 @@ fn settle_chunk<'a>(
             return chunk
                 .iter()
                 .map(|(i, entry)| {
-                    audit_failure(bucket, entry, &jobs[*i].origin, batch_id, &e.to_string());
+                    audit(
+                        bucket,
+                        entry,
+                        &jobs[*i].origin,
+                        AuditAction::Failed {
+                            batch_id,
+                            error: &e.to_string(),
+                        },
+                    );
                     (*i, *entry, Err(DeleteError::Request(e.clone())))
                 })
                 .collect();
@@ -424,10 +438,7 @@ fn settle_chunk<'a>(
                 } else {
                     EntryKind::Version
                 });
-                info!(target: "s3_reconciler::audit", action = "delete", bucket = %bucket.name,
-                      key = %entry.key, version_id = %entry.version_id,
-                      delete_marker = entry.delete_marker, reason = %origin.reason,
-                      message_id = %origin.message_id, batch_id, "deleted target entry");
+                audit(bucket, entry, origin, AuditAction::Deleted { batch_id });
                 return (*i, *entry, Ok(()));
             }
             let err = match errors.get(&id) {
@@ -444,33 +455,29 @@ fn settle_chunk<'a>(
                     version_id: entry.version_id.clone(),
                 },
             };
-            audit_failure(bucket, entry, origin, batch_id, &err.to_string());
+            audit(
+                bucket,
+                entry,
+                origin,
+                AuditAction::Failed {
+                    batch_id,
+                    error: &err.to_string(),
+                },
+            );
             (*i, *entry, Err(err))
         })
         .collect()
 }
 
-fn audit_intent(bucket: &Bucket, e: &Entry, origin: &Origin, batch_id: &str) {
-    info!(target: "s3_reconciler::audit", action = "deleting", bucket = %bucket.name, key = %e.key,
-          version_id = %e.version_id, delete_marker = e.delete_marker, reason = %origin.reason,
-          message_id = %origin.message_id, batch_id, "deleting target entry");
-}
-
-fn audit_failure(bucket: &Bucket, e: &Entry, origin: &Origin, batch_id: &str, error: &str) {
-    warn!(target: "s3_reconciler::audit", action = "delete_failed", bucket = %bucket.name,
-          key = %e.key, version_id = %e.version_id, delete_marker = e.delete_marker,
-          reason = %origin.reason, message_id = %origin.message_id, batch_id, error,
-          "target entry not deleted");
-}
-
-/// Logs what a dry run would delete.
-pub(crate) fn audit_dry_run(bucket: &str, entries: &[Entry], origin: &Origin) {
-    for e in entries {
-        info!(target: "s3_reconciler::audit", action = "would_delete", bucket, key = %e.key,
-              version_id = %e.version_id, delete_marker = e.delete_marker,
-              reason = %origin.reason, message_id = %origin.message_id, dry_run = true,
-              "dry run: target entry would be deleted");
+/// One audit line for `entry` (see [`super::audit`]).
+fn audit(bucket: &Bucket, entry: &Entry, origin: &Origin, action: AuditAction) {
+    AuditLine {
+        bucket: &bucket.name,
+        entry,
+        origin,
+        action,
     }
+    .record();
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 //! - [`coalesce`]: which keys share one range listing, and each key's entries from its pages
 //!   (pure);
 //! - [`lister`]: the listing task (rounds, range or per-key listings, both sides at once);
-//! - [`delete`]: the only deletes, batched and audited;
+//! - [`delete`]: the only deletes, batched and audited ([`audit`]: the audit line);
 //! - [`purger`]: one key from listing to deletion;
 //! - [`consumer`]: the SQS pipeline that drives it.
 
+pub mod audit;
 pub mod coalesce;
 pub mod consumer;
 pub mod decide;

@@ -13,8 +13,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
+use super::audit::{AuditAction, AuditLine, Origin};
 use super::decide::{self, Decision, Entry, Guards, Policy, Side};
-use super::delete::{self, Deciding, DeleteError, Deleter, Hold, Origin, Partial, StopFlag};
+use super::delete::{self, Deciding, DeleteError, Deleter, Hold, Partial, StopFlag};
 use super::lister::{Lister, Listings};
 use crate::aws::AwsError;
 use crate::aws::s3::Bucket;
@@ -351,7 +352,16 @@ impl Purger {
     ) -> Result<KeyOutcome, PurgeError> {
         if self.dry_run {
             let all: Vec<Entry> = versions.into_iter().chain(markers).collect();
-            delete::audit_dry_run(&self.target.name, &all, &origin);
+            for entry in &all {
+                let action = AuditAction::WouldDelete;
+                AuditLine {
+                    bucket: &self.target.name,
+                    entry,
+                    origin: &origin,
+                    action,
+                }
+                .record();
+            }
             return Ok(KeyOutcome::Purged {
                 deleted: all,
                 dry_run: true,

@@ -285,33 +285,7 @@ impl Sweeper {
             info!(%prefix, run_id = %lease.run_id, after = ?lease.checkpoint.as_ref().map(|c| &c.after),
                   "resuming an interrupted sweep from its checkpoint");
         }
-        let mut walk = Walk::new(
-            &self.source,
-            &self.target,
-            prefix,
-            lease.checkpoint.as_ref(),
-            self.policy.limit + 1,
-        );
-        let guard = Guard {
-            kind,
-            run,
-            stopped: run.stop_flag(),
-            run_id: lease.run_id.clone(),
-            young_after: Utc::now()
-                - chrono::Duration::from_std(self.config.sweep.min_age)
-                    .unwrap_or(chrono::Duration::MAX),
-        };
-        let mut at = Held {
-            name: lease::name(prefix),
-            lease,
-            etag,
-            last_write: Instant::now(),
-        };
-        let mut t = Tally::new(
-            prefix,
-            &self.metrics,
-            Frontier::resume(at.lease.checkpoint.clone()),
-        );
+        let (mut walk, guard, mut at, mut t) = self.open(prefix, kind, run, lease, etag);
         let mut pending = FuturesOrdered::new();
         let tracked = self
             .health
@@ -348,6 +322,41 @@ impl Sweeper {
             t.decided(f, on_line);
         }
         self.finish(at, t).await
+    }
+
+    /// The walk of `prefix` from its lease's checkpoint, what its decisions share, the lease
+    /// as held, and a fresh tally.
+    fn open<'s, 'r>(
+        &'s self,
+        prefix: &'s str,
+        kind: RunKind,
+        run: &'r RunHandle,
+        lease: Lease,
+        etag: String,
+    ) -> (Walk<'s>, Guard<'r>, Held, Tally<'s>) {
+        let walk = Walk::new(
+            &self.source,
+            &self.target,
+            prefix,
+            lease.checkpoint.as_ref(),
+            self.policy.limit + 1,
+        );
+        let min_age = chrono::Duration::from_std(self.config.sweep.min_age);
+        let guard = Guard {
+            kind,
+            run,
+            stopped: run.stop_flag(),
+            run_id: lease.run_id.clone(),
+            young_after: Utc::now() - min_age.unwrap_or(chrono::Duration::MAX),
+        };
+        let frontier = Frontier::resume(lease.checkpoint.clone());
+        let at = Held {
+            name: lease::name(prefix),
+            lease,
+            etag,
+            last_write: Instant::now(),
+        };
+        (walk, guard, at, Tally::new(prefix, &self.metrics, frontier))
     }
 
     /// One joined key of the walk: counted, and, if it is an orphan old enough to decide,

@@ -44,8 +44,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         if ctx.shutdown.is_cancelled() {
             return Ok(());
         }
-        let now = clock.now();
-        let next = match next_fire(schedule, tz, fired, now) {
+        let next = match next_fire(schedule, tz, fired, clock.now()) {
             None => {
                 return Err(format!("schedule `{}` never fires again", schedule.as_str()).into());
             }
@@ -57,27 +56,9 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             }
             Some(NextFire::At(next)) => next,
         };
-        handle.set_detail("next_run", json!(next));
-        let retry = match fired {
-            Some(f) => next_retry(&ctx, &syncer, f).await,
-            None => None,
-        };
-        handle.set_detail("next_retry", json!(retry));
-        let floor = cfg
-            .sync
-            .retry_interval
-            .min(cfg.sync.claim_ttl)
-            .min(RETRY_FLOOR);
-        let look = now + chrono::Duration::from_std(cfg.sync.claim_ttl).unwrap_or_default();
-        let (at, wake) = next_wake(next, retry, look, now, floor);
-        if ctx
-            .shutdown
-            .run_until_cancelled(clock.sleep_until(at))
-            .await
-            .is_none()
-        {
+        let Some(wake) = sleep_until_due(&ctx, &syncer, &handle, next, fired).await else {
             return Ok(());
-        }
+        };
         debug!(target: "s3_reconciler::sync::scheduler", reason = ?wake, "scheduler woke");
         match (wake, fired) {
             // Only reads the claims again (the loop does): a claim written by another
@@ -94,6 +75,32 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             }
         }
     }
+}
+
+/// Sleeps until the next fire, an earlier due retry, or the next look at the claims; says
+/// which. `None` on shutdown.
+async fn sleep_until_due(
+    ctx: &Context,
+    syncer: &Syncer,
+    handle: &TaskHandle,
+    next: DateTime<Utc>,
+    fired: Option<DateTime<Utc>>,
+) -> Option<Wake> {
+    let s = &ctx.config.sync;
+    handle.set_detail("next_run", json!(next));
+    let retry = match fired {
+        Some(f) => next_retry(ctx, syncer, f).await,
+        None => None,
+    };
+    handle.set_detail("next_retry", json!(retry));
+    let floor = s.retry_interval.min(s.claim_ttl).min(RETRY_FLOOR);
+    let now = ctx.clock.now();
+    let look = now + chrono::Duration::from_std(s.claim_ttl).unwrap_or_default();
+    let (at, wake) = next_wake(next, retry, look, now, floor);
+    ctx.shutdown
+        .run_until_cancelled(ctx.clock.sleep_until(at))
+        .await
+        .map(|()| wake)
 }
 
 /// The schedule's next fire after the one that last ran.

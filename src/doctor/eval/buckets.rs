@@ -84,10 +84,28 @@ pub fn replication(
             );
         }
     };
+    let uncovered = uncovered(&rules, target, scope);
+    if uncovered.is_empty() {
+        return Check::pass(
+            CheckId::SourceReplication,
+            resource,
+            format!("replication to s3://{target} covers purge.prefixes"),
+        );
+    }
+    Check::fail(
+        CheckId::SourceReplication,
+        resource,
+        format!("no enabled replication rule to s3://{target} covers {uncovered}"),
+        fix,
+    )
+}
+
+/// The prefixes of `scope` no enabled rule replicates to `target`, quoted for a message.
+fn uncovered(rules: &[ReplicationRule], target: &str, scope: &[String]) -> String {
     let to_target = |r: &&ReplicationRule| {
         r.enabled && r.destination.trim_start_matches("arn:aws:s3:::") == target
     };
-    let uncovered: Vec<&String> = scope
+    scope
         .iter()
         .filter(|p| {
             !rules
@@ -95,28 +113,9 @@ pub fn replication(
                 .filter(to_target)
                 .any(|r| r.prefix.as_deref().is_some_and(|rp| p.starts_with(rp)))
         })
-        .collect();
-    if uncovered.is_empty() {
-        Check::pass(
-            CheckId::SourceReplication,
-            resource,
-            format!("replication to s3://{target} covers purge.prefixes"),
-        )
-    } else {
-        Check::fail(
-            CheckId::SourceReplication,
-            resource,
-            format!(
-                "no enabled replication rule to s3://{target} covers {}",
-                uncovered
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            fix,
-        )
-    }
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `target.lifecycle` (`mirror-versions`): a rule that expires current versions in the target

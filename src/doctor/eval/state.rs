@@ -21,73 +21,71 @@ pub struct StateProbe {
 pub fn state(bucket: &str, prefix: &str, p: &StateProbe) -> Check {
     let c = CheckId::StateBucket;
     let resource = format!("s3://{bucket}/{prefix}");
-    if let Err(e) = &p.write {
-        return Check::fail(
-            c,
-            resource,
-            format!("cannot write a claim: {}", e.line),
-            format!(
-                "allow the daemon's role s3:PutObject and s3:GetObject on s3://{bucket}/{prefix}*"
-            ),
-        );
-    }
-    match &p.conditional_refused {
-        Ok(true) => {}
-        Ok(false) => {
-            return Check::fail(
-                c,
-                resource,
-                "a create-if-absent write (If-None-Match: *) over an existing object succeeded: this store ignores conditional writes, so two replicas could both claim a date",
-                "use an S3 bucket (or a store that honours If-None-Match and If-Match) for state.bucket",
-            );
-        }
-        Err(e) => {
-            return Check::fail(
-                c,
-                resource,
-                format!("conditional write failed: {}", e.line),
-                "allow the daemon's role s3:PutObject on the prefix",
-            );
-        }
-    }
-    match &p.read_back {
-        Ok(true) => {}
-        Ok(false) => {
-            return Check::fail(
-                c,
-                resource,
-                "the probe read back different from what was written",
-                "check for another writer or a caching proxy in front of the bucket",
-            );
-        }
-        Err(e) => {
-            return Check::fail(
-                c,
-                resource,
-                format!("cannot read a claim back: {}", e.line),
-                format!("allow the daemon's role s3:GetObject on s3://{bucket}/{prefix}*"),
-            );
-        }
-    }
-    match &p.missing {
-        Ok(()) => Check::pass(
+    let problem = written(bucket, prefix, p)
+        .or_else(|| conditional(p))
+        .or_else(|| read_back(bucket, prefix, p))
+        .or_else(|| missing(bucket, p));
+    match problem {
+        Some((detail, fix)) => Check::fail(c, resource, detail, fix),
+        None => Check::pass(
             c,
             resource,
             "claims are written conditionally, read back, and a missing one reads as not found",
         ),
-        Err(e) if e.kind == ErrorKind::AccessDenied => Check::fail(
-            c,
-            resource,
-            "reading a claim that does not exist answers AccessDenied, not NotFound: S3 hides existence from callers that may not list the bucket, so the first sync of every date would fail",
+    }
+}
+
+/// What is wrong and how to fix it.
+type Problem = Option<(String, String)>;
+
+fn written(bucket: &str, prefix: &str, p: &StateProbe) -> Problem {
+    let e = p.write.as_ref().err()?;
+    Some((
+        format!("cannot write a claim: {}", e.line),
+        format!("allow the daemon's role s3:PutObject and s3:GetObject on s3://{bucket}/{prefix}*"),
+    ))
+}
+
+fn conditional(p: &StateProbe) -> Problem {
+    match &p.conditional_refused {
+        Ok(true) => None,
+        Ok(false) => Some((
+            "a create-if-absent write (If-None-Match: *) over an existing object succeeded: this store ignores conditional writes, so two replicas could both claim a date".into(),
+            "use an S3 bucket (or a store that honours If-None-Match and If-Match) for state.bucket".into(),
+        )),
+        Err(e) => Some((
+            format!("conditional write failed: {}", e.line),
+            "allow the daemon's role s3:PutObject on the prefix".into(),
+        )),
+    }
+}
+
+fn read_back(bucket: &str, prefix: &str, p: &StateProbe) -> Problem {
+    match &p.read_back {
+        Ok(true) => None,
+        Ok(false) => Some((
+            "the probe read back different from what was written".into(),
+            "check for another writer or a caching proxy in front of the bucket".into(),
+        )),
+        Err(e) => Some((
+            format!("cannot read a claim back: {}", e.line),
+            format!("allow the daemon's role s3:GetObject on s3://{bucket}/{prefix}*"),
+        )),
+    }
+}
+
+fn missing(bucket: &str, p: &StateProbe) -> Problem {
+    match &p.missing {
+        Ok(()) => None,
+        Err(e) if e.kind == ErrorKind::AccessDenied => Some((
+            "reading a claim that does not exist answers AccessDenied, not NotFound: S3 hides existence from callers that may not list the bucket, so the first sync of every date would fail".into(),
             format!(
                 "allow the daemon's role s3:ListBucket on arn:aws:s3:::{bucket} (no s3:prefix condition: S3 checks it without one)"
             ),
-        ),
-        Err(e) => Check::fail(
-            c,
-            resource,
+        )),
+        Err(e) => Some((
             format!("reading a missing claim failed: {}", e.line),
-            "check the state bucket's policy",
-        ),
+            "check the state bucket's policy".into(),
+        )),
     }
 }
