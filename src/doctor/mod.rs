@@ -2,77 +2,41 @@
 //! on the customer's resources (and one probe document under the state prefix). The same
 //! checks run inside the daemon at start-up and periodically ([`preflight`]).
 //!
-//! Only the checks the enabled tasks depend on run; each has an id ([`CheckId`]) that is also
-//! its metric label. Verdicts are pure ([`eval`]); this module gathers the facts.
+//! Only the checks the enabled tasks depend on run ([`checks`]); each has an id ([`CheckId`])
+//! that is also its metric label. Verdicts are pure ([`eval`]), from facts translated out of
+//! AWS's answers ([`facts`]); this module gathers them, through the `aws` wrappers.
 
+pub mod checks;
 pub mod eval;
+pub mod facts;
 pub mod preflight;
+pub mod render;
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 
-use aws_sdk_datasync::types::ScheduleStatus;
-use aws_sdk_s3::types::{Event, FilterRuleName};
-
+use checks::{Facts, needs, relevant};
 pub use eval::Check;
-use eval::{CallError, Destination, Notification, StateProbe, TaskFacts};
+use eval::{CallError, StateProbe, TaskFacts};
+use facts::{notifications, task_facts};
+pub use render::healthy;
+pub(crate) use render::render_text;
 
+use crate::aws::Clients;
 use crate::aws::datasync::DataSync;
 use crate::aws::s3::{Bucket, Condition, Put};
 use crate::aws::sqs::Queue;
-use crate::aws::{AwsError, Clients};
-use crate::config::{Config, PurgeMode, parse_task_arn};
-use crate::labels::{CheckId, CheckStatus, Task};
+use crate::config::{Config, parse_task_arn};
+use crate::labels::CheckId;
 use crate::metrics::Metrics;
 
-impl From<AwsError> for CallError {
-    fn from(e: AwsError) -> Self {
-        CallError {
-            kind: e.kind,
-            code: e.code.as_deref().map(str::to_string),
-            bucket_region: e.bucket_region.as_deref().map(str::to_string),
-            line: e.to_string(),
-        }
+/// `checks` when `wanted`, else none (and nothing asked of AWS).
+async fn when(wanted: bool, checks: impl Future<Output = Vec<Check>>) -> Vec<Check> {
+    match wanted {
+        true => checks.await,
+        false => Vec::new(),
     }
-}
-
-/// The tasks a check's failure makes not ready.
-pub(crate) fn dependents(check: CheckId) -> &'static [Task] {
-    use CheckId::*;
-    match check {
-        SourceBucket | TargetBucket => &[Task::Sync, Task::Purge, Task::Sweep],
-        SourceVersioning | TargetVersioning => &[Task::Purge, Task::Sweep],
-        SourceNotification | QueueExists | QueueRedrive => &[Task::Purge],
-        SourceReplication | TargetLifecycle => &[Task::Purge, Task::Sweep],
-        DatasyncTask | DatasyncLocations | DatasyncSchedule | DatasyncFilters | DatasyncOptions => {
-            &[Task::Sync]
-        }
-        StateBucket => &[Task::Sync, Task::Sweep],
-    }
-}
-
-/// Whether a check means anything in this configuration, whatever the tasks.
-fn applies(check: CheckId, config: &Config) -> bool {
-    match check {
-        CheckId::SourceReplication | CheckId::TargetLifecycle => {
-            config.purge.mode == PurgeMode::MirrorVersions
-        }
-        _ => true,
-    }
-}
-
-/// The checks the enabled tasks depend on, in a stable order.
-pub(crate) fn relevant(config: &Config) -> Vec<CheckId> {
-    let enabled = |t: Task| match t {
-        Task::Sync => config.sync.enabled,
-        Task::Purge => config.purge.enabled,
-        Task::Sweep => config.sweep.enabled,
-        Task::Preflight => false,
-    };
-    CheckId::ALL
-        .iter()
-        .copied()
-        .filter(|c| applies(*c, config) && dependents(*c).iter().any(|t| enabled(*t)))
-        .collect()
 }
 
 /// Gathers facts and runs checks.
@@ -97,36 +61,22 @@ impl Doctor {
         Bucket::new(client.clone(), name, self.metrics.clone())
     }
 
-    /// Runs every relevant check; the order is [`CheckId`]'s.
+    /// Runs every relevant check; the order is [`CheckId`]'s. The facts a check needs are
+    /// gathered whenever that check is wanted.
     pub async fn run(&self) -> Vec<Check> {
         let wanted = relevant(&self.config);
         let has = |c: CheckId| wanted.contains(&c);
+        let needed: BTreeSet<Facts> = wanted.iter().map(|c| needs(*c)).collect();
+        let gather = |f: Facts| needed.contains(&f);
+        let versioning = has(CheckId::SourceVersioning) || has(CheckId::TargetVersioning);
         let (buckets, purge, sync, state, mirror) = tokio::join!(
-            self.buckets(has(CheckId::SourceVersioning)),
-            async {
-                match has(CheckId::QueueExists) {
-                    true => self.purge_checks().await,
-                    false => Vec::new(),
-                }
-            },
-            async {
-                match has(CheckId::DatasyncTask) {
-                    true => self.datasync_checks().await,
-                    false => Vec::new(),
-                }
-            },
-            async {
-                match has(CheckId::StateBucket) {
-                    true => vec![self.state_check().await],
-                    false => Vec::new(),
-                }
-            },
-            async {
-                match has(CheckId::SourceReplication) {
-                    true => self.mirror_checks().await,
-                    false => Vec::new(),
-                }
-            },
+            when(gather(Facts::Buckets), self.buckets(versioning)),
+            when(gather(Facts::Purge), self.purge_checks()),
+            when(gather(Facts::DataSync), self.datasync_checks()),
+            when(gather(Facts::State), async {
+                vec![self.state_check().await]
+            }),
+            when(gather(Facts::Mirror), self.mirror_checks()),
         );
         let mut all: Vec<Check> = buckets
             .into_iter()
@@ -242,8 +192,21 @@ impl Doctor {
                 return out;
             }
         };
+        out.push(self.locations(&ds, described).await);
+        out.push(eval::schedule(arn, facts, c.sync.filter_mode));
+        out.push(eval::filters(arn, facts, c.sync.filter_mode));
+        out.push(eval::options(arn, facts));
+        out
+    }
+
+    /// `datasync.locations`: the task's locations are the configured buckets.
+    async fn locations(
+        &self,
+        ds: &DataSync,
+        described: &aws_sdk_datasync::operation::describe_task::DescribeTaskOutput,
+    ) -> Check {
+        let c = &self.config;
         let location = |loc: Option<&str>| {
-            let ds = &ds;
             let loc = loc.map(str::to_string);
             async move {
                 let loc = loc.ok_or_else(|| CallError {
@@ -259,18 +222,14 @@ impl Doctor {
             location(described.source_location_arn()),
             location(described.destination_location_arn()),
         );
-        out.push(eval::locations(
-            arn,
+        eval::locations(
+            &c.sync.task_arn,
             src,
             dst,
             &c.source.bucket,
             &c.target.bucket,
             &c.sync.location_subdirectory,
-        ));
-        out.push(eval::schedule(arn, facts, c.sync.filter_mode));
-        out.push(eval::filters(arn, facts, c.sync.filter_mode));
-        out.push(eval::options(arn, facts));
-        out
+        )
     }
 
     /// `mirror-versions`: replication covers the purge's scope; the target's lifecycle does
@@ -338,131 +297,4 @@ impl Doctor {
             },
         )
     }
-}
-
-fn notifications(
-    out: &aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
-) -> (Vec<Notification>, bool) {
-    // S3 answers `Prefix`, the SDK's enum and the emulator say `prefix`.
-    let filter = |f: Option<&aws_sdk_s3::types::NotificationConfigurationFilter>,
-                  name: FilterRuleName| {
-        f.and_then(|f| f.key())
-            .map(|k| k.filter_rules())
-            .unwrap_or_default()
-            .iter()
-            .find(|r| {
-                r.name()
-                    .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name.as_str()))
-            })
-            .and_then(|r| r.value().map(str::to_string))
-    };
-    let events = |e: &[Event]| e.iter().map(|e| e.as_str().to_string()).collect::<Vec<_>>();
-    let mut v = Vec::new();
-    for q in out.queue_configurations() {
-        v.push(Notification {
-            destination: Destination::Queue,
-            arn: q.queue_arn().to_string(),
-            id: q.id().map(str::to_string),
-            events: events(q.events()),
-            prefix: filter(q.filter(), FilterRuleName::Prefix),
-            suffix: filter(q.filter(), FilterRuleName::Suffix),
-        });
-    }
-    for t in out.topic_configurations() {
-        v.push(Notification {
-            destination: Destination::Topic,
-            arn: t.topic_arn().to_string(),
-            id: t.id().map(str::to_string),
-            events: events(t.events()),
-            prefix: filter(t.filter(), FilterRuleName::Prefix),
-            suffix: filter(t.filter(), FilterRuleName::Suffix),
-        });
-    }
-    for l in out.lambda_function_configurations() {
-        v.push(Notification {
-            destination: Destination::Lambda,
-            arn: l.lambda_function_arn().to_string(),
-            id: l.id().map(str::to_string),
-            events: events(l.events()),
-            prefix: filter(l.filter(), FilterRuleName::Prefix),
-            suffix: filter(l.filter(), FilterRuleName::Suffix),
-        });
-    }
-    (v, out.event_bridge_configuration().is_some())
-}
-
-fn task_facts(d: &aws_sdk_datasync::operation::describe_task::DescribeTaskOutput) -> TaskFacts {
-    let rules = |r: &[aws_sdk_datasync::types::FilterRule]| {
-        r.iter()
-            .filter_map(|f| f.value().map(str::to_string))
-            .filter(|v| !v.is_empty())
-            .collect::<Vec<_>>()
-    };
-    let o = d.options();
-    let mut options = Vec::new();
-    if let Some(o) = o {
-        let mut add = |name: &str, v: Option<&str>| {
-            if let Some(v) = v {
-                options.push(format!("{name}={v}"));
-            }
-        };
-        add("VerifyMode", o.verify_mode().map(|v| v.as_str()));
-        add("OverwriteMode", o.overwrite_mode().map(|v| v.as_str()));
-        add(
-            "PreserveDeletedFiles",
-            o.preserve_deleted_files().map(|v| v.as_str()),
-        );
-        add("ObjectTags", o.object_tags().map(|v| v.as_str()));
-        add("LogLevel", o.log_level().map(|v| v.as_str()));
-    }
-    TaskFacts {
-        status: d.status().map(|s| s.as_str().to_string()),
-        source_location: d.source_location_arn().map(str::to_string),
-        destination_location: d.destination_location_arn().map(str::to_string),
-        schedule: d
-            .schedule()
-            .map(|s| s.schedule_expression().to_string())
-            .filter(|s| !s.is_empty()),
-        schedule_enabled: d
-            .schedule()
-            .and_then(|s| s.status())
-            .map(|s| *s == ScheduleStatus::Enabled),
-        includes: rules(d.includes()),
-        excludes: rules(d.excludes()),
-        transfer_mode: o
-            .and_then(|o| o.transfer_mode())
-            .map(|m| m.as_str().to_string()),
-        options,
-    }
-}
-
-/// The checks as text: one line each, then the fix, then a count.
-pub(crate) fn render_text(checks: &[Check]) -> String {
-    let mut out = String::new();
-    for c in checks {
-        out.push_str(&format!(
-            "{:<5} {:<20} {}: {}\n",
-            c.status.label().to_uppercase(),
-            c.check.label(),
-            c.resource,
-            c.detail
-        ));
-        if let Some(fix) = &c.fix {
-            out.push_str(&format!("{:<26} fix: {fix}\n", ""));
-        }
-    }
-    let n = |s: CheckStatus| checks.iter().filter(|c| c.status == s).count();
-    out.push_str(&format!(
-        "{} check(s): {} pass, {} warn, {} fail\n",
-        checks.len(),
-        n(CheckStatus::Pass),
-        n(CheckStatus::Warn),
-        n(CheckStatus::Fail)
-    ));
-    out
-}
-
-/// No check failed (warnings allowed).
-pub fn healthy(checks: &[Check]) -> bool {
-    checks.iter().all(|c| c.status != CheckStatus::Fail)
 }

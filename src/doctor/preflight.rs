@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Doctor, dependents};
+use super::Doctor;
+use super::checks::dependents;
+use super::render::healthy;
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 use crate::labels::{CheckId, CheckStatus, Task};
@@ -64,7 +66,7 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
         // A failing check is looked at again soon: a fix (or the end of a network blip) should
         // not wait an hour to make the task ready again.
         let interval = ctx.config.preflight.interval;
-        let wait = match super::healthy(&checks) {
+        let wait = match healthy(&checks) {
             true => interval,
             false => interval.min(RECHECK_FAILING),
         };

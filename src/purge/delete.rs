@@ -305,49 +305,45 @@ async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
         .enumerate()
         .flat_map(|(i, j)| j.entries.iter().map(move |e| (i, e)))
         .partition(|(_, e)| xml_safe(&e.key));
-    for chunk in batched.chunks(DELETE_BATCH) {
+    let requests = (batched.chunks(DELETE_BATCH).map(|c| (c, false)))
+        .chain(single.chunks(1).map(|c| (c, true)));
+    for (chunk, alone) in requests {
         let chunk = not_stopped(chunk, &jobs, &mut results);
-        if chunk.is_empty() {
-            continue;
-        }
-        let batch_id = uuid::Uuid::new_v4().simple().to_string();
-        for (i, e) in &chunk {
-            audit(
-                bucket,
-                e,
-                &jobs[*i].origin,
-                AuditAction::Deleting {
-                    batch_id: &batch_id,
-                },
-            );
-        }
-        let entries: Vec<&Entry> = chunk.iter().map(|(_, e)| *e).collect();
-        let outcome = bucket.delete_versions(&entries).await;
-        for (i, entry, result) in settle_chunk(bucket, metrics, &chunk, &jobs, &batch_id, outcome) {
-            results[i].add(entry, result);
-        }
-    }
-    for one in single.chunks(1) {
-        let one = not_stopped(one, &jobs, &mut results);
-        let Some(&(i, entry)) = one.first() else {
+        let Some(&(_, first)) = chunk.first() else {
             continue;
         };
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
-        audit(
-            bucket,
-            entry,
-            &jobs[i].origin,
-            AuditAction::Deleting {
+        for (i, e) in &chunk {
+            let action = AuditAction::Deleting {
                 batch_id: &batch_id,
-            },
-        );
-        let outcome = bucket.delete_version(entry).await.map(|()| DeleteReport {
+            };
+            audit(bucket, e, &jobs[*i].origin, action);
+        }
+        let outcome = match alone {
+            true => delete_one(bucket, first).await,
+            false => {
+                let entries: Vec<&Entry> = chunk.iter().map(|(_, e)| *e).collect();
+                bucket.delete_versions(&entries).await
+            }
+        };
+        for (i, entry, result) in confirm(bucket, metrics, &chunk, &jobs, &batch_id, outcome) {
+            results[i].add(entry, result);
+        }
+    }
+    for (job, result) in jobs.into_iter().zip(results) {
+        let _ = job.done.send(result.finish());
+    }
+}
+
+/// One entry with DeleteObject, answered as a DeleteObjects request would be: an entry S3
+/// refused (a legal hold, a policy) is an entry error, not a failed request.
+async fn delete_one(bucket: &Bucket, entry: &Entry) -> Result<DeleteReport, AwsError> {
+    match bucket.delete_version(entry).await {
+        Ok(()) => Ok(DeleteReport {
             deleted: vec![(entry.key.clone(), entry.version_id.clone())],
             errors: Vec::new(),
-        });
-        let outcome = outcome.or_else(|e| match &e.code {
-            // Refused for this entry (a legal hold, a policy): reported like a DeleteObjects
-            // entry error.
+        }),
+        Err(e) => match &e.code {
             Some(code) => Ok(DeleteReport {
                 deleted: Vec::new(),
                 errors: vec![EntryError {
@@ -358,13 +354,7 @@ async fn send(bucket: &Bucket, metrics: &Metrics, jobs: Vec<Job>) {
                 }],
             }),
             None => Err(e),
-        });
-        for (i, entry, result) in settle_chunk(bucket, metrics, &one, &jobs, &batch_id, outcome) {
-            results[i].add(entry, result);
-        }
-    }
-    for (job, result) in jobs.into_iter().zip(results) {
-        let _ = job.done.send(result.finish());
+        },
     }
 }
 
@@ -386,7 +376,7 @@ fn not_stopped<'a>(
 }
 
 /// Audits and counts each entry of one request; returns each entry's result by job index.
-fn settle_chunk<'a>(
+fn confirm<'a>(
     bucket: &Bucket,
     metrics: &Metrics,
     chunk: &[(usize, &'a Entry)],
@@ -396,26 +386,7 @@ fn settle_chunk<'a>(
 ) -> Vec<(usize, &'a Entry, Result<(), DeleteError>)> {
     let report = match outcome {
         Ok(r) => r,
-        Err(e) => {
-            let e = Arc::new(e);
-            error!(error = %e, batch_id, entries = chunk.len(),
-                   "DeleteObjects failed; its entries may or may not be deleted and are decided again on retry");
-            return chunk
-                .iter()
-                .map(|(i, entry)| {
-                    audit(
-                        bucket,
-                        entry,
-                        &jobs[*i].origin,
-                        AuditAction::Failed {
-                            batch_id,
-                            error: &e.to_string(),
-                        },
-                    );
-                    (*i, *entry, Err(DeleteError::Request(e.clone())))
-                })
-                .collect();
-        }
+        Err(e) => return request_failed(bucket, chunk, jobs, batch_id, e),
     };
     let deleted: HashSet<(&str, &str)> = report
         .deleted
@@ -433,40 +404,64 @@ fn settle_chunk<'a>(
             let origin = &jobs[*i].origin;
             let id = (entry.key.as_str(), entry.version_id.as_str());
             if deleted.contains(&id) {
-                metrics.purge.entry_deleted(if entry.delete_marker {
-                    EntryKind::DeleteMarker
-                } else {
-                    EntryKind::Version
+                metrics.purge.entry_deleted(match entry.delete_marker {
+                    true => EntryKind::DeleteMarker,
+                    false => EntryKind::Version,
                 });
                 audit(bucket, entry, origin, AuditAction::Deleted { batch_id });
                 return (*i, *entry, Ok(()));
             }
-            let err = match errors.get(&id) {
-                Some(x) => DeleteError::Entry(Box::new(EntryFailure {
-                    bucket: bucket.name.clone(),
-                    key: x.key.clone(),
-                    version_id: x.version_id.clone(),
-                    code: x.code.clone(),
-                    message: x.message.clone(),
-                })),
-                None => DeleteError::Unconfirmed {
-                    bucket: bucket.name.clone(),
-                    key: entry.key.clone(),
-                    version_id: entry.version_id.clone(),
-                },
-            };
+            let err = not_deleted(bucket, entry, errors.get(&id).copied());
+            let error = &err.to_string();
             audit(
                 bucket,
                 entry,
                 origin,
-                AuditAction::Failed {
-                    batch_id,
-                    error: &err.to_string(),
-                },
+                AuditAction::Failed { batch_id, error },
             );
             (*i, *entry, Err(err))
         })
         .collect()
+}
+
+/// The request failed as a whole: its entries may or may not be deleted.
+fn request_failed<'a>(
+    bucket: &Bucket,
+    chunk: &[(usize, &'a Entry)],
+    jobs: &[Job],
+    batch_id: &str,
+    e: AwsError,
+) -> Vec<(usize, &'a Entry, Result<(), DeleteError>)> {
+    let e = Arc::new(e);
+    error!(error = %e, batch_id, entries = chunk.len(),
+           "DeleteObjects failed; its entries may or may not be deleted and are decided again on retry");
+    let error = &e.to_string();
+    chunk
+        .iter()
+        .map(|(i, entry)| {
+            let action = AuditAction::Failed { batch_id, error };
+            audit(bucket, entry, &jobs[*i].origin, action);
+            (*i, *entry, Err(DeleteError::Request(e.clone())))
+        })
+        .collect()
+}
+
+/// Why an entry the request did not confirm deleted is not: its own error, or none at all.
+fn not_deleted(bucket: &Bucket, entry: &Entry, error: Option<&EntryError>) -> DeleteError {
+    match error {
+        Some(x) => DeleteError::Entry(Box::new(EntryFailure {
+            bucket: bucket.name.clone(),
+            key: x.key.clone(),
+            version_id: x.version_id.clone(),
+            code: x.code.clone(),
+            message: x.message.clone(),
+        })),
+        None => DeleteError::Unconfirmed {
+            bucket: bucket.name.clone(),
+            key: entry.key.clone(),
+            version_id: entry.version_id.clone(),
+        },
+    }
 }
 
 /// One audit line for `entry` (see [`super::audit`]).

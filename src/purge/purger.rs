@@ -351,22 +351,7 @@ impl Purger {
         stop: Option<StopFlag>,
     ) -> Result<KeyOutcome, PurgeError> {
         if self.dry_run {
-            let all: Vec<Entry> = versions.into_iter().chain(markers).collect();
-            for entry in &all {
-                let action = AuditAction::WouldDelete;
-                AuditLine {
-                    bucket: &self.target.name,
-                    entry,
-                    origin: &origin,
-                    action,
-                }
-                .record();
-            }
-            return Ok(KeyOutcome::Purged {
-                deleted: all,
-                dry_run: true,
-                deferred,
-            });
+            return Ok(self.would_delete(versions, markers, deferred, &origin));
         }
         if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             return Ok(KeyOutcome::Stopped);
@@ -388,15 +373,7 @@ impl Purger {
                     error: DeleteError::Cancelled,
                     confirmed,
                 }) if confirmed.is_empty() => {
-                    return Ok(if deleted.is_empty() {
-                        KeyOutcome::Stopped
-                    } else {
-                        KeyOutcome::Purged {
-                            deleted,
-                            dry_run: false,
-                            deferred: deferred + step.len(),
-                        }
-                    });
+                    return Ok(stopped(deleted, deferred + step.len()));
                 }
                 Err(mut p) => {
                     deleted.append(&mut p.confirmed);
@@ -416,6 +393,46 @@ impl Purger {
             dry_run: false,
             deferred,
         })
+    }
+
+    /// A dry run: what would be deleted, audited as such.
+    fn would_delete(
+        &self,
+        versions: Vec<Entry>,
+        markers: Vec<Entry>,
+        deferred: usize,
+        origin: &Origin,
+    ) -> KeyOutcome {
+        let all: Vec<Entry> = versions.into_iter().chain(markers).collect();
+        for entry in &all {
+            let action = AuditAction::WouldDelete;
+            let bucket = &self.target.name;
+            AuditLine {
+                bucket,
+                entry,
+                origin,
+                action,
+            }
+            .record();
+        }
+        KeyOutcome::Purged {
+            deleted: all,
+            dry_run: true,
+            deferred,
+        }
+    }
+}
+
+/// Deleting stopped (the run's first delete error, elsewhere) before a step: the key is
+/// partly purged if an earlier step deleted something, else not touched.
+fn stopped(deleted: Vec<Entry>, deferred: usize) -> KeyOutcome {
+    if deleted.is_empty() {
+        return KeyOutcome::Stopped;
+    }
+    KeyOutcome::Purged {
+        deleted,
+        dry_run: false,
+        deferred,
     }
 }
 

@@ -18,19 +18,15 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let cfg = ctx.config.clone();
     let clock = ctx.clock.clone();
     let (schedule, tz) = (&cfg.sync.schedule, cfg.sync.timezone);
-    let syncer = Syncer::new(Arc::clone(&cfg), &ctx.clients, ctx.metrics.clone())
-        .with_health(handle.clone())
-        .with_clock(clock.clone());
-    handle.set_detail("holder", json!(syncer.holder));
+    let syncer = task_syncer(&ctx, &handle);
 
     // Ready once the state bucket answers: without it no date can be claimed.
-    let reachable = syncer.store.documents().wait_until_reachable(
-        &handle,
-        &clock,
-        cfg.sync.poll_interval,
-        &ctx.shutdown,
-    );
-    if !reachable.await {
+    let store = syncer.store.documents();
+    let every = cfg.sync.poll_interval;
+    if !store
+        .wait_until_reachable(&handle, &clock, every, &ctx.shutdown)
+        .await
+    {
         return Ok(());
     }
 
@@ -75,6 +71,15 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
             }
         }
     }
+}
+
+/// The task's runner: its health and clock are the task's, its holder shown in `/status`.
+fn task_syncer(ctx: &Context, handle: &TaskHandle) -> Syncer {
+    let syncer = Syncer::new(Arc::clone(&ctx.config), &ctx.clients, ctx.metrics.clone())
+        .with_health(handle.clone())
+        .with_clock(ctx.clock.clone());
+    handle.set_detail("holder", json!(syncer.holder));
+    syncer
 }
 
 /// Sleeps until the next fire, an earlier due retry, or the next look at the claims; says

@@ -28,25 +28,7 @@ impl Bucket {
         let key = |k: Option<&str>| -> Result<Option<String>, AwsError> {
             k.map(|k| decoded(k, encoded).map_err(&bad)).transpose()
         };
-        let entry =
-            |k: String, v: Option<&str>, dm: bool, at: Option<&aws_smithy_types::DateTime>| Entry {
-                key: k,
-                version_id: v.unwrap_or("null").to_string(),
-                delete_marker: dm,
-                last_modified: at.and_then(to_chrono),
-            };
-        let mut versions = Vec::with_capacity(out.versions().len());
-        for v in out.versions() {
-            if let Some(k) = key(v.key())? {
-                versions.push(entry(k, v.version_id(), false, v.last_modified()));
-            }
-        }
-        let mut markers = Vec::with_capacity(out.delete_markers().len());
-        for m in out.delete_markers() {
-            if let Some(k) = key(m.key())? {
-                markers.push(entry(k, m.version_id(), true, m.last_modified()));
-            }
-        }
+        let entries = page_entries(&out, &key)?;
         let next = match out.is_truncated() == Some(true) {
             true => Some(Marker {
                 key: key(out.next_key_marker())?.ok_or_else(|| {
@@ -63,10 +45,7 @@ impl Bucket {
                 next.version_id.as_deref().unwrap_or("-")
             )));
         }
-        Ok(VersionPage {
-            entries: merge_by_key(versions, markers),
-            next,
-        })
+        Ok(VersionPage { entries, next })
     }
 
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
@@ -128,4 +107,35 @@ impl Bucket {
             next,
         })
     }
+}
+
+/// Decodes a listed key (`None` in: none listed).
+type KeyDecoder<'a> = dyn Fn(Option<&str>) -> Result<Option<String>, AwsError> + 'a;
+
+/// A version listing page's versions and delete markers, in key order, with their keys
+/// decoded by `key` (`None`: not a key to keep).
+fn page_entries(
+    out: &aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput,
+    key: &KeyDecoder,
+) -> Result<Vec<Entry>, AwsError> {
+    let entry =
+        |k: String, v: Option<&str>, dm: bool, at: Option<&aws_smithy_types::DateTime>| Entry {
+            key: k,
+            version_id: v.unwrap_or("null").to_string(),
+            delete_marker: dm,
+            last_modified: at.and_then(to_chrono),
+        };
+    let mut versions = Vec::with_capacity(out.versions().len());
+    for v in out.versions() {
+        if let Some(k) = key(v.key())? {
+            versions.push(entry(k, v.version_id(), false, v.last_modified()));
+        }
+    }
+    let mut markers = Vec::with_capacity(out.delete_markers().len());
+    for m in out.delete_markers() {
+        if let Some(k) = key(m.key())? {
+            markers.push(entry(k, m.version_id(), true, m.last_modified()));
+        }
+    }
+    Ok(merge_by_key(versions, markers))
 }
