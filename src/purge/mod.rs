@@ -8,7 +8,7 @@
 //!   (pure);
 //! - [`lister`]: the listing task (rounds, range or per-key listings, both sides at once);
 //! - [`delete`]: the only deletes, batched and audited ([`audit`]: the audit line);
-//! - [`purger`]: one key from listing to deletion;
+//! - [`purger`]: one key from listing to deletion; [`outcome`]: what became of it;
 //! - [`consumer`]: the SQS pipeline that drives it.
 
 pub mod audit;
@@ -19,6 +19,8 @@ pub mod delete;
 pub mod event;
 pub mod exact_key;
 pub mod lister;
+pub mod outcome;
 pub mod purger;
 
-pub use purger::{KeyOutcome, ManualResult, PurgeError, Purger};
+pub use outcome::{KeyOutcome, PurgeError};
+pub use purger::{ManualResult, Purger};

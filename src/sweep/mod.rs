@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod frontier;
 pub mod lease;
+pub mod leasing;
 pub mod nominate;
 pub mod report;
 pub mod scheduler;

@@ -18,11 +18,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::budget::{self, RunHandle};
 use super::frontier::Frontier;
-use super::lease::{self, Lease, LeaseAction, LeaseStatus, RunKind, Stats};
+use super::lease::{self, Lease, LeaseStatus, RunKind, Stats};
 use super::nominate::{Nomination, Orphan, nominate};
 use super::report::{Fate, OrphanLine, Summary, SweepEnded, Tally, fate, lease_finished, worst};
 use super::walk::Walk;
@@ -36,17 +36,17 @@ use crate::metrics::Metrics;
 use crate::purge::decide::Policy;
 use crate::purge::purger::KeyRequest;
 use crate::purge::{KeyOutcome, PurgeError, Purger};
-use crate::store::{JsonStore, StoreError, Written};
+use crate::store::{JsonStore, StoreError};
 
 /// Everything a sweep needs.
 #[derive(Clone)]
 pub struct Sweeper {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     live: Purger,
     dry: Purger,
     source: Bucket,
     target: Bucket,
-    store: JsonStore,
+    pub(super) store: JsonStore,
     policy: Policy,
     metrics: Metrics,
     pub holder: String,
@@ -186,82 +186,6 @@ impl Sweeper {
             result = worst(result, carried);
         }
         (stats, result)
-    }
-
-    /// How `prefix`'s walk ended in run `run_id`, if someone completed it.
-    async fn completed_result(&self, prefix: &str, run_id: &str) -> Option<SweepResult> {
-        match self.store.get::<Lease>(&lease::name(prefix)).await {
-            Ok(Some(l)) if l.value.run_id == run_id && l.value.status == LeaseStatus::Completed => {
-                Some(l.value.result.unwrap_or(SweepResult::Completed))
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether every prefix this process did not finish has been completed in `run_id` by
-    /// someone else by now (another replica held it).
-    async fn all_completed(&self, unfinished: &[String], run_id: &str) -> bool {
-        for prefix in unfinished {
-            if self.completed_result(prefix, run_id).await.is_none() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Takes `prefix`'s lease for run `run_id`: the lease and its ETag, whether it resumes, or
-    /// `None` if another replica holds it or it is already done in this run.
-    async fn take_lease(
-        &self,
-        prefix: &str,
-        kind: RunKind,
-        run_id: &str,
-    ) -> Result<Option<(Lease, String, bool)>, StoreError> {
-        let name = lease::name(prefix);
-        let stored = self.store.get::<Lease>(&name).await?;
-        let now = Utc::now();
-        let action = lease::next_action(
-            stored.as_ref().map(|s| &s.value),
-            now,
-            &self.holder,
-            self.config.sweep.lease_ttl,
-            kind,
-            run_id,
-        );
-        let (lease, written, resumes) = match (action, stored) {
-            (LeaseAction::Busy { holder }, _) => {
-                info!(%prefix, %holder, "prefix being swept by another replica; skipped");
-                return Ok(None);
-            }
-            (LeaseAction::Done, _) => {
-                info!(%prefix, run_id, "prefix already swept in this run; skipped");
-                return Ok(None);
-            }
-            (LeaseAction::Resume, Some(s)) => {
-                let l = Lease {
-                    holder: self.holder.clone(),
-                    updated_at: now,
-                    ..s.value
-                };
-                let w = self.store.update(&name, &l, &s.etag).await?;
-                (l, w, true)
-            }
-            (_, stored) => {
-                let l = Lease::start(prefix, &self.holder, run_id, kind, now);
-                let w = match stored {
-                    Some(s) => self.store.update(&name, &l, &s.etag).await?,
-                    None => self.store.create(&name, &l).await?,
-                };
-                (l, w, false)
-            }
-        };
-        Ok(match written {
-            Written::Ok { etag } => Some((lease, etag, resumes)),
-            Written::Conflict => {
-                info!(%prefix, "another replica took the prefix first; skipped");
-                None
-            }
-        })
     }
 
     /// One prefix: its lease, the walk from its checkpoint, each orphan decided (up to
@@ -428,25 +352,6 @@ impl Sweeper {
         Ok((stats, result))
     }
 
-    /// Refreshes the lease with the checkpoint and this session's stats; `false` when another
-    /// replica holds it now.
-    async fn save(&self, at: &mut Held, session: &Stats) -> Result<bool, StoreError> {
-        let mut doc = at.lease.clone();
-        doc.updated_at = Utc::now();
-        doc.stats.add(session);
-        match self.store.update(&at.name, &doc, &at.etag).await? {
-            Written::Ok { etag } => {
-                at.etag = etag;
-                at.lease.updated_at = doc.updated_at;
-                Ok(true)
-            }
-            Written::Conflict => {
-                warn!(prefix = %at.lease.prefix, "lost the sweep lease to another replica; stopping this prefix");
-                Ok(false)
-            }
-        }
-    }
-
     /// Decides one orphan as an event's key would be, within the run's guardrails.
     async fn decide(&self, orphan: Orphan, g: &Guard<'_>) -> (Orphan, Fate) {
         let mut req = KeyRequest::new(&orphan.key, "sweep", &g.run_id);
@@ -501,11 +406,11 @@ struct Guard<'r> {
 }
 
 /// The prefix's lease as this process holds it.
-struct Held {
-    name: String,
-    lease: Lease,
-    etag: String,
-    last_write: Instant,
+pub(super) struct Held {
+    pub(super) name: String,
+    pub(super) lease: Lease,
+    pub(super) etag: String,
+    pub(super) last_write: Instant,
 }
 
 /// The walk's next page; decisions in flight go on (and are reported) while it is listed.

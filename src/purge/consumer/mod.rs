@@ -18,21 +18,19 @@
 //! - Acknowledgements and retry delays are batched (10 per call, or after a short interval).
 //! - A message whose work outlives half the visibility timeout has its visibility extended.
 
+mod acks;
+mod in_flight;
 mod settle;
 
 pub use crate::aws::sqs::Queue;
 pub use settle::{MessagePlan, Note, Settlement, Triage, backoff, plan, settle, triage};
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::Utc;
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -43,14 +41,11 @@ use crate::health::TaskHandle;
 use crate::labels::{MessageResult, PurgeOutcome};
 use crate::metrics::Metrics;
 use crate::purge::delete::Hold;
-use crate::purge::event::RemovalEvent;
-use crate::purge::purger::{KeyOutcome, KeyRequest, PurgeError, Purger};
+use crate::purge::outcome::{KeyOutcome, PurgeError};
+use crate::purge::purger::Purger;
 
-/// How long an acknowledgement waits for others to share its DeleteMessageBatch.
-const ACK_LINGER: Duration = Duration::from_millis(25);
-
-/// SQS batch calls in flight at once.
-const ACK_CALLS_IN_FLIGHT: usize = 16;
+use acks::Settler;
+use in_flight::InFlightKeys;
 
 /// Long polls at once: enough that receiving keeps up with the slots, at most 8.
 fn pollers(concurrency: usize) -> usize {
@@ -68,81 +63,6 @@ fn prefetch(concurrency: usize) -> usize {
 /// and those received ahead.
 fn held(concurrency: usize) -> usize {
     3 * concurrency + prefetch(concurrency)
-}
-
-type KeyResult = Result<KeyOutcome, PurgeError>;
-
-/// A decision in flight.
-struct Running {
-    id: u64,
-    decision: Shared<BoxFuture<'static, KeyResult>>,
-    /// Set once its listings started: from then on it may predate a message's delete.
-    started: Arc<AtomicBool>,
-}
-
-/// Decisions in flight, by key and (in `mirror-versions`) the version the event says the
-/// source lost: a message shares one only while its listings have not started.
-#[derive(Default)]
-struct InFlightKeys {
-    running: Mutex<HashMap<(String, Option<String>), Running>>,
-    ids: AtomicU64,
-}
-
-impl InFlightKeys {
-    fn purge(
-        self: &Arc<Self>,
-        purger: &Arc<Purger>,
-        health: &TaskHandle,
-        event: &RemovalEvent,
-        lost_version: Option<String>,
-        message_id: &str,
-        hold: Hold,
-    ) -> Shared<BoxFuture<'static, KeyResult>> {
-        let slot = (event.key.clone(), lost_version);
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let before = match running.get(&slot) {
-            // Waiting for another message's decision takes no slot.
-            Some(r) if !r.started.load(Ordering::SeqCst) => return r.decision.clone(),
-            Some(r) => Some(r.decision.clone()),
-            None => None,
-        };
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let started = Arc::new(AtomicBool::new(false));
-        let (this, purger, slot2, started2) =
-            (self.clone(), purger.clone(), slot.clone(), started.clone());
-        let (reason, origin) = (event.event_name.as_str(), message_id.to_string());
-        let tracked = health.track("purge_key", purger.target.uri(&event.key));
-        let decision = async move {
-            // The running decision may have read the source before this message's delete:
-            // this one starts after it.
-            if let Some(b) = before {
-                let _ = b.await;
-            }
-            let (key, lost) = &slot2;
-            let mut req = KeyRequest::new(key, reason, &origin);
-            req.lost_version = lost.as_deref();
-            req.hold = Some(hold);
-            req.listing_started = Some(started2);
-            let r = purger.decide(req).await;
-            drop(tracked);
-            let mut running = this.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.get(&slot2).is_some_and(|r| r.id == id) {
-                running.remove(&slot2);
-            }
-            r
-        }
-        .boxed()
-        .shared();
-        running.insert(
-            slot,
-            Running {
-                id,
-                decision: decision.clone(),
-                started,
-            },
-        );
-        decision
-    }
 }
 
 /// What every message task needs.
@@ -467,94 +387,6 @@ fn log_notes(notes: &[Note], receive_count: u32) {
             Note::OutsidePrefixes { key } => debug!(%key, "key outside purge.prefixes"),
             Note::Invalid(err) => warn!(error = %err, receive_count,
                 "invalid message left on the queue (the redrive policy moves it to the DLQ)"),
-        }
-    }
-}
-
-/// Batches acknowledgements and retry delays into SQS batch calls.
-#[derive(Clone)]
-struct Settler {
-    tx: mpsc::UnboundedSender<(String, Settlement)>,
-}
-
-impl Settler {
-    fn spawn(queue: Queue, metrics: Metrics, ctx: &Context) -> Settler {
-        let (tx, rx) = mpsc::unbounded_channel();
-        ctx.tracker.spawn(settle_batches(queue, metrics, rx));
-        Settler { tx }
-    }
-
-    fn settle(&self, receipt: String, settlement: Settlement) {
-        // The task lives until every handle is gone, so a send cannot fail while we hold one.
-        let _ = self.tx.send((receipt, settlement));
-    }
-}
-
-async fn settle_batches(
-    queue: Queue,
-    metrics: Metrics,
-    mut rx: mpsc::UnboundedReceiver<(String, Settlement)>,
-) {
-    let calls = Arc::new(Semaphore::new(ACK_CALLS_IN_FLIGHT));
-    let mut flushes = tokio::task::JoinSet::new();
-    while let Some(first) = rx.recv().await {
-        let mut acks: Vec<String> = Vec::new();
-        let mut retries: Vec<(String, Duration)> = Vec::new();
-        let linger = tokio::time::Instant::now() + ACK_LINGER;
-        let mut next = Some(first);
-        while let Some((receipt, s)) = next.take() {
-            match s {
-                Settlement::Ack => acks.push(receipt),
-                Settlement::Retry { delay } => retries.push((receipt, delay)),
-            }
-            if acks.len() >= SQS_MAX_BATCH || retries.len() >= SQS_MAX_BATCH {
-                break;
-            }
-            next = tokio::time::timeout_at(linger, rx.recv())
-                .await
-                .ok()
-                .flatten();
-        }
-        let Ok(slot) = calls.clone().acquire_owned().await else {
-            break;
-        };
-        let (queue, metrics) = (queue.clone(), metrics.clone());
-        flushes.spawn(async move {
-            flush(&queue, &metrics, acks, retries).await;
-            drop(slot);
-        });
-        while flushes.try_join_next().is_some() {}
-    }
-    while flushes.join_next().await.is_some() {}
-}
-
-async fn flush(
-    queue: &Queue,
-    metrics: &Metrics,
-    acks: Vec<String>,
-    retries: Vec<(String, Duration)>,
-) {
-    if !acks.is_empty() {
-        let receipts: Vec<&str> = acks.iter().map(String::as_str).collect();
-        match queue.delete_batch(&receipts).await {
-            Ok(failed) => metrics
-                .purge
-                .messages_ended(MessageResult::Deleted, acks.len() - failed),
-            // The work is done and idempotent: a redelivery decides again and finds nothing.
-            Err(e) => {
-                warn!(error = %e, messages = acks.len(), "DeleteMessageBatch failed; the messages will be redelivered")
-            }
-        }
-    }
-    if !retries.is_empty() {
-        metrics
-            .purge
-            .messages_ended(MessageResult::Failed, retries.len());
-        let entries: Vec<(&str, Duration)> =
-            retries.iter().map(|(r, d)| (r.as_str(), *d)).collect();
-        if let Err(e) = queue.change_visibility_batch(&entries).await {
-            warn!(error = %e, messages = retries.len(),
-                  "could not set the retry backoff; the messages reappear after their visibility timeout");
         }
     }
 }

@@ -131,8 +131,8 @@ pub fn max_receive_count(redrive_policy: &str) -> Option<u32> {
 }
 
 /// Why a decided key leaves its message unsettled, in a few words.
-pub(crate) fn unsettled(outcome: &crate::purge::purger::KeyOutcome) -> String {
-    use crate::purge::purger::KeyOutcome;
+pub(crate) fn unsettled(outcome: &crate::purge::outcome::KeyOutcome) -> String {
+    use crate::purge::outcome::KeyOutcome;
     match outcome {
         KeyOutcome::Purged { deferred, .. } => {
             format!("{deferred} target entries newer than the source listing (race guard)")
