@@ -381,3 +381,92 @@ fn an_sdk_call_is_found_outside_tests_only() {
                 #[cfg(test)] mod tests { fn g() { c.list().send(); } }";
     assert_eq!(sdk_calls(text), vec!["f".to_string()]);
 }
+
+/// A file's production code: everything before its `#[cfg(test)]` module.
+fn production(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .collect()
+}
+
+/// Every function's length in lines, from its `fn` line to its closing brace.
+fn function_lengths(lines: &[&str]) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = line.len() - code.len();
+        let sig = code
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("const ")
+            .trim_start_matches("async ");
+        let Some(rest) = sig.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if code.ends_with(';') {
+            continue;
+        }
+        if code.ends_with('}') && code.contains('{') {
+            out.push((name, 1));
+            continue;
+        }
+        let close = " ".repeat(indent) + "}";
+        let end = lines[i..]
+            .iter()
+            .position(|l| l.starts_with(&close) && !l[indent..].starts_with("} else"))
+            .map_or(lines.len() - i, |p| p + 1);
+        out.push((name, end));
+    }
+    out
+}
+
+/// No production function is longer than this many lines: a longer one is several steps
+/// that want names.
+const MAX_FUNCTION_LINES: usize = 60;
+/// No production file is longer than this: a longer one holds several concerns.
+const MAX_FILE_LINES: usize = 500;
+
+#[test]
+fn functions_and_files_stay_small() {
+    let mut long_fns = Vec::new();
+    let mut long_files = Vec::new();
+    let mut seen = 0;
+    for path in module_files().values() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines = production(&text);
+        if lines.len() > MAX_FILE_LINES {
+            long_files.push(format!("{} ({} lines)", path.display(), lines.len()));
+        }
+        for (name, n) in function_lengths(&lines) {
+            seen += 1;
+            if n > MAX_FUNCTION_LINES {
+                long_fns.push(format!("{} fn {name} ({n} lines)", path.display()));
+            }
+        }
+    }
+    assert!(seen > 300, "the functions are found: {seen}");
+    assert!(
+        long_fns.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines: {long_fns:#?}"
+    );
+    assert!(
+        long_files.is_empty(),
+        "files over {MAX_FILE_LINES} lines of production code: {long_files:#?}"
+    );
+}
+
+/// The measure itself: a one-liner, a declaration, a body with an inner block.
+#[test]
+fn function_lengths_are_measured_from_fn_to_its_brace() {
+    let text = "impl X {\n    fn a(&self) -> u8 { 1 }\n    fn b(&self);\n    pub(crate) async fn c(\n        &self,\n    ) {\n        if x {\n        }\n    }\n}\n#[cfg(test)]\nfn d() {\n}\n";
+    let lines = production(text);
+    assert_eq!(
+        function_lengths(&lines),
+        vec![("a".to_string(), 1), ("c".to_string(), 6)]
+    );
+}
