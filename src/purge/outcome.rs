@@ -85,7 +85,7 @@ impl KeyOutcome {
     }
 
     /// Whether the event that led here is fully handled (its message may be deleted).
-    pub(crate) fn is_settled(&self) -> bool {
+    pub(crate) fn completes_event(&self) -> bool {
         match self {
             KeyOutcome::Purged { deferred, .. } => *deferred == 0,
             KeyOutcome::NothingToPurge

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::claim::{self, ChunkStep, ClaimStatus, ExecStatus, Skip};
-use super::runner::{DateOutcome, Hold, RunOpts, SyncError, Syncer, skipped};
+use super::outcome::{DateOutcome, SyncError, skipped};
+use super::runner::{Hold, RunOpts, Syncer};
 use super::verification::{self, Next};
 use super::watch::Watch;
 use crate::config::FilterMode;

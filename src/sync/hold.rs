@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::claim::{self, Chunk, Claim, ClaimAction, ClaimPolicy, ClaimStatus, Skip};
-use super::runner::{DateOutcome, Hold, RunOpts, SyncError, Syncer};
+use super::outcome::{DateOutcome, SyncError};
+use super::runner::{Hold, RunOpts, Syncer};
 use super::state::{Held, Stored};
 use super::tasklock::{self, LockAction, TaskLock};
 

@@ -5,8 +5,9 @@ use chrono::NaiveDate;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::outcome::{DateOutcome, SyncError};
 use super::plan::Plan;
-use super::runner::{DateOutcome, RunOpts, SyncError, Syncer};
+use super::runner::{RunOpts, Syncer};
 use crate::verify::{self, PartitionReport, Verification};
 
 /// What `sync` does with each date.

@@ -8,9 +8,11 @@
 //! `verify` commands.
 
 pub mod claim;
+pub mod events;
 pub mod execution;
 pub mod hold;
 pub mod manual;
+pub mod outcome;
 pub mod plan;
 pub mod runner;
 pub mod scheduler;

@@ -12,125 +12,22 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, info_span};
 
-use super::claim::{self, Claim, ClaimAction, ClaimPolicy, Skip};
-use super::plan::{self, Plan, PlanError};
-use super::state::{Held, StateError, StateStore};
+use super::claim::{self, Claim, ClaimAction, ClaimPolicy};
+use super::events::DateEnded;
+use super::outcome::skipped;
+pub use super::outcome::{DateOutcome, SyncError};
+use super::plan::{self, Plan};
+use super::state::{Held, StateStore};
 use super::tasklock::TaskLock;
+use crate::aws::Clients;
 use crate::aws::datasync::DataSync;
 use crate::aws::s3::Bucket;
-use crate::aws::{AwsError, Clients};
 use crate::clock::SharedClock;
 use crate::config::{Config, DATASYNC_FILTER_MAX_LEN};
 use crate::health::TaskHandle;
-use crate::labels::{ErrorKind, SyncResult};
 use crate::metrics::Metrics;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(transparent)]
-    DataSync(AwsError),
-    /// It cannot be known whether an execution was started (its start's answer was lost, and
-    /// so was the listing that would have found it): the claim stays running and is looked at
-    /// again once it goes stale.
-    #[error("cannot tell whether an execution was started: {0}")]
-    Unsure(AwsError),
-    #[error("listing projects: {0}")]
-    Discover(AwsError),
-    #[error("planning {date}: {source}")]
-    Plan {
-        date: NaiveDate,
-        #[source]
-        source: PlanError,
-    },
-    #[error("verifying: {0}")]
-    Verify(AwsError),
-}
-
-impl SyncError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            SyncError::State(e) => e.kind(),
-            SyncError::DataSync(e)
-            | SyncError::Unsure(e)
-            | SyncError::Discover(e)
-            | SyncError::Verify(e) => e.kind,
-            SyncError::Plan { .. } => ErrorKind::Invalid,
-        }
-    }
-}
-
-/// How one date ended for this runner. Serialized as `{"result": label, ...fields}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum DateOutcome {
-    Success {
-        files: i64,
-        bytes: i64,
-    },
-    /// An execution ended in ERROR (code and detail from DataSync).
-    #[serde(rename = "error")]
-    Failed {
-        reason: String,
-    },
-    #[serde(rename = "timeout")]
-    TimedOut {
-        execution_arn: String,
-    },
-    /// The executions succeeded, but objects are still missing, of another size or late
-    /// after `sync.max_attempts` attempts (follow-ups included).
-    Incomplete {
-        missing: u64,
-        size_mismatched: u64,
-        late: u64,
-    },
-    /// Nothing to sync: no project under `sync.prefix`, none left after the globs, or every
-    /// partition empty (the writer is late).
-    Empty,
-    /// Every object was there except some written after their execution started: a
-    /// follow-up runs at the claim's retry time, then the date is verified again.
-    Late {
-        objects: u64,
-    },
-    /// Nothing done; the reason says why (already synced, claimed elsewhere, gave up).
-    Skipped {
-        reason: String,
-    },
-    /// `--no-wait`: the first execution was started and not followed.
-    Started {
-        execution_arn: String,
-    },
-    /// Shutdown while following an execution; the claim stays with this holder to resume.
-    Interrupted,
-}
-
-impl DateOutcome {
-    /// The run's result for `sync_runs_total`; `None` while it is still going on elsewhere.
-    pub fn result(&self) -> Option<SyncResult> {
-        match self {
-            DateOutcome::Success { .. } => Some(SyncResult::Success),
-            DateOutcome::Failed { .. } => Some(SyncResult::Error),
-            DateOutcome::TimedOut { .. } => Some(SyncResult::Timeout),
-            DateOutcome::Incomplete { .. } => Some(SyncResult::Incomplete),
-            DateOutcome::Empty => Some(SyncResult::Empty),
-            DateOutcome::Late { .. } => Some(SyncResult::Late),
-            DateOutcome::Skipped { .. } => Some(SyncResult::Skipped),
-            DateOutcome::Started { .. } | DateOutcome::Interrupted => None,
-        }
-    }
-
-    /// The outcome as a JSON object for `/status` and command output, with `date` added.
-    pub fn to_json(&self, date: NaiveDate) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("date".into(), serde_json::json!(date));
-        }
-        v
-    }
-}
 
 /// Options of one date run.
 #[derive(Debug, Clone, Copy)]
@@ -265,39 +162,14 @@ impl Syncer {
             .claim_and_run(date, opts, shutdown)
             .instrument(info_span!("date", %date))
             .await;
-        self.record(date, &outcome, started);
+        DateEnded {
+            date,
+            outcome: &outcome,
+            seconds: started.elapsed().as_secs_f64(),
+            at: self.clock.now(),
+        }
+        .record(&self.metrics, self.health.as_ref());
         outcome
-    }
-
-    /// Counts and reports how a date ended.
-    fn record(&self, date: NaiveDate, outcome: &Result<DateOutcome, SyncError>, started: Instant) {
-        let result = match outcome {
-            Ok(o) => o.result(),
-            Err(_) => Some(SyncResult::Failed),
-        };
-        self.metrics
-            .sync
-            .date_ended(result, started.elapsed().as_secs_f64());
-        if result == Some(SyncResult::Success) {
-            self.metrics.sync.succeeded_at(self.clock.now().timestamp());
-        }
-        let Some(h) = &self.health else { return };
-        match outcome {
-            Ok(DateOutcome::Success { .. }) => h.record_success(),
-            Ok(DateOutcome::Failed { reason }) => h.record_failure(reason.clone()),
-            Ok(DateOutcome::TimedOut { execution_arn }) => {
-                h.record_failure(format!("execution {execution_arn} timed out"))
-            }
-            Ok(DateOutcome::Incomplete {
-                missing,
-                size_mismatched,
-                late,
-            }) => h.record_failure(format!(
-                "{date}: {missing} object(s) missing, {size_mismatched} of another size and {late} late in the target after every attempt"
-            )),
-            Err(e) => h.record_failure(e.to_string()),
-            Ok(_) => {}
-        }
     }
 
     async fn claim_and_run(
@@ -338,12 +210,5 @@ impl Syncer {
         let outcome = self.execute(&mut hold, opts, shutdown).await;
         self.conclude(&mut hold, &outcome).await;
         outcome
-    }
-}
-
-pub(crate) fn skipped(why: Skip) -> DateOutcome {
-    info!(reason = %why, "sync date skipped");
-    DateOutcome::Skipped {
-        reason: why.to_string(),
     }
 }

@@ -8,9 +8,10 @@ use serde_json::json;
 use tracing::{debug, error, info, warn};
 
 use super::claim::Claim;
+use super::outcome::DateOutcome;
 use super::plan;
-use super::runner::{DateOutcome, RunOpts, Syncer};
-use super::state::{ClaimStatus, StateError, StateStore};
+use super::runner::{RunOpts, Syncer};
+use super::state::{ClaimStatus, StateStore, StoreError};
 use crate::context::{Context, TaskResult};
 use crate::health::TaskHandle;
 
@@ -283,7 +284,7 @@ pub async fn dates_to_run(
     store: &StateStore,
     target: NaiveDate,
     s: &crate::config::SyncConfig,
-) -> Result<CatchUp, StateError> {
+) -> Result<CatchUp, StoreError> {
     let max_attempts = s.max_attempts.get();
     let mut states = Vec::new();
     for back in (1..=s.catch_up_days).rev() {

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 pub use super::claim::{Chunk, Claim, ClaimStatus, ExecStatus};
 use crate::aws::s3::Bucket;
 use crate::metrics::Metrics;
-pub use crate::store::{Held, JsonStore, StoreError as StateError, Stored};
+pub use crate::store::{Held, JsonStore, StoreError, Stored};
 
 #[derive(Clone, Debug)]
 pub struct StateStore {
@@ -35,16 +35,16 @@ impl StateStore {
     }
 
     /// Proves the state bucket is reachable (readiness).
-    pub async fn probe(&self) -> Result<(), StateError> {
+    pub async fn probe(&self) -> Result<(), StoreError> {
         self.store.probe().await
     }
 
-    pub async fn get(&self, date: NaiveDate) -> Result<Option<Stored<Claim>>, StateError> {
+    pub async fn get(&self, date: NaiveDate) -> Result<Option<Stored<Claim>>, StoreError> {
         self.store.get::<Claim>(&Self::name(date)).await
     }
 
     /// Creates the claim only if none exists; `None` when another runner created it first.
-    pub async fn create(&self, claim: Claim) -> Result<Option<Held<Claim>>, StateError> {
+    pub async fn create(&self, claim: Claim) -> Result<Option<Held<Claim>>, StoreError> {
         Held::create(&self.store, &Self::name(claim.date), claim).await
     }
 
@@ -53,7 +53,7 @@ impl StateStore {
         &self,
         claim: Claim,
         etag: &str,
-    ) -> Result<Option<Held<Claim>>, StateError> {
+    ) -> Result<Option<Held<Claim>>, StoreError> {
         let name = Self::name(claim.date);
         Held::replace(&self.store, &name, claim, etag).await
     }

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::claim::{Chunk, Claim};
+use super::events::Verified;
+use super::outcome::SyncError;
 use super::plan;
-use super::runner::{SyncError, Syncer};
-use crate::labels::{ObjectState, VerifyResult};
+use super::runner::Syncer;
+use crate::labels::VerifyResult;
 use crate::verify::{self, Partition, PartitionReport, Verification};
 
 /// What a verification leads to.
@@ -93,55 +95,12 @@ impl Syncer {
             .sum();
         let mut v = Verification::summarize(&reports, Some(files));
         v.at = self.clock.now();
-        self.report(claim, &v);
+        Verified {
+            date: claim.date,
+            verification: &v,
+        }
+        .record(&self.metrics, self.health.as_ref());
         Ok((v, reports))
-    }
-
-    /// Counts, logs and shows one verification.
-    fn report(&self, claim: &Claim, v: &Verification) {
-        let c = v.counts;
-        let result = if v.complete() {
-            VerifyResult::Complete
-        } else {
-            VerifyResult::Incomplete
-        };
-        self.metrics.sync.verified(
-            result,
-            &[
-                (ObjectState::Expected, c.expected),
-                (ObjectState::Present, c.present),
-                (ObjectState::Missing, c.missing),
-                (ObjectState::SizeMismatched, c.size_mismatched),
-                (ObjectState::Extra, c.extra),
-                (ObjectState::Late, c.late),
-            ],
-        );
-        if v.transferred_nothing && !v.complete() {
-            warn!(
-                expected = c.expected,
-                missing = c.missing,
-                "DataSync reported SUCCESS with 0 files transferred while the source partitions hold objects; check the task's locations, subdirectories and filters (s3-reconciler doctor)"
-            );
-        }
-        if v.complete() {
-            info!(
-                partitions = v.partitions,
-                expected = c.expected,
-                present = c.present,
-                extra = c.extra,
-                late = c.late,
-                "verified: every object is in the target"
-            );
-        } else {
-            warn!(partitions = v.partitions, incomplete = v.incomplete_partitions,
-                  expected = c.expected, missing = c.missing, size_mismatched = c.size_mismatched,
-                  examples = ?v.missing_keys, "verification found objects missing from the target");
-        }
-        if let Some(h) = &self.health {
-            let mut detail = serde_json::to_value(v).unwrap_or_default();
-            detail["date"] = serde_json::json!(claim.date);
-            h.set_detail("last_verification", detail);
-        }
     }
 
     /// Adds chunks whose Includes cover only the partitions the last verification found

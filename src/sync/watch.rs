@@ -6,7 +6,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::claim::{Chunk, ExecStatus};
-use super::runner::{Hold, SyncError, Syncer};
+use super::outcome::SyncError;
+use super::runner::{Hold, Syncer};
 use crate::aws::datasync::Execution;
 
 /// How following one execution ended.

@@ -222,7 +222,7 @@ async fn handle(c: &Consumer, msg: Message, _room: OwnedSemaphorePermit, slots: 
         log_notes(&plan.notes, receive_count);
         let results = decide_keys(c, &plan, slot, &message_id).await;
         invisible.end().await;
-        let keys = KeysSettled::of(&plan, &results);
+        let keys = KeysDone::of(&plan, &results);
         keys.record(c);
         let settlement = settle::settle(
             plan.valid,
@@ -291,7 +291,7 @@ async fn decide_keys(
 }
 
 /// What became of a message's keys: counted, logged, and the task's health recorded.
-struct KeysSettled {
+struct KeysDone {
     /// Per key: settled, not yet (look again), or failed (`None`).
     settled: Vec<Option<bool>>,
     failure: Option<String>,
@@ -302,10 +302,10 @@ struct KeysSettled {
     any: bool,
 }
 
-impl KeysSettled {
-    fn of(plan: &settle::MessagePlan, results: &[Result<KeyOutcome, PurgeError>]) -> KeysSettled {
+impl KeysDone {
+    fn of(plan: &settle::MessagePlan, results: &[Result<KeyOutcome, PurgeError>]) -> KeysDone {
         let now = Utc::now();
-        let mut k = KeysSettled {
+        let mut k = KeysDone {
             settled: Vec::with_capacity(results.len()),
             failure: None,
             unsettled: Vec::new(),
@@ -322,10 +322,10 @@ impl KeysSettled {
                         _ => None,
                     };
                     k.outcomes.push((outcome.label(), lag));
-                    k.settled.push(Some(outcome.is_settled()));
-                    if !outcome.is_settled() {
+                    k.settled.push(Some(outcome.completes_event()));
+                    if !outcome.completes_event() {
                         k.unsettled
-                            .push(format!("{}: {}", e.key, settle::unsettled(outcome)));
+                            .push(format!("{}: {}", e.key, settle::why_not_done(outcome)));
                     }
                 }
                 Err(err) => {

@@ -131,7 +131,7 @@ pub fn max_receive_count(redrive_policy: &str) -> Option<u32> {
 }
 
 /// Why a decided key leaves its message unsettled, in a few words.
-pub(crate) fn unsettled(outcome: &crate::purge::outcome::KeyOutcome) -> String {
+pub(crate) fn why_not_done(outcome: &crate::purge::outcome::KeyOutcome) -> String {
     use crate::purge::outcome::KeyOutcome;
     match outcome {
         KeyOutcome::Purged { deferred, .. } => {
