@@ -150,8 +150,9 @@ impl<'r> Registrar<'r> {
         })
     }
 
-    /// A gauge per pair of values of `A` and `B`, every one registered at 0.
-    pub(crate) fn gauges2<A: Label, B: Label>(
+    /// A gauge per pair of values of `A` and `B`, a series appearing only once set (a
+    /// one-hot status per check, say, where zeros for a check that never ran would mislead).
+    pub(crate) fn sparse_gauges2<A: Label, B: Label>(
         &mut self,
         name: &str,
         help: &str,
@@ -160,13 +161,8 @@ impl<'r> Registrar<'r> {
         let vec = self.add(
             name,
             IntGaugeVec::new(Opts::new(name, help), &labels)?,
-            true,
+            false,
         )?;
-        for a in A::ALL {
-            for b in B::ALL {
-                vec.with_label_values(&[a.label(), b.label()]);
-            }
-        }
         Ok(Gauges2 {
             vec,
             _labels: PhantomData,

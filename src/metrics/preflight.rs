@@ -7,6 +7,8 @@ use crate::labels::{CheckId, CheckStatus, Task};
 
 #[derive(Clone)]
 pub struct PreflightMetrics {
+    /// Sparse: a check that does not run in this configuration has no series (zeros would
+    /// read as "neither pass nor fail").
     checks: Gauges2<CheckId, CheckStatus>,
     last_run: IntGauge,
     task_ready: Gauges<Task>,
@@ -15,7 +17,7 @@ pub struct PreflightMetrics {
 impl PreflightMetrics {
     pub(crate) fn register(r: &mut Registrar) -> Result<Self, prometheus::Error> {
         Ok(PreflightMetrics {
-            checks: r.gauges2(
+            checks: r.sparse_gauges2(
                 "preflight_check",
                 "1 for the status each preflight check last had (pass, warn, fail), else 0.",
                 ["check", "status"],

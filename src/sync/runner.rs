@@ -185,8 +185,8 @@ impl Syncer {
             max_attempts: s.max_attempts.get(),
             force: opts.force,
         };
-        let stored = self.store.get(date).await?;
         let now = self.clock.now();
+        let stored = self.store.get(date).await?;
         let first = claim::next_action(
             stored.as_ref().map(|s| &s.value),
             now,

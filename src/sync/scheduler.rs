@@ -93,6 +93,7 @@ async fn sleep_until_due(
     fired: Option<DateTime<Utc>>,
 ) -> Option<Wake> {
     let s = &ctx.config.sync;
+    let now = ctx.clock.now();
     handle.set_detail("next_run", json!(next));
     let retry = match fired {
         Some(f) => next_retry(ctx, syncer, f).await,
@@ -100,7 +101,6 @@ async fn sleep_until_due(
     };
     handle.set_detail("next_retry", json!(retry));
     let floor = s.retry_interval.min(s.claim_ttl).min(RETRY_FLOOR);
-    let now = ctx.clock.now();
     let look = now + chrono::Duration::from_std(s.claim_ttl).unwrap_or_default();
     let (at, wake) = next_wake(next, retry, look, now, floor);
     ctx.shutdown
