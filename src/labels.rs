@@ -297,6 +297,8 @@ label_enum! {
         TargetBucket => "target.bucket",
         SourceVersioning => "source.versioning",
         TargetVersioning => "target.versioning",
+        /// DeleteObjects is permitted on the target: a probe that deletes nothing.
+        TargetDelete => "target.delete",
         SourceNotification => "source.notification",
         /// `mirror-versions`: S3 Replication to the target covers `purge.prefixes`.
         SourceReplication => "source.replication",

@@ -83,11 +83,12 @@ fn only_failing(got: &(i32, BTreeMap<String, Value>), id: &str) -> Value {
 
 /// Every check that applies to the default configuration (mode `all-versions`), in the
 /// doctor's order.
-const ALL: [&str; 13] = [
+const ALL: [&str; 14] = [
     "source.bucket",
     "target.bucket",
     "source.versioning",
     "target.versioning",
+    "target.delete",
     "source.notification",
     "queue.exists",
     "queue.redrive",
@@ -111,7 +112,7 @@ async fn a_correctly_wired_world_passes_every_check() {
     }
     // The mirror-versions checks come after source.notification and apply only there.
     let mut every = ALL.to_vec();
-    every.splice(5..5, ["source.replication", "target.lifecycle"]);
+    every.splice(6..6, ["source.replication", "target.lifecycle"]);
     assert_eq!(
         CheckId::ALL.iter().map(|c| c.label()).collect::<Vec<_>>(),
         every,
@@ -137,7 +138,7 @@ async fn a_correctly_wired_world_passes_every_check() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("13 check(s): 13 pass, 0 warn, 0 fail"),
+        text.contains("14 check(s): 14 pass, 0 warn, 0 fail"),
         "{text}"
     );
     assert!(
@@ -172,6 +173,7 @@ async fn a_correctly_wired_world_passes_every_check() {
             "source.notification",
             "source.versioning",
             "target.bucket",
+            "target.delete",
             "target.versioning"
         ]
     );
@@ -759,4 +761,97 @@ async fn mirror_versions_needs_replication_over_its_scope_and_warns_of_an_expiri
     assert_eq!(l["status"], "warn", "{l}");
     assert!(l["detail"].as_str().unwrap().contains("`retention`"), "{l}");
     assert_eq!(code, 0, "a warning does not fail the doctor");
+}
+
+/// A purge-only configuration for the mocked doctor.
+fn purge_only() -> Config {
+    let mut c = sync_only();
+    c.sync.enabled = false;
+    c.purge.enabled = true;
+    c.purge.queue_url = "https://sqs.ap-northeast-2.amazonaws.com/111111111111/q".into();
+    c.purge.prefixes = vec!["topics/".into()];
+    c
+}
+
+/// The doctor's checks with the target's DeleteObjects answered by `delete`.
+async fn run_delete(cfg: &Config, delete: aws_smithy_mocks::Rule) -> BTreeMap<CheckId, Check> {
+    let list = mock!(aws_sdk_s3::Client::list_object_versions)
+        .then_output(|| ListObjectVersionsOutput::builder().build());
+    let versioning = mock!(aws_sdk_s3::Client::get_bucket_versioning).then_output(|| {
+        aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput::builder()
+            .status(BucketVersioningStatus::Enabled)
+            .build()
+    });
+    let notification =
+        mock!(aws_sdk_s3::Client::get_bucket_notification_configuration).then_output(|| {
+            aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput::builder().build()
+        });
+    let attrs = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
+        aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput::builder().build()
+    });
+    let s3 = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        &[&list, &versioning, &notification, &delete],
+        |c| c.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+    );
+    let clients = Clients {
+        source: s3.clone(),
+        target: s3,
+        sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&attrs]),
+        datasync: mock_client!(aws_sdk_datasync, RuleMode::MatchAny, &[]),
+    };
+    Doctor::new(Arc::new(cfg.clone()), clients, Metrics::new().unwrap())
+        .run()
+        .await
+        .into_iter()
+        .map(|c| (c.check, c))
+        .collect()
+}
+
+/// Issue 24 item 6: a policy without the delete permissions fails `target.delete`, whether S3
+/// refuses the entry (DeleteObjects answers 200 with a per-entry AccessDenied) or the whole
+/// request; the probe names a key that does not exist, under the purge's scope, and only its
+/// `null` version.
+#[tokio::test]
+async fn a_target_that_refuses_deletes_fails_target_delete() {
+    let cfg = purge_only();
+    let refused = mock!(aws_sdk_s3::Client::delete_objects).then_compute_output(|req| {
+        let o = &req.delete().unwrap().objects()[0];
+        assert!(o.key().starts_with("topics/.s3-reconciler-probe/"), "{o:?}");
+        assert_eq!(o.version_id(), Some("null"));
+        aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput::builder()
+            .errors(
+                aws_sdk_s3::types::Error::builder()
+                    .key(o.key())
+                    .version_id("null")
+                    .code("AccessDenied")
+                    .message("Access Denied")
+                    .build(),
+            )
+            .build()
+    });
+    let checks = run_delete(&cfg, refused).await;
+    let c = &checks[&CheckId::TargetDelete];
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.detail.contains("AccessDenied"), "{c:?}");
+    assert!(
+        c.fix.as_deref().unwrap().contains("s3:DeleteObject"),
+        "{c:?}"
+    );
+
+    let denied =
+        mock!(aws_sdk_s3::Client::delete_objects).then_http_response(|| error(403, "AccessDenied"));
+    let checks = run_delete(&cfg, denied).await;
+    let c = &checks[&CheckId::TargetDelete];
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.detail.contains("denied"), "{c:?}");
+
+    // Nothing to prove in a dry run.
+    let mut dry = cfg.clone();
+    dry.purge.dry_run = true;
+    let never = mock!(aws_sdk_s3::Client::delete_objects)
+        .then_compute_output(|_| panic!("a dry run sends no delete, not even a probe"));
+    let checks = run_delete(&dry, never).await;
+    assert!(!checks.contains_key(&CheckId::TargetDelete));
 }

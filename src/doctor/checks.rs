@@ -1,13 +1,18 @@
 //! Which checks run (pure): each check's dependents (the tasks its failure makes not ready),
 //! whether it applies to the configuration, and which facts it needs gathered.
 
-use crate::config::{Config, PurgeMode};
+use crate::config::{Config, PurgeMode, SweepAction};
 use crate::labels::{CheckId, Task};
 
 /// The tasks a check's failure makes not ready.
-pub(crate) fn dependents(check: CheckId) -> &'static [Task] {
+pub(crate) fn dependents(check: CheckId, config: &Config) -> &'static [Task] {
     use CheckId::*;
     match check {
+        // Deleting is the purge's, and the sweep's only when it purges.
+        TargetDelete => match config.sweep.action {
+            SweepAction::Purge => &[Task::Purge, Task::Sweep],
+            SweepAction::Report => &[Task::Purge],
+        },
         SourceBucket | TargetBucket => &[Task::Sync, Task::Purge, Task::Sweep],
         SourceVersioning | TargetVersioning => &[Task::Purge, Task::Sweep],
         SourceNotification | QueueExists | QueueRedrive => &[Task::Purge],
@@ -25,6 +30,8 @@ fn applies(check: CheckId, config: &Config) -> bool {
         CheckId::SourceReplication | CheckId::TargetLifecycle => {
             config.purge.mode == PurgeMode::MirrorVersions
         }
+        // A dry run deletes nothing.
+        CheckId::TargetDelete => !config.purge.dry_run,
         _ => true,
     }
 }
@@ -40,7 +47,7 @@ pub(crate) fn relevant(config: &Config) -> Vec<CheckId> {
     CheckId::ALL
         .iter()
         .copied()
-        .filter(|c| applies(*c, config) && dependents(*c).iter().any(|t| enabled(*t)))
+        .filter(|c| applies(*c, config) && dependents(*c, config).iter().any(|t| enabled(*t)))
         .collect()
 }
 
@@ -56,6 +63,8 @@ pub(crate) enum Facts {
     DataSync,
     /// A probe document in the state bucket.
     State,
+    /// A delete of a version that does not exist, in the target.
+    Delete,
     /// The source's replication and the target's lifecycle.
     Mirror,
 }
@@ -70,6 +79,7 @@ pub(crate) fn needs(check: CheckId) -> Facts {
             Facts::DataSync
         }
         StateBucket => Facts::State,
+        TargetDelete => Facts::Delete,
         SourceReplication | TargetLifecycle => Facts::Mirror,
     }
 }
@@ -87,5 +97,29 @@ mod tests {
         assert_eq!(needs(CheckId::SourceNotification), Facts::Purge);
         assert_eq!(needs(CheckId::DatasyncOptions), Facts::DataSync);
         assert_eq!(needs(CheckId::TargetLifecycle), Facts::Mirror);
+        assert_eq!(needs(CheckId::TargetDelete), Facts::Delete);
+    }
+
+    /// The delete probe gates the purge, and the sweep only when it purges; a dry run has
+    /// nothing to prove.
+    #[test]
+    fn the_delete_probe_gates_what_deletes() {
+        let mut c = Config::default();
+        c.purge.enabled = true;
+        c.sweep.action = SweepAction::Report;
+        assert_eq!(dependents(CheckId::TargetDelete, &c), &[Task::Purge]);
+        c.sweep.action = SweepAction::Purge;
+        assert_eq!(
+            dependents(CheckId::TargetDelete, &c),
+            &[Task::Purge, Task::Sweep]
+        );
+        assert!(relevant(&c).contains(&CheckId::TargetDelete));
+        c.purge.dry_run = true;
+        assert!(!relevant(&c).contains(&CheckId::TargetDelete));
+        c.purge.dry_run = false;
+        c.purge.enabled = false;
+        c.sweep.enabled = true;
+        c.sweep.action = SweepAction::Report;
+        assert!(!relevant(&c).contains(&CheckId::TargetDelete));
     }
 }

@@ -5,6 +5,7 @@ use aws_sdk_s3::types::{Event, FilterRuleName};
 
 use super::eval::{CallError, Destination, Notification, TaskFacts};
 use crate::aws::AwsError;
+use crate::aws::s3::{DeleteReport, Entry};
 
 impl From<AwsError> for CallError {
     fn from(e: AwsError) -> Self {
@@ -112,5 +113,59 @@ pub(crate) fn task_facts(
             .and_then(|o| o.transfer_mode())
             .map(|m| m.as_str().to_string()),
         options,
+    }
+}
+
+/// A DeleteObjects answer for the probe's one entry: deleted (`None`), or refused with its
+/// code and message; an entry named neither way is not a pass.
+pub(crate) fn delete_answer(report: &DeleteReport, entry: &Entry) -> Option<(String, String)> {
+    let ours = |k: &str, v: &str| k == entry.key && v == entry.version_id;
+    if report.deleted.iter().any(|(k, v)| ours(k, v)) {
+        return None;
+    }
+    Some(
+        match report.errors.iter().find(|e| ours(&e.key, &e.version_id)) {
+            Some(e) => (e.code.clone(), e.message.clone()),
+            None => (
+                "Unconfirmed".into(),
+                "the answer named the entry neither deleted nor failed".into(),
+            ),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::s3::EntryError;
+
+    #[test]
+    fn only_the_probes_own_entry_deleted_is_a_pass() {
+        let entry = Entry {
+            key: "p/.s3-reconciler-probe/x".into(),
+            version_id: "null".into(),
+            delete_marker: false,
+            last_modified: None,
+        };
+        let deleted = |k: &str| DeleteReport {
+            deleted: vec![(k.into(), "null".into())],
+            errors: Vec::new(),
+        };
+        assert_eq!(delete_answer(&deleted(&entry.key), &entry), None);
+        let other = delete_answer(&deleted("p/.s3-reconciler-probe/x.bak"), &entry);
+        assert_eq!(other.map(|(c, _)| c).as_deref(), Some("Unconfirmed"));
+        let refused = DeleteReport {
+            deleted: Vec::new(),
+            errors: vec![EntryError {
+                key: entry.key.clone(),
+                version_id: "null".into(),
+                code: "AccessDenied".into(),
+                message: "Access Denied".into(),
+            }],
+        };
+        assert_eq!(
+            delete_answer(&refused, &entry),
+            Some(("AccessDenied".into(), "Access Denied".into()))
+        );
     }
 }

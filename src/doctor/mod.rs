@@ -1,5 +1,6 @@
 //! `doctor`: checks that AWS is wired the way the configuration assumes, with read-only calls
-//! on the customer's resources (and one probe document under the state prefix). The same
+//! on the customer's resources, one probe document under the state prefix, and one delete
+//! request that deletes nothing (`target.delete`). The same
 //! checks run inside the daemon at start-up and periodically ([`preflight`]).
 //!
 //! Only the checks the enabled tasks depend on run ([`checks`]); each has an id ([`CheckId`])
@@ -18,18 +19,19 @@ use std::sync::Arc;
 
 use checks::{Facts, needs, relevant};
 pub use eval::Check;
-use eval::{CallError, StateProbe, TaskFacts};
+use eval::{CallError, DeleteProbe, StateProbe, TaskFacts};
 use facts::{notifications, task_facts};
 pub use render::healthy;
 pub(crate) use render::render_text;
 
 use crate::aws::Clients;
 use crate::aws::datasync::DataSync;
-use crate::aws::s3::{Bucket, Condition, Put};
+use crate::aws::s3::{Bucket, Condition, Entry, Put};
 use crate::aws::sqs::Queue;
 use crate::config::{Config, parse_task_arn};
 use crate::labels::CheckId;
 use crate::metrics::Metrics;
+use crate::purge::audit::{AuditAction, AuditLine, Origin};
 
 /// `checks` when `wanted`, else none (and nothing asked of AWS).
 async fn when(wanted: bool, checks: impl Future<Output = Vec<Check>>) -> Vec<Check> {
@@ -69,8 +71,11 @@ impl Doctor {
         let needed: BTreeSet<Facts> = wanted.iter().map(|c| needs(*c)).collect();
         let gather = |f: Facts| needed.contains(&f);
         let versioning = has(CheckId::SourceVersioning) || has(CheckId::TargetVersioning);
-        let (buckets, purge, sync, state, mirror) = tokio::join!(
+        let (buckets, delete, purge, sync, state, mirror) = tokio::join!(
             when(gather(Facts::Buckets), self.buckets(versioning)),
+            when(gather(Facts::Delete), async {
+                vec![self.delete_check().await]
+            }),
             when(gather(Facts::Purge), self.purge_checks()),
             when(gather(Facts::DataSync), self.datasync_checks()),
             when(gather(Facts::State), async {
@@ -80,6 +85,7 @@ impl Doctor {
         );
         let mut all: Vec<Check> = buckets
             .into_iter()
+            .chain(delete)
             .chain(purge)
             .chain(sync)
             .chain(state)
@@ -254,6 +260,61 @@ impl Doctor {
         ]
     }
 
+    /// `target.delete`: a DeleteObjects of the `null` version of a key that does not exist
+    /// (unique, in the purge's scope): nothing is deleted, and S3 answers as it would a
+    /// purge's request. Audited, like every delete request.
+    async fn delete_check(&self) -> Check {
+        let c = &self.config;
+        let target = self.bucket(&self.clients.target, &c.target.bucket);
+        let entry = Entry {
+            key: probe_key(c),
+            version_id: "null".into(),
+            delete_marker: false,
+            last_modified: None,
+        };
+        let origin = Origin {
+            reason: "doctor".into(),
+            message_id: CheckId::TargetDelete.label().into(),
+        };
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        let audit = |action| {
+            AuditLine {
+                bucket: &target.name,
+                entry: &entry,
+                origin: &origin,
+                action,
+            }
+            .record()
+        };
+        audit(AuditAction::Deleting {
+            batch_id: &batch_id,
+        });
+        let answer = match target.delete_versions(&[&entry]).await {
+            Ok(report) => Ok(facts::delete_answer(&report, &entry)),
+            Err(e) => Err(CallError::from(e)),
+        };
+        match &answer {
+            Ok(None) => audit(AuditAction::Deleted {
+                batch_id: &batch_id,
+            }),
+            Ok(Some((code, _))) => audit(AuditAction::Failed {
+                batch_id: &batch_id,
+                error: code,
+            }),
+            Err(e) => audit(AuditAction::Failed {
+                batch_id: &batch_id,
+                error: &e.line,
+            }),
+        }
+        eval::target_delete(
+            &c.target.bucket,
+            &DeleteProbe {
+                key: entry.key.clone(),
+                answer,
+            },
+        )
+    }
+
     /// Writes, conditionally re-writes and reads a probe document, and reads a missing one.
     async fn state_check(&self) -> Check {
         let c = &self.config;
@@ -297,4 +358,19 @@ impl Doctor {
             },
         )
     }
+}
+
+/// The delete probe's key: unique, never written, under the first prefix in scope (a policy
+/// that grants deletes only there must still pass).
+fn probe_key(c: &Config) -> String {
+    let scope = c
+        .purge
+        .prefixes
+        .first()
+        .or(c.sweep.prefixes.first())
+        .map_or("", String::as_str);
+    format!(
+        "{scope}.s3-reconciler-probe/{}",
+        uuid::Uuid::new_v4().simple()
+    )
 }

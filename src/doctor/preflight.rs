@@ -46,7 +46,7 @@ pub async fn run(ctx: Context, tasks: Vec<(Task, TaskHandle)>) -> TaskResult {
                 _ => {}
             }
             for (task, handle) in &tasks {
-                if dependents(c.check).contains(task) {
+                if dependents(c.check, &ctx.config).contains(task) {
                     let state = match c.status {
                         CheckStatus::Fail => Err(format!(
                             "{} ({})",

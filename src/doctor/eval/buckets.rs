@@ -195,3 +195,48 @@ pub fn versioning(
         ),
     }
 }
+
+/// What the delete probe was answered: the entry deleted (`Ok(None)`), refused (its code and
+/// message), or the request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteProbe {
+    /// The key it named: unique, never written, so nothing can be deleted.
+    pub key: String,
+    pub answer: Result<Option<(String, String)>, CallError>,
+}
+
+/// `target.delete`: DeleteObjects of a version that does not exist, in the purge's scope, is
+/// accepted, so the permissions a purge's deletes need are there (S3 checks them before it
+/// looks for the version).
+pub fn target_delete(bucket: &str, p: &DeleteProbe) -> Check {
+    let c = CheckId::TargetDelete;
+    let resource = format!("s3://{bucket}/{}", p.key);
+    let fix = format!(
+        "allow the daemon's role s3:DeleteObjectVersion and s3:DeleteObject on arn:aws:s3:::{bucket}/* (its IAM policy and, across accounts, the bucket policy)"
+    );
+    match &p.answer {
+        Ok(None) => Check::pass(
+            c,
+            resource,
+            "DeleteObjects of a version that does not exist is accepted: purges may delete",
+        ),
+        Ok(Some((code, message))) => Check::fail(
+            c,
+            resource,
+            format!("DeleteObjects refused the entry: {code}: {message}"),
+            fix,
+        ),
+        Err(e) if e.kind == ErrorKind::AccessDenied => Check::fail(
+            c,
+            resource,
+            format!("DeleteObjects was denied: {}", e.line),
+            fix,
+        ),
+        Err(e) => Check::fail(
+            c,
+            resource,
+            format!("DeleteObjects failed: {}", e.line),
+            "check the target bucket's name and region, and the network path to S3",
+        ),
+    }
+}

@@ -7,7 +7,7 @@ pub mod datasync;
 pub mod purge;
 pub mod state;
 
-pub use buckets::{bucket, lifecycle, replication, versioning};
+pub use buckets::{DeleteProbe, bucket, lifecycle, replication, target_delete, versioning};
 pub use check::{CallError, Check};
 pub use datasync::{TaskFacts, filters, locations, options, schedule, task};
 

@@ -485,3 +485,39 @@ fn a_target_lifecycle_expiring_current_versions_in_the_mirror_is_a_warning() {
     }
     assert_eq!(lifecycle("tgt", Ok(None), &scope).status, CheckStatus::Pass);
 }
+
+#[test]
+fn target_delete_passes_only_when_the_entry_is_deleted() {
+    let probe = |answer| DeleteProbe {
+        key: "topics/.s3-reconciler-probe/x".into(),
+        answer,
+    };
+    let pass = target_delete("tgt", &probe(Ok(None)));
+    assert_eq!(pass.status, CheckStatus::Pass, "{pass:?}");
+    assert_eq!(pass.resource, "s3://tgt/topics/.s3-reconciler-probe/x");
+    let refused = target_delete(
+        "tgt",
+        &probe(Ok(Some(("AccessDenied".into(), "Access Denied".into())))),
+    );
+    assert_eq!(refused.status, CheckStatus::Fail);
+    assert!(refused.detail.contains("AccessDenied"), "{refused:?}");
+    assert!(
+        refused.fix.as_deref().unwrap().contains("s3:DeleteObject "),
+        "{refused:?}"
+    );
+    let denied = target_delete(
+        "tgt",
+        &probe(Err(err(ErrorKind::AccessDenied, "AccessDenied"))),
+    );
+    assert_eq!(denied.status, CheckStatus::Fail);
+    assert!(
+        denied
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("DeleteObjectVersion")
+    );
+    let down = target_delete("tgt", &probe(Err(err(ErrorKind::Network, ""))));
+    assert_eq!(down.status, CheckStatus::Fail);
+    assert!(down.fix.as_deref().unwrap().contains("network"), "{down:?}");
+}
