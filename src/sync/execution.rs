@@ -417,8 +417,7 @@ impl Syncer {
             if !self.save(hold).await? {
                 return Ok(Some(skipped(Skip::Lost)));
             }
-            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
-            if slept.await.is_none() {
+            if !self.poll_pause(shutdown).await {
                 return Ok(Some(DateOutcome::Interrupted));
             }
         }

@@ -102,8 +102,7 @@ impl Syncer {
             if let Some(h) = &self.health {
                 h.touch();
             }
-            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
-            if slept.await.is_none() {
+            if !self.poll_pause(shutdown).await {
                 return Ok(None);
             }
         }

@@ -172,6 +172,13 @@ impl Syncer {
         outcome
     }
 
+    /// Waits one `sync.poll_interval` between looks at DataSync or the task's lock; false
+    /// when shutdown came first.
+    pub(crate) async fn poll_pause(&self, shutdown: &CancellationToken) -> bool {
+        let pause = self.clock.sleep(self.config.sync.poll_interval);
+        shutdown.run_until_cancelled(pause).await.is_some()
+    }
+
     async fn claim_and_run(
         &self,
         date: NaiveDate,

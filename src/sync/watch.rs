@@ -73,8 +73,7 @@ impl Syncer {
             ) {
                 return Ok(Watch::Timeout);
             }
-            let slept = shutdown.run_until_cancelled(self.clock.sleep(s.poll_interval));
-            if slept.await.is_none() {
+            if !self.poll_pause(shutdown).await {
                 return Ok(Watch::Interrupted);
             }
         }
