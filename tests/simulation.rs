@@ -21,21 +21,9 @@ use futures::StreamExt;
 /// Seeds `make test` plays.
 const DEFAULT_SEEDS: u64 = 36;
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn the_safety_invariants_hold_under_random_worlds_histories_faults_and_kills() {
-    let seeds: Vec<u64> = match env_u64("S3R_SIM_SEED") {
-        Some(one) => vec![one],
-        None => {
-            let from = env_u64("S3R_SIM_FROM").unwrap_or(1);
-            let n = env_u64("S3R_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-            (from..from + n).collect()
-        }
-    };
-    let parallel = env_u64("S3R_SIM_PARALLEL").unwrap_or(6) as usize;
+    let (seeds, parallel) = common::sim_seeds("S3R_SIM", DEFAULT_SEEDS, 6);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -23,28 +23,16 @@ use futures::StreamExt;
 /// Seeds `make test` plays.
 const DEFAULT_SEEDS: u64 = 8;
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn the_sync_invariants_hold_under_kills_rollouts_outages_and_faults() {
-    let seeds: Vec<u64> = match env_u64("S3R_SYNC_SIM_SEED") {
-        Some(one) => vec![one],
-        None => {
-            let from = env_u64("S3R_SYNC_SIM_FROM").unwrap_or(1);
-            let n = env_u64("S3R_SYNC_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-            (from..from + n).collect()
-        }
-    };
-    let parallel = env_u64("S3R_SYNC_SIM_PARALLEL").unwrap_or(4) as usize;
+    let (seeds, parallel) = common::sim_seeds("S3R_SYNC_SIM", DEFAULT_SEEDS, 4);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let started = std::time::Instant::now();
-    let one = env_u64("S3R_SYNC_SIM_SEED").is_some();
+    let one = seeds.len() == 1 && std::env::var("S3R_SYNC_SIM_SEED").is_ok();
     let failures: Vec<(u64, String)> = rt.block_on(async {
         common::lab::admin("latency", serde_json::json!({"latency_ms": 0, "jitter_ms": 0})).await;
         futures::stream::iter(seeds.clone())

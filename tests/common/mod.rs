@@ -820,3 +820,23 @@ timezone = "Asia/Seoul"
         ))
     }
 }
+
+/// The seeds a simulation plays, from `{prefix}_SEED` (exactly one), else `{prefix}_SEEDS`
+/// (default `default`) from `{prefix}_FROM` (default 1); and how many at once
+/// (`{prefix}_PARALLEL`, default `parallel`).
+pub fn sim_seeds(prefix: &str, default: u64, parallel: usize) -> (Vec<u64>, usize) {
+    let env = |name: &str| -> Option<u64> {
+        std::env::var(format!("{prefix}_{name}"))
+            .ok()
+            .and_then(|v| v.parse().ok())
+    };
+    let seeds = match env("SEED") {
+        Some(one) => vec![one],
+        None => {
+            let from = env("FROM").unwrap_or(1);
+            (from..from + env("SEEDS").unwrap_or(default)).collect()
+        }
+    };
+    let parallel = env("PARALLEL").map_or(parallel, |p| p as usize);
+    (seeds, parallel)
+}
