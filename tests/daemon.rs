@@ -491,6 +491,112 @@ async fn a_hung_endpoint_times_out_and_the_watchdog_names_the_stuck_key() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// A TCP proxy to the emulator that forwards both ways until a client sends a request whose
+/// bytes contain `needle`. It then stops forwarding that connection upstream, reads the rest
+/// of the request (by its Content-Length), hands the whole request to the test and forwards
+/// it only when released. The test can thus kill the daemon at the moment a request has left
+/// it and before S3 has acted on it.
+struct HoldingProxy {
+    port: u16,
+    held: std::sync::mpsc::Receiver<Vec<u8>>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl HoldingProxy {
+    fn start(needle: &str) -> HoldingProxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex, mpsc};
+        let upstream = endpoint()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (held_tx, held) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let triggered = Arc::new(AtomicBool::new(false));
+        let needle = needle.as_bytes().to_vec();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                let (mut down_from, mut down_to) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut down_from, &mut down_to));
+                let (held_tx, release_rx, triggered, needle) = (
+                    held_tx.clone(),
+                    release_rx.clone(),
+                    triggered.clone(),
+                    needle.clone(),
+                );
+                std::thread::spawn(move || {
+                    forward_holding(client, server, &needle, &triggered, &held_tx, &release_rx)
+                });
+            }
+        });
+        HoldingProxy {
+            port,
+            held,
+            release,
+        }
+    }
+}
+
+fn forward_holding(
+    mut client: std::net::TcpStream,
+    mut server: std::net::TcpStream,
+    needle: &[u8],
+    triggered: &std::sync::atomic::AtomicBool,
+    held_tx: &std::sync::mpsc::Sender<Vec<u8>>,
+    release_rx: &std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let find = |hay: &[u8], pat: &[u8]| hay.windows(pat.len()).position(|w| w == pat);
+    let mut stream = Vec::new();
+    let mut forwarded = 0;
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        stream.extend_from_slice(&chunk[..n]);
+        let Some(at) = find(&stream, needle).filter(|_| !triggered.load(Ordering::SeqCst)) else {
+            if server.write_all(&stream[forwarded..]).is_err() {
+                return;
+            }
+            forwarded = stream.len();
+            continue;
+        };
+        triggered.store(true, Ordering::SeqCst);
+        let start = stream[..at]
+            .windows(5)
+            .rposition(|w| w == b"POST ")
+            .expect("the held request is a POST");
+        let body = start + find(&stream[start..], b"\r\n\r\n").expect("headers end") + 4;
+        let headers = String::from_utf8_lossy(&stream[start..body]).to_ascii_lowercase();
+        let length: usize = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("the held request has a Content-Length")
+            .trim()
+            .parse()
+            .unwrap();
+        while stream.len() < body + length {
+            let n = client.read(&mut chunk).unwrap();
+            assert!(n > 0, "the client closed mid-request");
+            stream.extend_from_slice(&chunk[..n]);
+        }
+        held_tx.send(stream[start..body + length].to_vec()).unwrap();
+        release_rx.lock().unwrap().recv().unwrap();
+        server.write_all(&stream[forwarded..]).unwrap();
+        // Keep the connection open until S3 has answered (the copy thread then ends it).
+        let _ = server.shutdown(std::net::Shutdown::Write);
+        return;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_delete_leaves_an_intent_line_for_every_deleted_version() {
     let s3 = s3().await;
@@ -500,8 +606,7 @@ async fn sigkill_mid_delete_leaves_an_intent_line_for_every_deleted_version() {
     create_bucket(&s3, &tgt, true).await;
     let (queue, _dlq) = queue_with_dlq(&sqs, 5).await;
     let key = "big/many-versions.bin";
-    // Sequential: the emulator loses versions when one key is written concurrently. It then
-    // takes over a second to delete them, which is when the daemon is killed.
+    // Sequential: the emulator loses versions when one key is written concurrently.
     for i in 0..300 {
         put(&s3, &tgt, key, &format!("{i}")).await;
     }
@@ -518,58 +623,77 @@ async fn sigkill_mid_delete_leaves_an_intent_line_for_every_deleted_version() {
         &s3_event(&src, key, "ObjectRemoved:Delete", "v"),
     )
     .await;
-    let cfg = config_file(&daemon_toml(&src, &tgt, &queue, free_port(), ""));
+    // The target is reached through a proxy that holds the DeleteObjects naming the key.
+    let proxy = HoldingProxy::start(&format!("<Key>{key}</Key>"));
+    let ep = endpoint();
+    let toml = daemon_toml(&src, &tgt, &queue, free_port(), "").replacen(
+        &format!("bucket = \"{tgt}\"\nregion = \"{REGION}\"\nendpoint_url = \"{ep}\""),
+        &format!(
+            "bucket = \"{tgt}\"\nregion = \"{REGION}\"\nendpoint_url = \"http://127.0.0.1:{}\"",
+            proxy.port
+        ),
+        1,
+    );
+    assert!(
+        toml.contains(&format!("127.0.0.1:{}", proxy.port)),
+        "{toml}"
+    );
+    let cfg = config_file(&toml);
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = spawn(cfg.path(), log.path());
-    let intents = |text: &str| -> Vec<serde_json::Value> {
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == "s3_reconciler::audit" && v["action"] == "deleting")
-            .collect()
-    };
-    // Every intent line of the request is written before it is sent: kill right after.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while intents(&std::fs::read_to_string(log.path()).unwrap()).len() < 300 {
-        assert!(Instant::now() < deadline, "no DeleteObjects started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let request = proxy
+        .held
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the daemon sent a DeleteObjects naming the key");
+    // The request has left the daemon and S3 has not acted on it: kill now.
     signal(&child, "KILL");
     child.wait().unwrap();
+    let request = String::from_utf8_lossy(&request).to_string();
+    let sent: std::collections::BTreeSet<String> = request
+        .split("<VersionId>")
+        .skip(1)
+        .filter_map(|s| s.split("</VersionId>").next())
+        .map(str::to_string)
+        .collect();
+    assert!(!sent.is_empty(), "the request names versions: {request}");
+    assert!(sent.is_subset(&before), "{sent:?}");
     let text = std::fs::read_to_string(log.path()).unwrap();
-    let intended: std::collections::BTreeSet<String> = intents(&text)
-        .iter()
-        .filter(|v| v["key"] == key)
-        .map(|v| v["version_id"].as_str().unwrap().to_string())
+    let intents: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "s3_reconciler::audit" && v["action"] == "deleting")
         .collect();
     assert!(
-        intents(&text)
+        intents
             .iter()
             .all(|v| v["batch_id"].as_str().is_some_and(|b| !b.is_empty())),
         "every intent line names its request"
     );
-    // The emulator finishes the request it was given; whatever is gone has its intent line.
+    let intended: std::collections::BTreeSet<String> = intents
+        .iter()
+        .filter(|v| v["key"] == key)
+        .map(|v| v["version_id"].as_str().unwrap().to_string())
+        .collect();
+    let unaudited: Vec<&String> = sent.difference(&intended).collect();
+    assert!(
+        unaudited.is_empty(),
+        "versions sent for deletion with no intent line written before the request: {unaudited:?}"
+    );
+    // S3 now acts on the request the daemon never saw answered: exactly what was sent is gone,
+    // and none of it was confirmed.
+    proxy.release.send(()).unwrap();
     eventually(
         Duration::from_secs(30),
-        "the in-flight DeleteObjects finished",
-        || async { entries(&s3, &tgt, key).await.len() < before.len() },
+        "the held DeleteObjects took effect",
+        || async {
+            let left: std::collections::BTreeSet<String> = entries(&s3, &tgt, key)
+                .await
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect();
+            left == before.difference(&sent).cloned().collect()
+        },
     )
     .await;
-    let after: std::collections::BTreeSet<String> = entries(&s3, &tgt, key)
-        .await
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
-    let deleted: Vec<&String> = before.difference(&after).collect();
-    let confirmed = text.matches("deleted target entry").count();
-    assert!(
-        confirmed < deleted.len(),
-        "the kill landed mid-request ({confirmed} confirmed of {} deleted)",
-        deleted.len()
-    );
-    for v in &deleted {
-        assert!(
-            intended.contains(*v),
-            "version {v} was deleted with no intent line"
-        );
-    }
+    assert_eq!(text.matches("deleted target entry").count(), 0, "{text}");
 }
