@@ -18,6 +18,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --manifest-path lab/Cargo.toml --all-targets --quiet -- -D warnings
 echo "==> deployment artifacts"
 scripts/validate-deploy.sh
+echo "==> the README's deployment, rehearsed on the emulator (scripts/rehearse-deploy.py)"
+.venv/bin/python scripts/rehearse-deploy.py
 echo "==> the latency lab (tests that need it start their own)"
 scripts/lab.sh build
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the deployment checks need (idempotent): cfn-lint, checkov, kubernetes-validate,
 # yamllint and hadolint into .venv-tools (PyPI), promtool/prometheus from Debian's `prometheus`,
-# and debootstrap (Debian) for running the release binary in a Debian 12 userland; checks that
-# kubectl is there.
+# jq (Debian) for the deployment rehearsal, and debootstrap (Debian) for running the release
+# binary in a Debian 12 userland; checks that kubectl is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 req="$root/scripts/requirements-tools.txt"
@@ -22,6 +22,8 @@ command -v kubectl >/dev/null 2>&1 || {
 missing=""
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+# jq runs the deployment's merge filters (deploy/aws/*.jq) in the rehearsal.
+command -v jq >/dev/null 2>&1 || missing="$missing jq"
 if [ -n "$missing" ]; then
   echo "==> installing Debian packages:$missing"
   sudo_cmd=""

@@ -16,8 +16,20 @@ $bin/yamllint -s -c .yamllint.yaml deploy/
 echo "==> kustomize build (kubectl kustomize) + kubernetes-validate"
 kubectl kustomize deploy/kubernetes >"$tmp/kubernetes.yaml"
 $bin/kubernetes-validate --strict --quiet "$tmp/kubernetes.yaml"
-echo "==> cfn-lint"
-$bin/cfn-lint deploy/cloudformation/*.yaml
+echo "==> cfn-lint, with the project's rules (scripts/cfn-rules)"
+$bin/cfn-lint --append-rules scripts/cfn-rules --template deploy/cloudformation/*.yaml
+echo "==> each project rule fails its fixture and passes its counter-example (tests/cfn-fixtures)"
+for fixture in tests/cfn-fixtures/*.yaml; do
+  name=$(basename "$fixture" .yaml)
+  rule=$(echo "$name" | cut -d- -f2)
+  found=$($bin/cfn-lint --append-rules scripts/cfn-rules --template "$fixture" 2>&1 | grep -c "^$rule " || true)
+  case "$name" in
+    fail-*) [ "$found" -gt 0 ] || { echo "$rule did not fail $fixture" >&2; exit 1; } ;;
+    pass-*) [ "$found" -eq 0 ] || { echo "$rule failed its counter-example $fixture" >&2; exit 1; } ;;
+    *) echo "$fixture: name it fail-<rule>-... or pass-<rule>-..." >&2; exit 1 ;;
+  esac
+  echo "    $name: $rule ${found} finding(s)"
+done
 echo "==> checkov"
 $bin/checkov -d deploy/cloudformation --framework cloudformation --quiet --compact --skip-download
 echo "==> alert rules: the copies equal deploy/kubernetes/prometheusrule.yaml (scripts/rules.py)"

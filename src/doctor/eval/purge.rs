@@ -164,7 +164,7 @@ impl Routes {
     ) -> (String, String) {
         let missing = self.missing.join(", ");
         let fix = format!(
-            "add a queue notification for {missing} to {target}{} (deploy/cloudformation/source-account.yaml does)",
+            "switch on EventBridge delivery for the bucket (README \"Deployment\": deploy/aws/enable-eventbridge.jq keeps its other notifications; source-account.yaml's rule routes permanent deletes to the queue), or add a queue notification for {missing} to {target}{}",
             if prefixes.is_empty() {
                 String::new()
             } else {
