@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CFN = ROOT / "deploy" / "cloudformation"
 JQ = ROOT / "deploy" / "aws"
 REGION = "ap-northeast-2"
+DESTINATION_ACCOUNT = "222222222222"
 ENDPOINT = os.environ.get("S3R_TEST_ENDPOINT") or sys.exit(
     "S3R_TEST_ENDPOINT is not set: start the emulator (scripts/emulator.sh start) and "
     'eval "$(scripts/emulator.sh env)"'
@@ -49,7 +50,9 @@ def client(service):
     )
 
 
-s3, iam, datasync, cfn, sqs = (client(s) for s in ("s3", "iam", "datasync", "cloudformation", "sqs"))
+s3, iam, datasync, cfn, sqs, events = (
+    client(s) for s in ("s3", "iam", "datasync", "cloudformation", "sqs", "events")
+)
 
 
 class RehearsalFailed(Exception):
@@ -86,7 +89,7 @@ def cli_output(response):
 class World:
     """Two buckets as the seeds left them, under names unique to this path."""
 
-    def __init__(self, path):
+    def __init__(self, path, bare=False):
         tag = f"{path}-{uuid.uuid4().hex[:6]}"
         self.path = path
         self.source = f"source-{tag}"
@@ -110,9 +113,13 @@ class World:
                 }
             ]
         }
-        s3.put_bucket_notification_configuration(
-            Bucket=self.source, NotificationConfiguration=self.foreign_notification
-        )
+        if bare:
+            # A bucket with no notification at all: S3 answers an empty document.
+            self.foreign_notification = {}
+        else:
+            s3.put_bucket_notification_configuration(
+                Bucket=self.source, NotificationConfiguration=self.foreign_notification
+            )
         # The console's DataSync roles, named as the console names them.
         trust = json.dumps(
             {
@@ -152,9 +159,15 @@ class World:
                 "Resource": f"arn:aws:s3:::{self.destination}/*",
             },
         ]
+        if bare:
+            # A policy of one statement, written as an object rather than a list.
+            self.foreign_statements = self.foreign_statements[:1]
+            statements = self.foreign_statements[0]
+        else:
+            statements = self.foreign_statements
         s3.put_bucket_policy(
             Bucket=self.destination,
-            Policy=json.dumps({"Version": "2012-10-17", "Statement": self.foreign_statements}),
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}),
         )
         # The console task and its two locations.
         self.source_location = datasync.create_location_s3(
@@ -177,13 +190,34 @@ class World:
 # -- CloudFormation as the README runs it ------------------------------------------------
 
 
+def as_json(template):
+    """The template as JSON: the emulator's YAML reader turns `!Condition` into an
+    `Fn::Condition` it then evaluates as false (CloudFormation reads both forms alike)."""
+    from cfnlint.decode import decode_str
+
+    doc, problems = decode_str((CFN / template).read_text())
+    if problems:
+        raise RehearsalFailed(f"{template} does not parse: {problems}")
+    return json.dumps(doc)
+
+
 def deploy(stack, template, params, update=False):
-    """create-stack (or update-stack) and wait; returns the outputs."""
+    """What `aws cloudformation deploy --parameter-overrides` does: create the stack, or
+    update it with the parameters given and every other one at its previous value."""
+    given = [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()]
+    if update:
+        previous = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
+        # UsePreviousValue, spelled out: the emulator fails on it for a defaulted parameter.
+        given += [
+            {"ParameterKey": p["ParameterKey"], "ParameterValue": p["ParameterValue"]}
+            for p in previous
+            if p["ParameterKey"] not in params
+        ]
     call = cfn.update_stack if update else cfn.create_stack
     call(
         StackName=stack,
-        TemplateBody=(CFN / template).read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        TemplateBody=as_json(template),
+        Parameters=given,
         Capabilities=["CAPABILITY_IAM"],
     )
     description = cfn.describe_stacks(StackName=stack)["Stacks"][0]
@@ -273,8 +307,9 @@ def apply_bucket_policy(template, params):
         policy = json.loads(document) if isinstance(document, str) else document
     except json.JSONDecodeError as e:
         raise RehearsalFailed(f"the rendered bucket policy is not JSON ({e}):\n{document}")
+    ids = [st.get("Sid") for st in policy["Statement"] if st.get("Sid")]
+    check(len(ids) == len(set(ids)), f"the rendered policy's Sids are unique (S3 refuses repeats): {ids}")
     s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(policy))
-    check(True, f"the bucket policy rendered to valid JSON and S3 took it ({len(policy['Statement'])} statements)")
 
 
 def declared_parameters(template):
@@ -314,7 +349,12 @@ def check_no_collision(world, stack):
     clash = sorted(roles & set(world.console_roles))
     check(not clash, f"no resource of {stack} takes a console role's name {clash or ''}")
     for name, arn in world.console_roles.items():
-        check(iam.get_role(RoleName=name)["Role"]["Arn"] == arn, f"console role {name} untouched")
+        untouched = (
+            iam.get_role(RoleName=name)["Role"]["Arn"] == arn
+            and not iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            and not iam.list_role_policies(RoleName=name)["PolicyNames"]
+        )
+        check(untouched, f"console role {name} untouched (no policy attached or put)")
 
 
 # -- the README's merge steps ----------------------------------------------------------
@@ -327,8 +367,8 @@ def enable_eventbridge(world):
     s3.put_bucket_notification_configuration(Bucket=world.source, NotificationConfiguration=merged)
     after = s3.get_bucket_notification_configuration(Bucket=world.source)
     check(
-        after.get("QueueConfigurations") == world.foreign_notification["QueueConfigurations"],
-        "the bucket's other notification (another team's queue) is kept",
+        after.get("QueueConfigurations") == world.foreign_notification.get("QueueConfigurations"),
+        "the bucket's other notifications (another team's queue, if any) are kept",
     )
 
 
@@ -364,10 +404,32 @@ def check_destination_policy(world, policy, step1):
         principals["S3ReconcilerDaemonDeleteVersions"] == {"AWS": step1["DaemonRoleArn"]},
         "the daemon's grant names step 1's DaemonRoleArn",
     )
+    datasync = step1.get("DataSyncDestinationRoleArn")
     check(
-        principals["S3ReconcilerDataSyncWriteObjects"] == {"AWS": step1["DataSyncDestinationRoleArn"]},
-        "DataSync's grant names step 1's DataSyncDestinationRoleArn",
+        principals.get("S3ReconcilerDataSyncWriteObjects") == ({"AWS": datasync} if datasync else None),
+        "DataSync's grant names step 1's DataSyncDestinationRoleArn, and is absent without one",
     )
+
+
+def daemon_actions(stack):
+    """Every action the daemon's role is granted (its inline policy, as the stack put it)."""
+    role = physical_names(stack)["DaemonRole"]
+    actions = set()
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(doc, str):
+            # The emulator hands back what the stack gave it: JSON, or a Python literal.
+            try:
+                doc = json.loads(doc)
+            except json.JSONDecodeError:
+                import ast
+
+                doc = ast.literal_eval(doc)
+        # The emulator keeps AWS::NoValue statements as null; CloudFormation drops them.
+        for st in filter(None, doc["Statement"]):
+            a = st["Action"]
+            actions.update([a] if isinstance(a, str) else a)
+    return actions
 
 
 # -- the three paths ------------------------------------------------------------------
@@ -385,6 +447,7 @@ def console_task():
     step1 = {
         "SourceBucketName": world.source,
         "DestinationBucketName": world.destination,
+        "DestinationAccountId": DESTINATION_ACCOUNT,
         "AccessLogBucketName": world.logs,
         "ExistingDataSyncTaskId": world.task_arn.rsplit("/", 1)[-1],
         "ExistingDataSyncSourceRoleArn": roles["Source"],
@@ -419,13 +482,31 @@ def console_task():
     policy = policy_of(world.destination)
     check_destination_policy(world, policy, out)
     check("S3ReconcilerCreateDataSyncLocation" not in sids(policy), "no location creator: no location is created")
+    print("==> console-task: a later update names one parameter and keeps the others")
+    stack_a = f"s3r-a-{world.source}"
+    again = deploy(stack_a, "source-account.yaml", {"UpdateTaskFilter": "true"}, update=True)
+    params = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in cfn.describe_stacks(StackName=stack_a)["Stacks"][0]["Parameters"]
+    }
+    check(
+        params["UpdateTaskFilter"] == "true" and params["SourceBucketName"] == world.source,
+        "the stack holds the new value and the old ones",
+    )
+    check(again == out, "every output is as before: no parameter fell back to its default")
+    rule = events.describe_rule(Name=physical_names(stack_a)["DeleteEventsRule"])
+    check(
+        json.loads(rule["EventPattern"])["detail"]["bucket"]["name"] == [world.source],
+        "the EventBridge rule still matches the source bucket",
+    )
 
 
 def new_task():
-    world = World("new")
+    world = World("new", bare=True)
     step1 = {
         "SourceBucketName": world.source,
         "DestinationBucketName": world.destination,
+        "DestinationAccountId": DESTINATION_ACCOUNT,
         "AccessLogBucketName": world.logs,
         "CreateDataSyncTask": "false",
     }
@@ -435,6 +516,10 @@ def new_task():
     out = deploy(stack_a, "source-account.yaml", step1)
     check_no_collision(world, stack_a)
     check("DataSyncTaskArn" not in out, "no task ARN is output before the task exists")
+    check(
+        not {"s3:GetReplicationConfiguration", "s3:GetObjectVersion"} & daemon_actions(stack_a),
+        "without replication the daemon gets none of mirror-versions' reads",
+    )
     check(
         out["DataSyncDestinationRoleArn"] not in world.console_roles.values(),
         "the destination role is the stack's own",
@@ -462,8 +547,11 @@ def new_task():
     # CloudFormation cannot: its parameters are checked, then the statement is removed.
     print("==> new-task: step 3's parameters, then the location creator's statement removed")
     check_parameters("source-account.yaml", {**step1, "CreateDataSyncTask": "true"})
+    # The stack's one resource here is its bucket policy, which the emulator's CloudFormation
+    # cannot update (it trips over the conditional bucket): rendered and put as an update
+    # would, with every other parameter at its previous value (`deploy` keeps them).
     after_step3 = {**step2, "LocationCreatorArn": ""}
-    deploy(stack_b, "destination-account.yaml", after_step3, update=True)
+    check_parameters("destination-account.yaml", after_step3)
     apply_bucket_policy("destination-account.yaml", after_step3)
     policy = policy_of(world.destination)
     check("S3ReconcilerCreateDataSyncLocation" not in sids(policy), "the location creator's statement is gone")
@@ -475,6 +563,7 @@ def replication():
     step1 = {
         "SourceBucketName": world.source,
         "DestinationBucketName": world.destination,
+        "DestinationAccountId": DESTINATION_ACCOUNT,
         "AccessLogBucketName": world.logs,
         "ReplicationPrefix": "topics/",
     }
@@ -482,19 +571,16 @@ def replication():
     check_parameters("source-account.yaml", step1)
     out = deploy(f"s3r-a-{world.source}", "source-account.yaml", step1)
     check_no_collision(world, f"s3r-a-{world.source}")
-    try:
-        s3.get_bucket_replication(Bucket=world.source)
-        rule_early = True
-    except ClientError:
-        rule_early = False
-    check(not rule_early, "no replication rule before the destination admits the role")
+    check("DataSyncDestinationRoleArn" not in out, "a replicating stack makes no DataSync roles")
+    granted = daemon_actions(f"s3r-a-{world.source}")
+    mirror = {"s3:GetReplicationConfiguration", "s3:GetLifecycleConfiguration", "s3:GetObjectVersion"}
+    check(mirror <= granted, "the daemon may read what mirror-versions checks and proves")
     rule = json.loads(out["ReplicationRule"])
     check(rule["Filter"] == {"Prefix": "topics/"}, "the output rule covers ReplicationPrefix")
     print("==> replication: step 2, account B (the replication role admitted)")
     step2 = {
         "DestinationBucketName": world.destination,
         "DaemonRoleArn": out["DaemonRoleArn"],
-        "DataSyncRoleArn": out["DataSyncDestinationRoleArn"],
         "ReplicationRoleArn": out["ReplicationRoleArn"],
         "ExtraPolicyStatements": extra_statements(world),
     }
@@ -511,6 +597,11 @@ def replication():
     check(
         "s3:ObjectOwnerOverrideToBucketOwner" not in writes[0]["Action"],
         "no owner override on a BucketOwnerEnforced destination",
+    )
+    proves = [s for s in policy["Statement"] if s.get("Sid") == "S3ReconcilerDaemonProvesReplicas"]
+    check(
+        proves and proves[0]["Action"] == "s3:GetObjectVersion",
+        "the destination lets the daemon read a version's replication status",
     )
     print("==> replication: step 3, the rule merged into the source's replication configuration")
     merge_args = ("--argjson", "rule", out["ReplicationRule"], "--arg", "role", out["ReplicationRoleArn"])
@@ -532,6 +623,18 @@ def replication():
     except RehearsalFailed as e:
         refused = str(e)
     check("already replicates with role" in refused, "a configuration with another role is refused")
+    first_schema = {
+        "ReplicationConfiguration": {
+            "Role": out["ReplicationRoleArn"],
+            "Rules": [{"ID": "old", "Prefix": "logs/", "Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::b"}}],
+        }
+    }
+    try:
+        jq("add-replication-rule.jq", json.dumps(first_schema), *merge_args)
+        refused = ""
+    except RehearsalFailed as e:
+        refused = str(e)
+    check("first schema version" in refused, "rules of the first schema version are refused, not mixed")
     again = json.loads(jq("add-replication-rule.jq", cli_output({"ReplicationConfiguration": live}), *merge_args))
     check(len(again["Rules"]) == 1, "merging twice keeps one rule")
 

@@ -22,7 +22,10 @@ echo "==> each project rule fails its fixture and passes its counter-example (te
 for fixture in tests/cfn-fixtures/*.yaml; do
   name=$(basename "$fixture" .yaml)
   rule=$(echo "$name" | cut -d- -f2)
-  found=$($bin/cfn-lint --append-rules scripts/cfn-rules --template "$fixture" 2>&1 | grep -c "^$rule " || true)
+  out=$($bin/cfn-lint --append-rules scripts/cfn-rules --template "$fixture" 2>&1 || true)
+  # A rule that crashed reports E0002, which would let a counter-example "pass".
+  if echo "$out" | grep -q "^E0002"; then echo "$out" >&2; exit 1; fi
+  found=$(echo "$out" | grep -c "^$rule " || true)
   case "$name" in
     fail-*) [ "$found" -gt 0 ] || { echo "$rule did not fail $fixture" >&2; exit 1; } ;;
     pass-*) [ "$found" -eq 0 ] || { echo "$rule failed its counter-example $fixture" >&2; exit 1; } ;;

@@ -133,8 +133,8 @@ class NoFixedRoleNames(CloudFormationLintRule):
     id = "E9102"
     shortdesc = "IAM role with a fixed or possibly over-long name"
     description = (
-        "AWS::IAM::Role must leave RoleName to CloudFormation; a name composed from parameters "
-        "must stay within 64 characters at their longest values"
+        "AWS::IAM::Role must leave RoleName to CloudFormation: a literal or a name composed "
+        "from parameters collides with roles of that name, and may exceed 64 characters"
     )
     source_url = "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
     tags = ["s3-reconciler", "iam"]
@@ -149,7 +149,7 @@ class NoFixedRoleNames(CloudFormationLintRule):
             return int(param["MaxLength"])
         if param.get("AllowedValues"):
             return max(len(str(v)) for v in param["AllowedValues"])
-        if "bucket" in ref.lower():
+        if ref.lower().endswith("bucketname"):
             return LONGEST_BUCKET_NAME
         return None
 
@@ -169,10 +169,12 @@ class NoFixedRoleNames(CloudFormationLintRule):
                     )
                 )
                 continue
+            # A composed name is fixed too (the same in every stack with the same values),
+            # and may be too long: say which, so the fix is plain.
             sub = role_name.get("Fn::Sub") if isinstance(role_name, dict) else None
             text = sub[0] if isinstance(sub, list) else sub
             if not isinstance(text, str):
-                matches.append(RuleMatch(path, f"{name}: RoleName cannot be bounded; leave it out"))
+                matches.append(RuleMatch(path, f"{name}: RoleName is fixed per stack; leave it out"))
                 continue
             length, unknown = len(re.sub(r"\$\{[^}]+\}", "", text)), []
             for ref in re.findall(r"\$\{([^}!]+)\}", text):
@@ -181,19 +183,19 @@ class NoFixedRoleNames(CloudFormationLintRule):
                     unknown.append(ref)
                 else:
                     length += longest
-            if unknown or length > IAM_ROLE_NAME_MAX:
-                why = (
-                    f"unbounded parameters {unknown}"
-                    if unknown
-                    else f"{length} characters at the longest values"
+            if unknown:
+                why = f"unbounded parameters {unknown}"
+            elif length > IAM_ROLE_NAME_MAX:
+                why = f"up to {length} characters, over IAM's {IAM_ROLE_NAME_MAX}"
+            else:
+                why = f"up to {length} characters"
+            matches.append(
+                RuleMatch(
+                    path,
+                    f"{name}: RoleName `{text}` is fixed for given parameters ({why}) and can "
+                    "collide with a role of that name (the console's); leave RoleName out",
                 )
-                matches.append(
-                    RuleMatch(
-                        path,
-                        f"{name}: RoleName can exceed IAM's {IAM_ROLE_NAME_MAX} characters "
-                        f"({why}); leave RoleName out",
-                    )
-                )
+            )
         return matches
 
 
@@ -217,8 +219,11 @@ class NoNotificationOnImportedBucket(CloudFormationLintRule):
         for name, res in _resources(cfn, "AWS::S3::Bucket"):
             props = res.get("Properties") or {}
             bucket_name = props.get("BucketName")
+            # A bucket the stack may create is conditional on that; one it always declares
+            # under a given name with a DeletionPolicy is an existing bucket brought in.
             existing = (
                 "DeletionPolicy" in res
+                and "Condition" not in res
                 and isinstance(bucket_name, dict)
                 and bucket_name.get("Ref") in params
             )
@@ -251,10 +256,15 @@ class ReplicationAfterDestinationPolicy(CloudFormationLintRule):
     GATE = "DestinationPolicyAdmitsReplicationRole"
 
     def _gated(self, cfn, condition):
-        def names_gate(expr):
-            return self.GATE in set(_refs_in(expr))
+        def gate_is_true(expr):
+            args = expr.get("Fn::Equals") if isinstance(expr, dict) else None
+            return (
+                isinstance(args, list)
+                and {"Ref": self.GATE} in args
+                and any(a in ("true", True) for a in args)
+            )
 
-        return condition is not None and _condition_implies(cfn, condition, names_gate)
+        return condition is not None and _condition_implies(cfn, condition, gate_is_true)
 
     def match(self, cfn):
         matches = []

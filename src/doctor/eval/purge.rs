@@ -65,16 +65,12 @@ pub fn notification(
             );
         }
     };
-    if eventbridge {
-        return Check::pass(
-            c,
-            resource,
-            "EventBridge delivery is on: an EventBridge rule must route \"Object Deleted\" events to the queue",
-        );
-    }
     let routes = Routes::of(&configs, queue_arn, events, prefixes);
     let wanted: Vec<String> = events.iter().map(|e| format!("s3:{e}")).collect();
     let target = queue_arn.unwrap_or("the purge queue");
+    if eventbridge {
+        return eventbridge_verdict(c, resource, &routes, &wanted);
+    }
     if !routes.missing.is_empty() {
         let (detail, fix) = routes.missing_verdict(queue_arn, target, prefixes);
         return Check::fail(c, resource, detail, fix);
@@ -103,6 +99,28 @@ pub fn notification(
         );
     }
     Check::pass(c, resource, format!("{} reach {target}", wanted.join(", ")))
+}
+
+/// With EventBridge delivery on, the rule (not visible here) routes the events; another
+/// consumer of the same events would still purge twice.
+fn eventbridge_verdict(c: CheckId, resource: String, routes: &Routes, wanted: &[String]) -> Check {
+    if !routes.overlapping.is_empty() {
+        return Check::warn(
+            c,
+            resource,
+            format!(
+                "EventBridge delivery is on, and {} also go to {}",
+                wanted.join(", "),
+                routes.overlapping.join(", ")
+            ),
+            "remove the other notification (the seeds' purge Lambda, say): two consumers purge twice",
+        );
+    }
+    Check::pass(
+        c,
+        resource,
+        "EventBridge delivery is on: the stack's rule must route \"Object Deleted\" events to the queue (the README's test delete proves it)",
+    )
 }
 
 /// Where the bucket's notifications send the purge's events.

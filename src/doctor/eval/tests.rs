@@ -239,6 +239,21 @@ fn notification_filters_must_cover_the_purge_prefixes() {
         notification("src", Ok((vec![], true)), Some(Q), &events, &[]).status,
         CheckStatus::Pass
     );
+    // ... still warns of another consumer of the same events (a forgotten purge Lambda), and
+    // not of one that takes other events.
+    let lambda = Notification {
+        destination: Destination::Lambda,
+        arn: "arn:aws:lambda:ap-northeast-2:111111111111:function:purge".into(),
+        ..queue_notification(Q, &["s3:ObjectRemoved:*"], None)
+    };
+    let warned = notification("src", Ok((vec![lambda], true)), Some(Q), &events, &[]);
+    assert_eq!(warned.status, CheckStatus::Warn, "{warned:?}");
+    assert!(warned.detail.contains("function:purge"), "{warned:?}");
+    let created = queue_notification("arn:aws:sqs:x:1:analytics", &["s3:ObjectCreated:*"], None);
+    assert_eq!(
+        notification("src", Ok((vec![created], true)), Some(Q), &events, &[]).status,
+        CheckStatus::Pass
+    );
 }
 
 #[test]
