@@ -35,6 +35,19 @@ pub(crate) enum Need {
     Nothing,
 }
 
+/// Where the right side stands, for a left listing that may skip what cannot join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RightFrontier {
+    /// Nothing of the right side read yet: any left key may join.
+    Unknown,
+    /// The right side's next unjoined key: left keys from this one on may join.
+    From(String),
+    /// Nothing right is buffered; its last key was this: left keys after it may join.
+    After(String),
+    /// The right side is read and joined to its end: no left key joins anything more.
+    Exhausted,
+}
+
 #[derive(Debug)]
 struct Side<T> {
     buffered: VecDeque<T>,
@@ -142,6 +155,21 @@ impl<L: Keyed, R: Keyed> MergeJoin<L, R> {
     }
 
     /// Which side to fetch next: the one whose frontier is behind (both when level).
+    /// How far the left side still has to be read for the right side's sake. Left keys before
+    /// the frontier can join nothing: every right key before it is joined already.
+    pub(crate) fn right_frontier(&self) -> RightFrontier {
+        if let Some(k) = self.right.next_key() {
+            return RightFrontier::From(k.to_string());
+        }
+        if self.right.done {
+            return RightFrontier::Exhausted;
+        }
+        match &self.right.last {
+            Some(last) => RightFrontier::After(last.clone()),
+            None => RightFrontier::Unknown,
+        }
+    }
+
     pub fn need(&self) -> Need {
         match (self.left.done, self.right.done) {
             (true, true) => Need::Nothing,

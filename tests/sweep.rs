@@ -659,3 +659,69 @@ async fn a_run_stopped_by_a_delete_error_stays_stopped_after_a_crash() {
     assert_eq!(summary["kept"]["after_error"], 2, "{summary}");
     assert_eq!(w.target().await.len(), 2, "nothing deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sparse_target_is_swept_from_its_own_keys_and_finds_what_the_full_walk_finds() {
+    let w = world().await;
+    // The source keeps twenty days of six projects; the target one day of each, plus keys
+    // the source lost (orphans) beside look-alikes the source still has.
+    let day = |p: usize, d: usize| -> Vec<String> {
+        (0..3)
+            .map(|f| format!("topics/p{p}/year=2026/month=11/day={d:02}/f{f}.json"))
+            .collect()
+    };
+    let source: Vec<String> = (0..6)
+        .flat_map(|p| (1..=20).flat_map(move |d| day(p, d)))
+        .chain(["topics/p2/year=2026/month=11/day=15/f0.json.bak".to_string()])
+        .collect();
+    let kept: Vec<String> = (0..6).flat_map(|p| day(p, 15)).collect();
+    let orphans: BTreeSet<String> = [
+        "topics/p0/year=2026/month=11/day=15/gone.json",
+        "topics/p2/year=2026/month=11/day=15/f0.json.b",
+        "topics/p5/year=2026/month=11/day=16/f9.json",
+        "topics/p9/year=2026/month=11/day=15/f0.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    w.put_many(&w.src, &source, 1).await;
+    let target: Vec<String> = kept
+        .iter()
+        .cloned()
+        .chain(orphans.iter().cloned())
+        .chain(["topics/p2/year=2026/month=11/day=15/f0.json.bak".to_string()])
+        .collect();
+    w.put_many(&w.tgt, &target, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cfg = w.toml("pod-a", "prefixes = [\"topics/\"]");
+
+    let mut found = Vec::new();
+    for walk in ["full", "target-driven"] {
+        let (code, lines, summary, stderr) = sweep(
+            &cfg,
+            &["--dry-run"],
+            &[("S3R__SWEEP__WALK", walk), ("S3R__SWEEP__MIN_AGE", "1s")],
+        );
+        assert_eq!(code, 0, "{walk}: {summary}\n{stderr}");
+        assert_eq!(
+            keys_with(&lines, "would_purge"),
+            orphans,
+            "{walk}: {lines:#?}"
+        );
+        assert_eq!(summary["scanned_target"], target.len(), "{walk}: {summary}");
+        found.push(summary["scanned_source"].as_u64().unwrap());
+    }
+    // The full walk reads all 361 source keys. The target-driven one starts just below the
+    // target's first key (its last character dropped), and one page of the emulator's 1,000
+    // entries then reaches the end: the fourteen days before are never read.
+    assert_eq!(found[0], source.len() as u64);
+    let first = target.iter().min().unwrap();
+    let below = &first[..first.len() - 1];
+    let expected = source.iter().filter(|k| k.as_str() > below).count() as u64;
+    assert_eq!(found[1], expected, "target-driven source keys read");
+    assert!(expected < found[0] - 40);
+    assert!(
+        w.target().await.len() == target.len(),
+        "a dry run deletes nothing"
+    );
+}

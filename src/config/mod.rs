@@ -27,7 +27,7 @@ pub use read::Problem;
 pub use runtime::{
     AwsSettings, HttpConfig, LogConfig, LogFormat, PreflightConfig, ReadinessConfig, ShutdownConfig,
 };
-pub use sweep::{SweepAction, SweepConfig, overlaps};
+pub use sweep::{SweepAction, SweepConfig, SweepWalk, overlaps};
 pub use sync::{
     DATASYNC_FILTER_MAX_LEN, FilterMode, PartitionTemplate, Schedule, StateConfig, SyncConfig,
     check_pattern, normalized_subdirectory,

@@ -20,6 +20,17 @@ pub enum SweepAction {
     Purge,
 }
 
+/// How much of the source a sweep reads.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepWalk {
+    /// Only the source keys at and around the target's: its cost follows the target.
+    #[default]
+    TargetDriven,
+    /// Both sides to their ends (the walk before target-driven reading; for comparison).
+    Full,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SweepConfig {
     pub enabled: bool,
@@ -46,6 +57,8 @@ pub struct SweepConfig {
     pub checkpoint_interval: Duration,
     /// Orphans decided at once.
     pub concurrency: NonZeroUsize,
+    /// How much of the source is read.
+    pub walk: SweepWalk,
 }
 
 impl Default for SweepConfig {
@@ -61,6 +74,7 @@ impl Default for SweepConfig {
             lease_ttl: Duration::from_secs(600),
             checkpoint_interval: Duration::from_secs(5),
             concurrency: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
+            walk: SweepWalk::TargetDriven,
         }
     }
 }
@@ -85,7 +99,7 @@ impl SweepConfig {
     pub(super) fn read(input: &mut SectionInput, p: &mut Problems) -> Self {
         let mut s = SweepConfig::default();
         read_fields!(input, p, s;
-            enabled, schedule, timezone, prefixes, action, max_deletes, concurrency;
+            enabled, schedule, timezone, prefixes, action, max_deletes, concurrency, walk;
             durations: min_age, lease_ttl, checkpoint_interval);
         s
     }

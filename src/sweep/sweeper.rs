@@ -264,6 +264,7 @@ impl Sweeper {
             prefix,
             lease.checkpoint.as_ref(),
             self.policy.limit + 1,
+            self.config.sweep.walk,
         );
         let min_age = chrono::Duration::from_std(self.config.sweep.min_age);
         let guard = Guard {

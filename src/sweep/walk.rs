@@ -1,29 +1,106 @@
 //! Walking a prefix on both sides at once: ListObjectVersions pages of the source and the
-//! target, fetched as the merge-join needs them, joined key by key. Each side reads one page
-//! ahead: the next request is on its way while a page is joined and its orphans decided, so a
-//! listing stream runs at S3's page latency rather than latency plus work.
+//! target, fetched as the merge-join needs them, joined key by key.
+//!
+//! The target is read whole; the source only as far as the target needs it
+//! ([`SweepWalk::TargetDriven`]): before each source page the listing skips ahead to just
+//! below the target's next unjoined key, and it stops once the target is exhausted. Source
+//! keys the target does not hold can make no orphan (a key with nothing in the target is never
+//! one), so skipping them changes no nomination. A dense target reads the source page after
+//! page as a full walk does; a sparse one jumps over the source's years that the target does
+//! not keep. [`SweepWalk::Full`] reads both sides to their ends (for comparison).
+//!
+//! Each side reads one page ahead when it knows where its next page starts: the next request
+//! is on its way while a page is joined and its orphans decided, so a listing stream runs at
+//! S3's page latency rather than latency plus work.
+
+use std::future::Future;
 
 use tokio::task::JoinHandle;
 
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Entry, Marker, VersionPage};
+use crate::config::SweepWalk;
 use crate::labels::{ErrorKind, Service};
-use crate::merge::{Joined, MergeJoin, Need};
+use crate::merge::{Joined, MergeJoin, Need, RightFrontier};
 
 use super::lease::Checkpoint;
+
+/// A version listing the walk reads: a bucket (or, in tests, a listing in memory).
+pub(crate) trait Versions: Clone + Send + Sync + 'static {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start: Option<&'a Marker>,
+    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'a;
+
+    fn uri(&self, prefix: &str) -> String;
+}
+
+impl Versions for Bucket {
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start: Option<&'a Marker>,
+    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'a {
+        self.list_versions(prefix, start)
+    }
+
+    fn uri(&self, prefix: &str) -> String {
+        Bucket::uri(self, prefix)
+    }
+}
+
+/// Where the source listing should read next. `next`: where it would continue (`None` before
+/// its first page: the start, or a resumed walk's marker is given instead). Target-driven, it
+/// skips to just below the target's next unjoined key when that lies further on; it never
+/// moves back.
+pub(crate) fn source_start(
+    next: Option<&Marker>,
+    frontier: &RightFrontier,
+    walk: SweepWalk,
+) -> Option<Marker> {
+    let skip_to = match (walk, frontier) {
+        (SweepWalk::TargetDriven, RightFrontier::From(k)) => just_below(k),
+        (SweepWalk::TargetDriven, RightFrontier::After(k)) => Some(k.clone()),
+        _ => None,
+    };
+    match (next, skip_to) {
+        (Some(n), Some(s)) if s > n.key => Some(Marker {
+            key: s,
+            version_id: None,
+        }),
+        (None, Some(s)) => Some(Marker {
+            key: s,
+            version_id: None,
+        }),
+        (n, _) => n.cloned(),
+    }
+}
+
+/// A key marker S3 lists `key` after: `key` less its last character, which sorts before it in
+/// UTF-8 byte order (S3's). `None` for a one-character key: list from the start.
+fn just_below(key: &str) -> Option<String> {
+    let mut chars = key.chars();
+    chars.next_back()?;
+    let below = chars.as_str();
+    (!below.is_empty()).then(|| below.to_string())
+}
+
+/// A page requested ahead, and where it starts.
+type Ahead = (Option<Marker>, JoinHandle<Result<VersionPage, AwsError>>);
 
 /// One listing's position.
 struct Cursor {
     next: Option<Marker>,
     started: bool,
     done: bool,
-    /// The page after `next`'s, already requested.
-    ahead: Option<JoinHandle<Result<VersionPage, AwsError>>>,
+    /// A page already requested, and where it starts.
+    ahead: Option<Ahead>,
 }
 
 impl Drop for Cursor {
     fn drop(&mut self) {
-        if let Some(h) = &self.ahead {
+        if let Some((_, h)) = &self.ahead {
             h.abort();
         }
     }
@@ -32,8 +109,8 @@ impl Drop for Cursor {
 impl Cursor {
     fn new(after: Option<&String>) -> Self {
         Cursor {
-            // S3 starts after a bare key marker. (moto includes the marker key and drops the
-            // first version after it; keys up to the checkpoint are skipped anyway.)
+            // S3 starts after a bare key marker (scripts/moto_server.py makes the emulator
+            // do the same).
             next: after.map(|k| Marker {
                 key: k.clone(),
                 version_id: None,
@@ -43,13 +120,60 @@ impl Cursor {
             ahead: None,
         }
     }
+
+    fn exhausted(&self) -> bool {
+        self.done || (self.started && self.next.is_none())
+    }
+
+    /// The page starting at `start`: the one read ahead if it starts there, else a new request
+    /// (a read-ahead that starts elsewhere is dropped).
+    async fn fetch<V: Versions>(
+        &mut self,
+        versions: &V,
+        prefix: &str,
+        start: Option<Marker>,
+    ) -> Result<Vec<Entry>, AwsError> {
+        let p = match self.ahead.take() {
+            Some((from, h)) if from == start => h.await.map_err(|e| {
+                AwsError::in_response(
+                    Service::S3,
+                    "ListObjectVersions",
+                    versions.uri(prefix),
+                    ErrorKind::Other,
+                    None,
+                    format!("the read-ahead listing stopped: {e}"),
+                )
+            })??,
+            stale => {
+                if let Some((_, h)) = stale {
+                    h.abort();
+                }
+                versions.list(prefix, start.as_ref()).await?
+            }
+        };
+        self.started = true;
+        self.done = p.next.is_none();
+        self.next = p.next;
+        Ok(p.entries)
+    }
+
+    /// Requests the page at `start` now, for the next [`Cursor::fetch`].
+    fn read_ahead<V: Versions>(&mut self, versions: &V, prefix: &str, start: Option<Marker>) {
+        if self.exhausted() || self.ahead.is_some() {
+            return;
+        }
+        let (versions, prefix, from) = (versions.clone(), prefix.to_string(), start.clone());
+        let h = tokio::spawn(async move { versions.list(&prefix, from.as_ref()).await });
+        self.ahead = Some((start, h));
+    }
 }
 
 /// The merged walk of one prefix, resumable from a checkpoint.
-pub(crate) struct Walk<'a> {
-    source: &'a Bucket,
-    target: &'a Bucket,
+pub(crate) struct Walk<'a, V: Versions = Bucket> {
+    source: &'a V,
+    target: &'a V,
     prefix: String,
+    walk: SweepWalk,
     join: MergeJoin<Entry, Entry>,
     src: Cursor,
     tgt: Cursor,
@@ -57,19 +181,21 @@ pub(crate) struct Walk<'a> {
     after: Option<String>,
 }
 
-impl<'a> Walk<'a> {
+impl<'a, V: Versions> Walk<'a, V> {
     /// `cap`: entries kept per key and side (more are counted, not kept).
     pub fn new(
-        source: &'a Bucket,
-        target: &'a Bucket,
+        source: &'a V,
+        target: &'a V,
         prefix: &str,
         resume: Option<&Checkpoint>,
         cap: usize,
+        walk: SweepWalk,
     ) -> Self {
         Walk {
             source,
             target,
             prefix: prefix.to_string(),
+            walk,
             join: MergeJoin::new(cap),
             src: Cursor::new(resume.and_then(|c| c.source_marker.as_ref())),
             tgt: Cursor::new(resume.and_then(|c| c.target_marker.as_ref())),
@@ -80,6 +206,7 @@ impl<'a> Walk<'a> {
     /// The next keys complete on both sides, in order; `None` at the end of the prefix.
     pub async fn next(&mut self) -> Result<Option<Vec<Joined<Entry, Entry>>>, AwsError> {
         loop {
+            self.stop_source_past_target();
             let (fetch_src, fetch_tgt) = match self.join.need() {
                 Need::Nothing => {
                     let drained = self.join.drain();
@@ -90,10 +217,32 @@ impl<'a> Walk<'a> {
                 Need::Right => (false, true),
                 Need::Both => (true, true),
             };
-            let prefix = &self.prefix;
+            let src_start = self.source_start();
+            let tgt_start = self.tgt.next.clone();
+            // Target-driven, the source waits for the target's first keys: read blind, its
+            // first page would be the bucket's oldest partitions.
+            let blind = self.walk == SweepWalk::TargetDriven
+                && self.join.right_frontier() == RightFrontier::Unknown
+                && !self.tgt.exhausted();
+            let (fetch_src, fetch_tgt) = (
+                fetch_src && !blind && !self.src.exhausted(),
+                (fetch_tgt || blind) && !self.tgt.exhausted(),
+            );
+            let (src, tgt, prefix) = (&mut self.src, &mut self.tgt, self.prefix.as_str());
+            let (source, target) = (self.source, self.target);
             let (s, t) = tokio::join!(
-                page(self.source, prefix, &mut self.src, fetch_src),
-                page(self.target, prefix, &mut self.tgt, fetch_tgt),
+                async {
+                    match fetch_src {
+                        true => src.fetch(source, prefix, src_start).await.map(Some),
+                        false => Ok(None),
+                    }
+                },
+                async {
+                    match fetch_tgt {
+                        true => tgt.fetch(target, prefix, tgt_start).await.map(Some),
+                        false => Ok(None),
+                    }
+                },
             );
             if let Some(entries) = s? {
                 self.join.push_left(entries, self.src.done);
@@ -101,11 +250,46 @@ impl<'a> Walk<'a> {
             if let Some(entries) = t? {
                 self.join.push_right(entries, self.tgt.done);
             }
+            self.read_ahead();
             let drained = self.join.drain();
             let ready = self.skip_done(drained);
             if !ready.is_empty() {
                 return Ok(Some(ready));
             }
+        }
+    }
+
+    fn source_start(&self) -> Option<Marker> {
+        source_start(
+            self.src.next.as_ref(),
+            &self.join.right_frontier(),
+            self.walk,
+        )
+    }
+
+    /// Once the target is read and joined to its end, no source key can make an orphan.
+    fn stop_source_past_target(&mut self) {
+        let exhausted = self.join.right_frontier() == RightFrontier::Exhausted;
+        if self.walk == SweepWalk::TargetDriven && exhausted && !self.src.done {
+            self.src.done = true;
+            self.join.push_left(Vec::new(), true);
+        }
+    }
+
+    /// The target's next page is always the one after; the source's only once the target
+    /// shows where it must start (target-driven) or always (full).
+    fn read_ahead(&mut self) {
+        let next = self.tgt.next.clone();
+        self.tgt.read_ahead(self.target, &self.prefix, next);
+        let known = match self.walk {
+            SweepWalk::Full => true,
+            SweepWalk::TargetDriven => {
+                matches!(self.join.right_frontier(), RightFrontier::From(_))
+            }
+        };
+        if known {
+            let start = self.source_start();
+            self.src.read_ahead(self.source, &self.prefix, start);
         }
     }
 
@@ -117,37 +301,5 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// The next page of one side, if asked for and not exhausted.
-async fn page(
-    bucket: &Bucket,
-    prefix: &str,
-    cursor: &mut Cursor,
-    wanted: bool,
-) -> Result<Option<Vec<Entry>>, AwsError> {
-    if !wanted || cursor.done || (cursor.started && cursor.next.is_none()) {
-        return Ok(None);
-    }
-    let p = match cursor.ahead.take() {
-        Some(h) => h.await.map_err(|e| {
-            AwsError::in_response(
-                Service::S3,
-                "ListObjectVersions",
-                bucket.uri(prefix),
-                ErrorKind::Other,
-                None,
-                format!("the read-ahead listing stopped: {e}"),
-            )
-        })??,
-        None => bucket.list_versions(prefix, cursor.next.as_ref()).await?,
-    };
-    cursor.started = true;
-    cursor.done = p.next.is_none();
-    cursor.next = p.next;
-    if let Some(next) = &cursor.next {
-        let (bucket, prefix, next) = (bucket.clone(), prefix.to_string(), next.clone());
-        cursor.ahead = Some(tokio::spawn(async move {
-            bucket.list_versions(&prefix, Some(&next)).await
-        }));
-    }
-    Ok(Some(p.entries))
-}
+#[cfg(test)]
+mod tests;
