@@ -13,7 +13,12 @@
 //!     size (RSS must not follow the size), one where 1,000 orphans come first, and the large
 //!     one again without latency; keys and entries per second per listing stream, peak RSS.
 //!
-//! `S3R_BENCH_CASES` (`abc`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
+//! (d) sweep (dry run) of a sparse target: the source keeps 200 daily partitions of 20
+//!     projects (1,000,000 entries), the target one day of each (10,000 entries); the full
+//!     walk and the target-driven one side by side: ListObjectVersions per side, wall time,
+//!     peak RSS, and the orphans both find.
+//!
+//! `S3R_BENCH_CASES` (`abcd`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
 //! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions).
 
 #[path = "../tests/common/mod.rs"]
@@ -266,6 +271,10 @@ struct SweepRun {
 }
 
 async fn sweep(w: &World, state: &str, latency_ms: u64, prefix: &str) -> SweepRun {
+    sweep_walk(w, state, latency_ms, prefix, "target-driven").await
+}
+
+async fn sweep_walk(w: &World, state: &str, latency_ms: u64, prefix: &str, walk: &str) -> SweepRun {
     let buckets = buckets_toml(&w.src, &w.tgt);
     let toml = format!(
         r#"{buckets}[state]
@@ -277,6 +286,7 @@ level = "warn"
 prefixes = ["{prefix}"]
 min_age = "1s"
 max_deletes = 100000
+walk = "{walk}"
 "#
     );
     let f = config_file(&toml);
@@ -333,7 +343,7 @@ async fn main() {
         endpoint()
     );
 
-    let cases = std::env::var("S3R_BENCH_CASES").unwrap_or_else(|_| "abc".into());
+    let cases = std::env::var("S3R_BENCH_CASES").unwrap_or_else(|_| "abcd".into());
     if cases.contains('a') {
         scattered_case(&s3, &sqs).await;
     }
@@ -343,6 +353,84 @@ async fn main() {
     if cases.contains('c') {
         sweep_case(&s3, &sqs).await;
     }
+    if cases.contains('d') {
+        sparse_case(&s3, &sqs).await;
+    }
+}
+
+/// ListObjectVersions requests by bucket, from the lab's per-bucket counters.
+fn lov(stats: &BTreeMap<String, u64>, bucket: &str) -> u64 {
+    stats
+        .get(&format!("bucket:{bucket}:s3:ListObjectVersions"))
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn sparse_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
+    let w = world(s3, sqs).await;
+    let state = unique("lab-state");
+    create_bucket(s3, &state, false).await;
+    // 20 projects x 200 days x 250 files in the source; day 150 of each in the target, with
+    // two versions a file, and 10 files a project the source no longer has.
+    for p in 0..20 {
+        for d in 0..200 {
+            seed(
+                &w.src,
+                &format!("topics/p{p:02}/day={d:03}/f-"),
+                ".json",
+                250,
+                1,
+                false,
+            );
+        }
+        seed(
+            &w.tgt,
+            &format!("topics/p{p:02}/day=150/f-"),
+            ".json",
+            250,
+            2,
+            false,
+        );
+        seed(
+            &w.tgt,
+            &format!("topics/p{p:02}/day=150/gone-"),
+            ".json",
+            10,
+            1,
+            false,
+        );
+    }
+    println!(
+        "(d) sweep --dry-run of a sparse target: source 1,000,000 entries (20 projects x 200 days x 250), target 10,200 entries (day 150 of each project, 200 orphans); {LATENCY_MS} ms"
+    );
+    println!(
+        "    {:<14} {:>8} {:>10} {:>10} {:>12} {:>9} {:>8} {:>11}",
+        "walk", "secs", "LOV source", "LOV target", "source keys", "orphans", "RSS MiB", "CPU ms"
+    );
+    let mut runs = Vec::new();
+    for walk in ["full", "target-driven"] {
+        let r = sweep_walk(&w, &state, 20, "topics/", walk).await;
+        let s = &r.summary;
+        println!(
+            "    {walk:<14} {:>8.1} {:>10} {:>10} {:>12} {:>9} {:>8.1} {:>11.0}",
+            r.secs,
+            lov(&r.stats, &w.src),
+            lov(&r.stats, &w.tgt),
+            s["scanned_source"],
+            s["orphans"],
+            r.peak_rss_mib,
+            1000.0 * r.cpu
+        );
+        runs.push(r);
+    }
+    let (full, driven) = (&runs[0], &runs[1]);
+    let requests = |r: &SweepRun| lov(&r.stats, &w.src) + lov(&r.stats, &w.tgt);
+    println!(
+        "    target-driven / full: {:.1}x fewer ListObjectVersions, {:.1}x less wall time; same orphans: {}",
+        requests(full) as f64 / requests(driven).max(1) as f64,
+        full.secs / driven.secs,
+        full.summary["orphans"] == driven.summary["orphans"]
+    );
 }
 
 async fn scattered_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {

@@ -154,7 +154,6 @@ impl<L: Keyed, R: Keyed> MergeJoin<L, R> {
         out
     }
 
-    /// Which side to fetch next: the one whose frontier is behind (both when level).
     /// How far the left side still has to be read for the right side's sake. Left keys before
     /// the frontier can join nothing: every right key before it is joined already.
     pub(crate) fn right_frontier(&self) -> RightFrontier {
@@ -170,6 +169,7 @@ impl<L: Keyed, R: Keyed> MergeJoin<L, R> {
         }
     }
 
+    /// Which side to fetch next: the one whose frontier is behind (both when level).
     pub fn need(&self) -> Need {
         match (self.left.done, self.right.done) {
             (true, true) => Need::Nothing,

@@ -108,6 +108,8 @@ impl LabS3 {
     /// faults: an error instead of the work, or the delay its answer waits after the work.
     fn enter(&self, op: &str, bucket: &str, subject: &str) -> S3Result<Option<Duration>> {
         self.count(op);
+        // Per bucket as well, for benchmarks that compare the two sides of a walk.
+        self.stats.count(&format!("bucket:{bucket}:s3:{op}"));
         let drawn = self.faults.draw(bucket, subject);
         match drawn.fault {
             Some(Before::InternalError) => Err(s3_error!(

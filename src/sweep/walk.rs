@@ -26,23 +26,25 @@ use crate::merge::{Joined, MergeJoin, Need, RightFrontier};
 use super::lease::Checkpoint;
 
 /// A version listing the walk reads: a bucket (or, in tests, a listing in memory).
+/// `list` is called when the request is made (a read-ahead's too, before it is spawned).
 pub(crate) trait Versions: Clone + Send + Sync + 'static {
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-        start: Option<&'a Marker>,
-    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'a;
+    fn list(
+        &self,
+        prefix: String,
+        start: Option<Marker>,
+    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'static;
 
     fn uri(&self, prefix: &str) -> String;
 }
 
 impl Versions for Bucket {
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-        start: Option<&'a Marker>,
-    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'a {
-        self.list_versions(prefix, start)
+    fn list(
+        &self,
+        prefix: String,
+        start: Option<Marker>,
+    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'static {
+        let bucket = self.clone();
+        async move { bucket.list_versions(&prefix, start.as_ref()).await }
     }
 
     fn uri(&self, prefix: &str) -> String {
@@ -148,7 +150,7 @@ impl Cursor {
                 if let Some((_, h)) = stale {
                     h.abort();
                 }
-                versions.list(prefix, start.as_ref()).await?
+                versions.list(prefix.to_string(), start).await?
             }
         };
         self.started = true;
@@ -162,8 +164,7 @@ impl Cursor {
         if self.exhausted() || self.ahead.is_some() {
             return;
         }
-        let (versions, prefix, from) = (versions.clone(), prefix.to_string(), start.clone());
-        let h = tokio::spawn(async move { versions.list(&prefix, from.as_ref()).await });
+        let h = tokio::spawn(versions.list(prefix.to_string(), start.clone()));
         self.ahead = Some((start, h));
     }
 }
@@ -250,8 +251,9 @@ impl<'a, V: Versions> Walk<'a, V> {
             if let Some(entries) = t? {
                 self.join.push_right(entries, self.tgt.done);
             }
-            self.read_ahead();
             let drained = self.join.drain();
+            // After the drain: the target's next unjoined key is where the source goes next.
+            self.read_ahead();
             let ready = self.skip_done(drained);
             if !ready.is_empty() {
                 return Ok(Some(ready));

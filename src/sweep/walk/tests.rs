@@ -45,12 +45,13 @@ impl Memory {
 }
 
 impl Versions for Memory {
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-        start: Option<&'a Marker>,
-    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'a {
+    fn list(
+        &self,
+        prefix: String,
+        start: Option<Marker>,
+    ) -> impl Future<Output = Result<VersionPage, AwsError>> + Send + 'static {
         self.requests.fetch_add(1, Ordering::SeqCst);
+        let start = start.as_ref();
         let from = match start {
             None => 0,
             Some(Marker {
@@ -71,7 +72,7 @@ impl Versions for Memory {
         };
         let listed: Vec<Entry> = self.entries[from..]
             .iter()
-            .filter(|e| e.key.starts_with(prefix))
+            .filter(|e| e.key.starts_with(&prefix))
             .take(self.page + 1)
             .cloned()
             .collect();
