@@ -100,7 +100,17 @@ async fn walk(
     prefix: &str,
     mode: SweepWalk,
 ) -> Vec<Joined<Entry, Entry>> {
-    let mut w = Walk::new(source, target, prefix, None, 1000, mode);
+    resumed(source, target, prefix, mode, None).await
+}
+
+async fn resumed(
+    source: &Memory,
+    target: &Memory,
+    prefix: &str,
+    mode: SweepWalk,
+    from: Option<&Checkpoint>,
+) -> Vec<Joined<Entry, Entry>> {
+    let mut w = Walk::new(source, target, prefix, from, 1000, mode);
     let mut out = Vec::new();
     while let Some(batch) = w.next().await.unwrap() {
         out.extend(batch.into_iter().filter(|j| !j.right.is_empty()));
@@ -154,6 +164,46 @@ proptest! {
         let (source, target) = (Memory::new(&src, "s", src_page), Memory::new(&tgt, "t", tgt_page));
         let driven = run(walk(&source, &target, prefix, SweepWalk::TargetDriven));
         prop_assert_eq!(&driven, &full);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A walk resumed from a checkpoint (as the frontier writes them: per side the last key at
+    /// or before `after` that the side holds) joins what an uninterrupted full walk joins
+    /// after that key.
+    #[test]
+    fn a_resumed_target_driven_walk_joins_what_the_full_walk_joins_after_the_checkpoint(
+        src in world(),
+        tgt in world(),
+        after in key(),
+        src_page in 1usize..5,
+        tgt_page in 1usize..5,
+    ) {
+        let last_at_or_before = |m: &BTreeMap<String, usize>| {
+            m.range(..=after.clone()).next_back().map(|(k, _)| k.clone())
+        };
+        let checkpoint = Checkpoint {
+            after: after.clone(),
+            source_marker: last_at_or_before(&src),
+            target_marker: last_at_or_before(&tgt),
+        };
+        let full = run(walk(
+            &Memory::new(&src, "s", src_page),
+            &Memory::new(&tgt, "t", tgt_page),
+            "",
+            SweepWalk::Full,
+        ));
+        let expected: Vec<_> = full.into_iter().filter(|j| j.key > after).collect();
+        let driven = run(resumed(
+            &Memory::new(&src, "s", src_page),
+            &Memory::new(&tgt, "t", tgt_page),
+            "",
+            SweepWalk::TargetDriven,
+            Some(&checkpoint),
+        ));
+        prop_assert_eq!(driven, expected);
     }
 }
 
