@@ -14,9 +14,9 @@
 //!     one again without latency; keys and entries per second per listing stream, peak RSS.
 //!
 //! (d) sweep (dry run) of a sparse target: the source keeps 200 daily partitions of 20
-//!     projects (1,000,000 entries), the target one day of each (10,000 entries); the full
-//!     walk and the target-driven one side by side: ListObjectVersions per side, wall time,
-//!     peak RSS, and the orphans both find.
+//!     projects (1,000,000 entries), the target one day of each (10,000 entries), once clean
+//!     and once with 200 orphans; the full walk and the target-driven one side by side:
+//!     ListObjectVersions per side, wall time, CPU, peak RSS, and the orphans both find.
 //!
 //! `S3R_BENCH_CASES` (`abcd`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
 //! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions).
@@ -370,67 +370,78 @@ async fn sparse_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
     let w = world(s3, sqs).await;
     let state = unique("lab-state");
     create_bucket(s3, &state, false).await;
-    // 20 projects x 200 days x 250 files in the source; day 150 of each in the target, with
-    // two versions a file, and 10 files a project the source no longer has.
-    for p in 0..20 {
-        for d in 0..200 {
+    // Under each prefix: 20 projects x 200 days x 250 files in the source, day 150 of each in
+    // the target with two versions a file. "clean/" is the row; under "orphans/" the
+    // target also keeps 10 files a project that the source lost, which both walks must find
+    // (their decisions re-list them, the same requests for both walks).
+    for (top, orphans) in [("clean", 0), ("orphans", 10)] {
+        for p in 0..20 {
+            for d in 0..200 {
+                let partition = format!("{top}/p{p:02}/day={d:03}/f-");
+                seed(&w.src, &partition, ".json", 250, 1, false);
+            }
             seed(
-                &w.src,
-                &format!("topics/p{p:02}/day={d:03}/f-"),
+                &w.tgt,
+                &format!("{top}/p{p:02}/day=150/f-"),
                 ".json",
                 250,
-                1,
+                2,
                 false,
             );
+            if orphans > 0 {
+                seed(
+                    &w.tgt,
+                    &format!("{top}/p{p:02}/day=150/gone-"),
+                    ".json",
+                    orphans,
+                    1,
+                    false,
+                );
+            }
         }
-        seed(
-            &w.tgt,
-            &format!("topics/p{p:02}/day=150/f-"),
-            ".json",
-            250,
-            2,
-            false,
-        );
-        seed(
-            &w.tgt,
-            &format!("topics/p{p:02}/day=150/gone-"),
-            ".json",
-            10,
-            1,
-            false,
-        );
     }
     println!(
-        "(d) sweep --dry-run of a sparse target: source 1,000,000 entries (20 projects x 200 days x 250), target 10,200 entries (day 150 of each project, 200 orphans); {LATENCY_MS} ms"
+        "(d) sweep --dry-run of a sparse target: source 1,000,000 entries (20 projects x 200 days x 250), target 10,000 entries (day 150 of each project, 2 versions; orphans/: and 200 orphans); {LATENCY_MS} ms"
     );
     println!(
-        "    {:<14} {:>8} {:>10} {:>10} {:>12} {:>9} {:>8} {:>11}",
-        "walk", "secs", "LOV source", "LOV target", "source keys", "orphans", "RSS MiB", "CPU ms"
+        "    {:<9} {:<14} {:>7} {:>10} {:>10} {:>12} {:>8} {:>8} {:>9}",
+        "prefix",
+        "walk",
+        "secs",
+        "LOV source",
+        "LOV target",
+        "source keys",
+        "orphans",
+        "RSS MiB",
+        "CPU ms"
     );
-    let mut runs = Vec::new();
-    for walk in ["full", "target-driven"] {
-        let r = sweep_walk(&w, &state, 20, "topics/", walk).await;
-        let s = &r.summary;
+    for prefix in ["clean/", "orphans/"] {
+        let mut runs = Vec::new();
+        for walk in ["full", "target-driven"] {
+            let r = sweep_walk(&w, &state, 20, prefix, walk).await;
+            let s = &r.summary;
+            println!(
+                "    {prefix:<9} {walk:<14} {:>7.1} {:>10} {:>10} {:>12} {:>8} {:>8.1} {:>9.0}",
+                r.secs,
+                lov(&r.stats, &w.src),
+                lov(&r.stats, &w.tgt),
+                s["scanned_source"],
+                s["orphans"],
+                r.peak_rss_mib,
+                1000.0 * r.cpu
+            );
+            runs.push(r);
+        }
+        let (full, driven) = (&runs[0], &runs[1]);
+        let requests = |r: &SweepRun| lov(&r.stats, &w.src) + lov(&r.stats, &w.tgt);
         println!(
-            "    {walk:<14} {:>8.1} {:>10} {:>10} {:>12} {:>9} {:>8.1} {:>11.0}",
-            r.secs,
-            lov(&r.stats, &w.src),
-            lov(&r.stats, &w.tgt),
-            s["scanned_source"],
-            s["orphans"],
-            r.peak_rss_mib,
-            1000.0 * r.cpu
+            "    {prefix:<9} target-driven / full: {:.1}x fewer ListObjectVersions, {:.1}x less wall time, {:.1}x less CPU; same orphans: {}",
+            requests(full) as f64 / requests(driven).max(1) as f64,
+            full.secs / driven.secs,
+            full.cpu / driven.cpu.max(0.001),
+            full.summary["orphans"] == driven.summary["orphans"]
         );
-        runs.push(r);
     }
-    let (full, driven) = (&runs[0], &runs[1]);
-    let requests = |r: &SweepRun| lov(&r.stats, &w.src) + lov(&r.stats, &w.tgt);
-    println!(
-        "    target-driven / full: {:.1}x fewer ListObjectVersions, {:.1}x less wall time; same orphans: {}",
-        requests(full) as f64 / requests(driven).max(1) as f64,
-        full.secs / driven.secs,
-        full.summary["orphans"] == driven.summary["orphans"]
-    );
 }
 
 async fn scattered_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
