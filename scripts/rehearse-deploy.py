@@ -190,15 +190,20 @@ class World:
 # -- CloudFormation as the README runs it ------------------------------------------------
 
 
-def as_json(template):
-    """The template as JSON: the emulator's YAML reader turns `!Condition` into an
-    `Fn::Condition` it then evaluates as false (CloudFormation reads both forms alike)."""
+def template_doc(template):
+    """The template decoded as CloudFormation reads it (short-form tags made long)."""
     from cfnlint.decode import decode_str
 
     doc, problems = decode_str((CFN / template).read_text())
     if problems:
         raise RehearsalFailed(f"{template} does not parse: {problems}")
-    return json.dumps(doc)
+    return doc
+
+
+def as_json(template):
+    """The template as JSON: the emulator's YAML reader turns `!Condition` into an
+    `Fn::Condition` it then evaluates as false (CloudFormation reads both forms alike)."""
+    return json.dumps(template_doc(template))
 
 
 def deploy(stack, template, params, update=False):
@@ -238,11 +243,7 @@ class Renderer:
     condition functions, over the stack's parameters."""
 
     def __init__(self, template, params):
-        from cfnlint.decode import decode_str
-
-        self.doc, problems = decode_str((CFN / template).read_text())
-        if problems:
-            raise RehearsalFailed(f"{template} does not parse: {problems}")
+        self.doc = template_doc(template)
         self.params = {
             name: str(spec.get("Default", "")) for name, spec in self.doc["Parameters"].items()
         }
@@ -396,6 +397,34 @@ def sids(policy):
     return {st.get("Sid") for st in policy["Statement"]}
 
 
+def statement(policy, sid):
+    """The policy's statement with this Sid, or None."""
+    return next((st for st in policy["Statement"] if st.get("Sid") == sid), None)
+
+
+def account_b(world, step1, params, create_stack=True):
+    """Step 2 as the README runs it, then the destination's policy, checked against what step
+    1 output. Without `create_stack`, an update of the existing stack: its one resource here
+    is the bucket policy, which the emulator's CloudFormation cannot update (it trips over the
+    conditional bucket), so the policy is rendered and put as the update would."""
+    check_parameters("destination-account.yaml", params)
+    if create_stack:
+        deploy(f"s3r-b-{world.destination}", "destination-account.yaml", params)
+    apply_bucket_policy("destination-account.yaml", params)
+    policy = policy_of(world.destination)
+    check_destination_policy(world, policy, step1)
+    return policy
+
+
+def refusal(document, merge_args):
+    """What add-replication-rule.jq says when it refuses `document` (empty if it does not)."""
+    try:
+        jq("add-replication-rule.jq", json.dumps(document), *merge_args)
+    except RehearsalFailed as e:
+        return str(e)
+    return ""
+
+
 def check_destination_policy(world, policy, step1):
     for st in world.foreign_statements:
         check(st in policy["Statement"], f"the earlier statement {st['Sid']} is kept verbatim")
@@ -476,11 +505,7 @@ def console_task():
         "DataSyncRoleArn": out["DataSyncDestinationRoleArn"],
         "ExtraPolicyStatements": extra_statements(world),
     }
-    check_parameters("destination-account.yaml", step2)
-    deploy(f"s3r-b-{world.destination}", "destination-account.yaml", step2)
-    apply_bucket_policy("destination-account.yaml", step2)
-    policy = policy_of(world.destination)
-    check_destination_policy(world, policy, out)
+    policy = account_b(world, out, step2)
     check("S3ReconcilerCreateDataSyncLocation" not in sids(policy), "no location creator: no location is created")
     print("==> console-task: a later update names one parameter and keeps the others")
     stack_a = f"s3r-a-{world.source}"
@@ -535,27 +560,16 @@ def new_task():
         "LocationCreatorArn": deployer,
         "ExtraPolicyStatements": extra_statements(world),
     }
-    check_parameters("destination-account.yaml", step2)
-    stack_b = f"s3r-b-{world.destination}"
-    deploy(stack_b, "destination-account.yaml", step2)
-    apply_bucket_policy("destination-account.yaml", step2)
-    policy = policy_of(world.destination)
-    check_destination_policy(world, policy, out)
-    creator = [s for s in policy["Statement"] if s.get("Sid") == "S3ReconcilerCreateDataSyncLocation"]
-    check(creator and creator[0]["Principal"] == {"AWS": deployer}, "the location creator may list the bucket")
+    policy = account_b(world, out, step2)
+    creator = statement(policy, "S3ReconcilerCreateDataSyncLocation")
+    check(creator and creator["Principal"] == {"AWS": deployer}, "the location creator may list the bucket")
     # Step 3 (CreateDataSyncTask=true) creates DataSync resources, which the emulator's
     # CloudFormation cannot: its parameters are checked, then the statement is removed.
     print("==> new-task: step 3's parameters, then the location creator's statement removed")
     check_parameters("source-account.yaml", {**step1, "CreateDataSyncTask": "true"})
-    # The stack's one resource here is its bucket policy, which the emulator's CloudFormation
-    # cannot update (it trips over the conditional bucket): rendered and put as an update
-    # would, with every other parameter at its previous value (`deploy` keeps them).
-    after_step3 = {**step2, "LocationCreatorArn": ""}
-    check_parameters("destination-account.yaml", after_step3)
-    apply_bucket_policy("destination-account.yaml", after_step3)
-    policy = policy_of(world.destination)
+    # Every other parameter at its previous value, as `deploy` keeps them.
+    policy = account_b(world, out, {**step2, "LocationCreatorArn": ""}, create_stack=False)
     check("S3ReconcilerCreateDataSyncLocation" not in sids(policy), "the location creator's statement is gone")
-    check_destination_policy(world, policy, out)
 
 
 def replication():
@@ -584,23 +598,19 @@ def replication():
         "ReplicationRoleArn": out["ReplicationRoleArn"],
         "ExtraPolicyStatements": extra_statements(world),
     }
-    check_parameters("destination-account.yaml", step2)
-    deploy(f"s3r-b-{world.destination}", "destination-account.yaml", step2)
-    apply_bucket_policy("destination-account.yaml", step2)
-    policy = policy_of(world.destination)
-    check_destination_policy(world, policy, out)
-    writes = [s for s in policy["Statement"] if s.get("Sid") == "S3ReconcilerReplicationWriteObjects"]
+    policy = account_b(world, out, step2)
+    writes = statement(policy, "S3ReconcilerReplicationWriteObjects")
     check(
-        writes and writes[0]["Principal"] == {"AWS": out["ReplicationRoleArn"]},
+        writes and writes["Principal"] == {"AWS": out["ReplicationRoleArn"]},
         "the replication role may replicate into the destination",
     )
     check(
-        "s3:ObjectOwnerOverrideToBucketOwner" not in writes[0]["Action"],
+        "s3:ObjectOwnerOverrideToBucketOwner" not in writes["Action"],
         "no owner override on a BucketOwnerEnforced destination",
     )
-    proves = [s for s in policy["Statement"] if s.get("Sid") == "S3ReconcilerDaemonProvesReplicas"]
+    proves = statement(policy, "S3ReconcilerDaemonProvesReplicas")
     check(
-        proves and proves[0]["Action"] == "s3:GetObjectVersion",
+        proves and proves["Action"] == "s3:GetObjectVersion",
         "the destination lets the daemon read a version's replication status",
     )
     print("==> replication: step 3, the rule merged into the source's replication configuration")
@@ -617,24 +627,14 @@ def replication():
             "Rules": [{"ID": "backup", "Priority": 1, "Status": "Enabled"}],
         }
     }
-    try:
-        jq("add-replication-rule.jq", json.dumps(foreign), *merge_args)
-        refused = ""
-    except RehearsalFailed as e:
-        refused = str(e)
-    check("already replicates with role" in refused, "a configuration with another role is refused")
+    check("already replicates with role" in refusal(foreign, merge_args), "a configuration with another role is refused")
     first_schema = {
         "ReplicationConfiguration": {
             "Role": out["ReplicationRoleArn"],
             "Rules": [{"ID": "old", "Prefix": "logs/", "Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::b"}}],
         }
     }
-    try:
-        jq("add-replication-rule.jq", json.dumps(first_schema), *merge_args)
-        refused = ""
-    except RehearsalFailed as e:
-        refused = str(e)
-    check("first schema version" in refused, "rules of the first schema version are refused, not mixed")
+    check("first schema version" in refusal(first_schema, merge_args), "rules of the first schema version are refused, not mixed")
     again = json.loads(jq("add-replication-rule.jq", cli_output({"ReplicationConfiguration": live}), *merge_args))
     check(len(again["Rules"]) == 1, "merging twice keeps one rule")
 
