@@ -68,6 +68,10 @@ pub enum Command {
         /// Decide every orphan, delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Draw no progress bar. (It is drawn on stderr only when stderr is a terminal and
+        /// `log.format` is text.)
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Check that AWS is wired the way the configuration assumes (for the enabled tasks):
     /// buckets, versioning, the delete notification, the queue, the DataSync task and its
@@ -170,7 +174,18 @@ pub fn main() -> ExitCode {
             } => run_sync(config, dates, dry_run, no_wait).await,
             Command::Verify { dates } => run_verify(config, dates).await,
             Command::Doctor { format } => run_doctor(config, format).await,
-            Command::Sweep { prefixes, dry_run } => run_sweep(config, prefixes, dry_run).await,
+            Command::Sweep {
+                prefixes,
+                dry_run,
+                no_progress,
+            } => {
+                let bar = show_progress(
+                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    config.log.format,
+                    no_progress,
+                );
+                run_sweep(config, prefixes, dry_run, bar).await
+            }
             Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
@@ -308,8 +323,8 @@ async fn run_doctor(config: Config, format: Format) -> ExitCode {
     exit(crate::doctor::healthy(&checks))
 }
 
-async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool) -> ExitCode {
-    use crate::sweep::{RunKind, Sweeper};
+async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool, bar: bool) -> ExitCode {
+    use crate::sweep::{Progress, RunKind, Sweeper};
     let Some(metrics) = new_metrics() else {
         return ExitCode::FAILURE;
     };
@@ -328,14 +343,68 @@ async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool) -> Exit
     // Ctrl-C stops the walk at the next page; the checkpoint lets the next run resume.
     let stop = CancellationToken::new();
     let signals = tokio::spawn(crate::shutdown::watch(stop.clone()));
+    let progress = Arc::new(Progress::default());
+    let bar = bar.then(progress_bar);
+    let drawn = CancellationToken::new();
+    let drawing = bar
+        .clone()
+        .map(|b| tokio::spawn(draw_progress(b, Arc::clone(&progress), drawn.clone())));
     let summary = sweeper
-        .run(&prefixes, kind, &stop, &mut |line| {
-            println!("{}", crate::sweep::report::json_line(line));
-        })
+        .run_with(
+            &prefixes,
+            kind,
+            &stop,
+            &|line| {
+                let line = crate::sweep::report::json_line(line);
+                match &bar {
+                    Some(b) => b.suspend(|| println!("{line}")),
+                    None => println!("{line}"),
+                }
+            },
+            &progress,
+        )
         .await;
+    drawn.cancel();
+    if let Some(d) = drawing {
+        let _ = d.await;
+    }
     signals.abort();
     println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     exit(summary.ok())
+}
+
+/// Whether `sweep` draws its progress bar: for a person at a terminal, not for a pipe, a
+/// log collector reading JSON, or whoever said not to.
+fn show_progress(stderr_is_terminal: bool, log: crate::config::LogFormat, off: bool) -> bool {
+    stderr_is_terminal && log == crate::config::LogFormat::Text && !off
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template("{bar:24} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// Redraws `bar` from `progress` a few times a second until `stop`, then clears it.
+async fn draw_progress(
+    bar: indicatif::ProgressBar,
+    progress: Arc<crate::sweep::Progress>,
+    stop: CancellationToken,
+) {
+    loop {
+        let s = progress.snapshot();
+        bar.set_length(s.shards_total);
+        bar.set_position(s.shards_done);
+        bar.set_message(s.render());
+        let tick = tokio::time::sleep(std::time::Duration::from_millis(200));
+        if stop.run_until_cancelled(tick).await.is_none() {
+            break;
+        }
+    }
+    bar.finish_and_clear();
 }
 
 fn healthcheck(
@@ -354,5 +423,19 @@ fn healthcheck(
             eprintln!("http://{addr}/livez: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+
+    #[test]
+    fn the_progress_bar_is_for_a_person_at_a_terminal() {
+        assert!(show_progress(true, LogFormat::Text, false));
+        assert!(!show_progress(false, LogFormat::Text, false), "a pipe");
+        assert!(!show_progress(true, LogFormat::Json, false), "JSON logs");
+        assert!(!show_progress(true, LogFormat::Text, true), "--no-progress");
     }
 }

@@ -573,21 +573,22 @@ async fn a_sweep_rechecks_each_orphan_and_stops_deleting_after_the_first_error()
     cfg.sweep.min_age = Duration::from_secs(1);
     let clients = Clients {
         source: s3_client(&[&walk_src, &no_lease, &lease_put]),
-        target: s3_client(&[&walk_tgt, &delete]),
+        target: s3_client(&[&walk_tgt, &delete, &no_folders()]),
         sqs: sqs_client(&[]),
         datasync: datasync_client(&[]),
     };
     let metrics = Metrics::new().unwrap();
     let sweeper = Sweeper::new(std::sync::Arc::new(cfg), &clients, metrics.clone());
-    let mut lines = Vec::new();
+    let lines = std::sync::Mutex::new(Vec::new());
     let summary = sweeper
         .run(
             &["p/".to_string()],
             RunKind::Purge,
             &CancellationToken::new(),
-            &mut |l| lines.push(serde_json::to_value(l).unwrap()),
+            &|l| lines.lock().unwrap().push(serde_json::to_value(l).unwrap()),
         )
         .await;
+    let lines = lines.into_inner().unwrap();
     let fate = |k: &str| {
         let l = lines
             .iter()

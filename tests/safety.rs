@@ -283,20 +283,22 @@ async fn a_sweep_walks_over_keys_xml_cannot_carry() {
     cfg.sweep.min_age = Duration::from_secs(60);
     let c = clients(&cfg).await;
     let sweeper = Sweeper::new(Arc::new(cfg), &c, Metrics::new().unwrap());
-    let mut purged = BTreeSet::new();
+    let purged = std::sync::Mutex::new(BTreeSet::new());
     let summary = sweeper
         .run(
             &["w/".into()],
             RunKind::Purge,
             &CancellationToken::new(),
-            &mut |l| {
+            &|l| {
                 let v = serde_json::to_value(l).unwrap();
                 if v["action"] == "purged" {
-                    purged.insert(v["key"].as_str().unwrap().to_string());
+                    let key = v["key"].as_str().unwrap().to_string();
+                    purged.lock().unwrap().insert(key);
                 }
             },
         )
         .await;
+    let purged = purged.into_inner().unwrap();
     assert!(summary.ok(), "{summary:?}");
     let want: BTreeSet<String> = ["w/a\u{1}.json", "w/c\u{fffe}.json"]
         .iter()
@@ -363,16 +365,13 @@ async fn sweep_with(
 ) -> (Vec<serde_json::Value>, s3_reconciler::sweep::Summary) {
     let prefixes = cfg.sweep.prefixes.clone();
     let sweeper = Sweeper::new(Arc::new(cfg), &clients, Metrics::new().unwrap());
-    let mut lines = Vec::new();
+    let lines = std::sync::Mutex::new(Vec::new());
     let summary = sweeper
-        .run(
-            &prefixes,
-            RunKind::Purge,
-            &CancellationToken::new(),
-            &mut |l| lines.push(serde_json::to_value(l).unwrap()),
-        )
+        .run(&prefixes, RunKind::Purge, &CancellationToken::new(), &|l| {
+            lines.lock().unwrap().push(serde_json::to_value(l).unwrap())
+        })
         .await;
-    (lines, summary)
+    (lines.into_inner().unwrap(), summary)
 }
 
 fn line<'a>(lines: &'a [serde_json::Value], key: &str) -> &'a serde_json::Value {
@@ -423,7 +422,11 @@ async fn a_partly_purged_key_is_reported_and_uses_the_budget() {
             &get,
             &put,
         ]),
-        target: s3_client(&[&tgt_list, &recording_delete(seen.clone(), &[])]),
+        target: s3_client(&[
+            &tgt_list,
+            &recording_delete(seen.clone(), &[]),
+            &no_folders(),
+        ]),
         sqs: sqs_client(&[]),
         datasync: datasync_client(&[]),
     };
@@ -456,7 +459,11 @@ async fn a_key_whose_marker_failed_after_its_versions_went_is_partly_purged() {
     let (get, put) = blank_state();
     let clients = Clients {
         source: s3_client(&[&empty_list(), &get, &put]),
-        target: s3_client(&[&tgt_list, &recording_delete(seen.clone(), &["dm"])]),
+        target: s3_client(&[
+            &tgt_list,
+            &recording_delete(seen.clone(), &["dm"]),
+            &no_folders(),
+        ]),
         sqs: sqs_client(&[]),
         datasync: datasync_client(&[]),
     };
@@ -502,7 +509,11 @@ async fn min_age_is_checked_again_on_the_deciding_listing() {
     cfg.sweep.min_age = Duration::from_secs(3600);
     let clients = Clients {
         source: s3_client(&[&empty_list(), &get, &put]),
-        target: s3_client(&[&tgt_list, &recording_delete(seen.clone(), &[])]),
+        target: s3_client(&[
+            &tgt_list,
+            &recording_delete(seen.clone(), &[]),
+            &no_folders(),
+        ]),
         sqs: sqs_client(&[]),
         datasync: datasync_client(&[]),
     };

@@ -294,7 +294,8 @@ async fn a_killed_sweep_resumes_from_its_checkpoint_and_converges() {
     assert_eq!(purged, 60, "the sweep was killed mid-run");
     child.kill().unwrap();
     child.wait().unwrap();
-    let lease_key = "s3-reconciler/state/sweeps/p-many_2F.json";
+    // No folders under many/: one shard, the whole prefix.
+    let lease_key = "s3-reconciler/state/sweeps/p-many_2F/s-0000.json";
     let lease = |body: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&body).unwrap();
     let read = || async {
         let out =
@@ -361,7 +362,19 @@ async fn two_replicas_never_sweep_a_prefix_at_once_and_an_heir_resumes() {
         chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
     })
     .await;
-    let lease_key = "s3-reconciler/state/sweeps/p-p_2F.json";
+    // pod-b's layout of p/ in its run: one shard (no folders), whose lease it holds.
+    let layout = serde_json::json!({
+        "prefix": "p/", "run_id": "r-pod-b", "kind": "purge", "status": "running",
+        "started_at": chrono::Utc::now(), "updated_at": chrono::Utc::now(), "bounds": []
+    });
+    w.s3.put_object()
+        .bucket(&w.state)
+        .key("s3-reconciler/state/sweeps/p-p_2F.json")
+        .body(layout.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let lease_key = "s3-reconciler/state/sweeps/p-p_2F/s-0000.json";
     let write_lease = |updated: chrono::DateTime<chrono::Utc>| {
         let doc = serde_json::json!({
             "prefix": "p/", "holder": "pod-b", "run_id": "r-pod-b", "kind": "purge",
@@ -696,11 +709,20 @@ async fn a_sparse_target_is_swept_from_its_own_keys_and_finds_what_the_full_walk
     let cfg = w.toml("pod-a", "prefixes = [\"topics/\"]");
 
     let mut found = Vec::new();
-    for walk in ["full", "target-driven"] {
+    // One shard a prefix for the walks' arithmetic below, then split by the target's folders.
+    for (walk, depth) in [
+        ("full", "0"),
+        ("target-driven", "0"),
+        ("target-driven", "4"),
+    ] {
         let (code, lines, summary, stderr) = sweep(
             &cfg,
             &["--dry-run"],
-            &[("S3R__SWEEP__WALK", walk), ("S3R__SWEEP__MIN_AGE", "1s")],
+            &[
+                ("S3R__SWEEP__WALK", walk),
+                ("S3R__SWEEP__MIN_AGE", "1s"),
+                ("S3R__SWEEP__SHARD_DEPTH", depth),
+            ],
         );
         assert_eq!(code, 0, "{walk}: {summary}\n{stderr}");
         assert_eq!(
@@ -720,8 +742,227 @@ async fn a_sparse_target_is_swept_from_its_own_keys_and_finds_what_the_full_walk
     let expected = source.iter().filter(|k| k.as_str() > below).count() as u64;
     assert_eq!(found[1], expected, "target-driven source keys read");
     assert!(expected < found[0] - 40);
+    // Split into shards at the target's folders (down to the days), each shard's source
+    // listing starts at its own first target key: less still.
+    assert!(found[2] < found[1], "{found:?}");
     assert!(
         w.target().await.len() == target.len(),
         "a dry run deletes nothing"
+    );
+}
+
+/// Reads a state document of the sweep (`name` under the state prefix), if any.
+async fn state_doc(w: &World, name: &str) -> Option<serde_json::Value> {
+    let out =
+        w.s3.get_object()
+            .bucket(&w.state)
+            .key(format!("s3-reconciler/state/{name}"))
+            .send()
+            .await
+            .ok()?;
+    let body = out.body.collect().await.unwrap().into_bytes();
+    Some(serde_json::from_slice(&body).unwrap())
+}
+
+/// Waits until every target entry is older than the tests' `min_age` (3 s).
+async fn past_min_age(w: &World) {
+    eventually(Duration::from_secs(15), "past min_age", || async {
+        let newest = all_entries(&w.s3, &w.tgt, "")
+            .await
+            .into_iter()
+            .filter_map(|(.., t)| t)
+            .max()
+            .unwrap();
+        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sharded_sweep_resumes_each_shard_from_its_checkpoint() {
+    let w = world().await;
+    let key = |d: usize, i: usize, tag: &str| format!("sh/d={d}/k{i:03}-{tag}");
+    let orphans: Vec<String> = (0..4)
+        .flat_map(|d| (0..40).map(move |i| key(d, i, "o")))
+        .collect();
+    let kept: Vec<String> = (0..4)
+        .flat_map(|d| (0..40).map(move |i| key(d, i, "c")))
+        .collect();
+    w.put_many(&w.src, &kept, 1).await;
+    w.put_many(&w.tgt, &kept, 1).await;
+    w.put_many(&w.tgt, &orphans, 1).await;
+    past_min_age(&w).await;
+    let cfg = w.toml(
+        "pod-a",
+        "prefixes = [\"sh/\"]\nmax_deletes = 1000\nparallelism = 2",
+    );
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("sweep")
+        .env("S3R__SWEEP__CONCURRENCY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut purged = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if line.unwrap().contains("\"action\":\"purged\"") {
+            purged += 1;
+        }
+        if purged == 60 {
+            break;
+        }
+    }
+    assert_eq!(purged, 60, "the sweep was killed mid-run");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The layout: one shard a folder (the first from the prefix's start).
+    let layout = state_doc(&w, "sweeps/p-sh_2F.json").await.unwrap();
+    assert_eq!(
+        layout["bounds"],
+        serde_json::json!(["sh/d=1/", "sh/d=2/", "sh/d=3/"]),
+        "{layout}"
+    );
+    assert_eq!(layout["status"], "running");
+    let mut checkpoints = Vec::new();
+    for i in 0..4 {
+        let Some(l) = state_doc(&w, &format!("sweeps/p-sh_2F/s-{i:04}.json")).await else {
+            continue;
+        };
+        assert_eq!(l["run_id"], layout["run_id"], "{l}");
+        if l["status"] == "running"
+            && let Some(after) = l["checkpoint"]["after"].as_str()
+        {
+            assert!(after.starts_with(&format!("sh/d={i}/")), "{l}");
+            checkpoints.push(after.to_string());
+        }
+    }
+    assert!(
+        !checkpoints.is_empty(),
+        "an interrupted shard has a checkpoint"
+    );
+
+    let (code, _, summary, stderr) = sweep(&cfg, &[], &[]);
+    assert_eq!(code, 0, "{summary}\n{stderr}");
+    assert!(
+        stderr.contains("resuming an interrupted sweep from its checkpoint"),
+        "{stderr}"
+    );
+    assert_eq!(summary["run_id"], layout["run_id"], "{summary}");
+    assert_eq!(summary["shards"]["shards_total"], 4, "{summary}");
+    // Kept keys at or before a shard's checkpoint are not walked again.
+    let skipped = kept
+        .iter()
+        .filter(|k| {
+            checkpoints
+                .iter()
+                .any(|c| k.as_str() <= c.as_str() && k[..7] == c[..7])
+        })
+        .count() as u64;
+    assert!(skipped > 0);
+    assert_eq!(
+        summary["scanned_source"].as_u64().unwrap(),
+        kept.len() as u64 - skipped,
+        "{summary}"
+    );
+    let done = state_doc(&w, "sweeps/p-sh_2F.json").await.unwrap();
+    assert_eq!(
+        (&done["status"], &done["result"]),
+        (&"completed".into(), &"completed".into())
+    );
+    for k in &orphans {
+        assert!(entries(&w.s3, &w.tgt, k).await.is_empty(), "{k} not purged");
+    }
+    for k in &kept {
+        assert_eq!(
+            entries(&w.s3, &w.tgt, k).await.len(),
+            1,
+            "{k} wrongly deleted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sweeps_at_once_share_the_shards_and_never_sweep_one_twice() {
+    let w = world().await;
+    let folders = 12;
+    let orphans: BTreeSet<String> = (0..folders)
+        .flat_map(|d| (0..8).map(move |i| format!("two/d={d:02}/o{i}")))
+        .collect();
+    let kept: Vec<String> = (0..folders)
+        .flat_map(|d| (0..8).map(move |i| format!("two/d={d:02}/c{i}")))
+        .collect();
+    w.put_many(&w.src, &kept, 1).await;
+    w.put_many(&w.tgt, &kept, 1).await;
+    w.put_many(&w.tgt, &orphans.iter().cloned().collect::<Vec<_>>(), 1)
+        .await;
+    past_min_age(&w).await;
+    let spawn = |holder: &str| {
+        let cfg = w.toml(holder, "prefixes = [\"two/\"]\nparallelism = 1");
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(cfg.path())
+            .args(["sweep", "--dry-run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (cfg, child)
+    };
+    let (_a_cfg, a) = spawn("pod-a");
+    let (_b_cfg, b) = spawn("pod-b");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let parse = |o: &std::process::Output| {
+        let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let summary = lines.pop().unwrap();
+        let keys: BTreeSet<String> = keys_with(&lines, "would_purge");
+        (o.status.code().unwrap(), keys, summary)
+    };
+    let ((code_a, keys_a, sum_a), (code_b, keys_b, sum_b)) = (parse(&a), parse(&b));
+    assert_eq!(sum_a["run_id"], sum_b["run_id"], "one run, joined by both");
+    assert!(
+        keys_a.is_disjoint(&keys_b),
+        "an orphan reported twice: {:?}",
+        keys_a.intersection(&keys_b).collect::<Vec<_>>()
+    );
+    let all: BTreeSet<String> = keys_a.union(&keys_b).cloned().collect();
+    assert_eq!(all, orphans);
+    // Whoever ends last sees every shard completed; the other may still see one running.
+    for (code, s) in [(code_a, &sum_a), (code_b, &sum_b)] {
+        assert!(code == 0 || s["result"] == "busy", "{s}");
+    }
+    assert!(code_a == 0 || code_b == 0, "{sum_a}\n{sum_b}");
+    // parallelism 1 wants four shards: the twelve folders, spread over four.
+    let layout = state_doc(&w, "sweeps/p-two_2F.json").await.unwrap();
+    assert_eq!(
+        layout["bounds"],
+        serde_json::json!(["two/d=03/", "two/d=06/", "two/d=09/"])
+    );
+    assert_eq!(layout["status"], "completed");
+    let mut holders = BTreeSet::new();
+    let mut scanned = 0;
+    for i in 0..4 {
+        let l = state_doc(&w, &format!("sweeps/p-two_2F/s-{i:04}.json"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (&l["status"], &l["run_id"]),
+            (&"completed".into(), &sum_a["run_id"]),
+            "{l}"
+        );
+        holders.insert(l["holder"].as_str().unwrap().to_string());
+        scanned += l["stats"]["scanned_target"].as_u64().unwrap();
+    }
+    assert_eq!(holders.len(), 2, "both replicas took shards: {holders:?}");
+    // Each target key was scanned once, in one shard by one replica.
+    assert_eq!(scanned, (kept.len() + orphans.len()) as u64);
+    assert_eq!(
+        sum_a["scanned_target"].as_u64().unwrap() + sum_b["scanned_target"].as_u64().unwrap(),
+        scanned
     );
 }

@@ -59,6 +59,11 @@ pub struct SweepConfig {
     pub concurrency: NonZeroUsize,
     /// How much of the source is read.
     pub walk: SweepWalk,
+    /// Shards walked at once by this process (each with its own listing streams and up to
+    /// `concurrency` decisions).
+    pub parallelism: NonZeroUsize,
+    /// Folder levels below each prefix that may split it into shards (0: one shard a prefix).
+    pub shard_depth: usize,
 }
 
 impl Default for SweepConfig {
@@ -75,9 +80,16 @@ impl Default for SweepConfig {
             checkpoint_interval: Duration::from_secs(5),
             concurrency: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
             walk: SweepWalk::TargetDriven,
+            parallelism: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
+            shard_depth: 4,
         }
     }
 }
+
+/// Shard walks at once, at most: past this the process, not S3, is the limit.
+const MAX_PARALLELISM: usize = 64;
+/// Folder levels that may split a prefix (each level is one delimited listing per folder).
+const MAX_SHARD_DEPTH: usize = 8;
 
 /// Every pair of prefixes that overlap (one starts with the other), as problems: each key must
 /// be swept under one prefix, or one run could count and decide it twice.
@@ -99,7 +111,8 @@ impl SweepConfig {
     pub(super) fn read(input: &mut SectionInput, p: &mut Problems) -> Self {
         let mut s = SweepConfig::default();
         read_fields!(input, p, s;
-            enabled, schedule, timezone, prefixes, action, max_deletes, concurrency, walk;
+            enabled, schedule, timezone, prefixes, action, max_deletes, concurrency, walk,
+            parallelism, shard_depth;
             durations: min_age, lease_ttl, checkpoint_interval);
         s
     }
@@ -115,6 +128,18 @@ impl SweepConfig {
         }
         for problem in overlaps(&self.prefixes) {
             p.push("sweep.prefixes", problem);
+        }
+        if p.ok(&["sweep.parallelism"]) && self.parallelism.get() > MAX_PARALLELISM {
+            p.push(
+                "sweep.parallelism",
+                format!("at most {MAX_PARALLELISM} (each shard walk holds two listing streams)"),
+            );
+        }
+        if p.ok(&["sweep.shard_depth"]) && self.shard_depth > MAX_SHARD_DEPTH {
+            p.push(
+                "sweep.shard_depth",
+                format!("at most {MAX_SHARD_DEPTH} folder levels"),
+            );
         }
         if p.ok(&["sweep.lease_ttl"]) && self.lease_ttl < Duration::from_secs(10) {
             p.push("sweep.lease_ttl", "must be at least 10s");

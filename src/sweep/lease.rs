@@ -1,6 +1,6 @@
-//! One lease per swept prefix, in the state bucket: who sweeps it, since when, and the
-//! checkpoint a restarted or heir sweep resumes from. Written with conditional requests like
-//! the sync claims, so two replicas never sweep a prefix at once.
+//! One lease per shard of a swept prefix ([`super::shard`]), in the state bucket: who sweeps
+//! it, since when, and the checkpoint a restarted or heir sweep resumes from. Written with
+//! conditional requests like the sync claims, so two replicas never sweep a shard at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::shard::KeyRange;
 use crate::labels::{KeptReason, SweepResult};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -69,6 +70,9 @@ impl Stats {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Lease {
     pub prefix: String,
+    /// The shard of the prefix this lease is for.
+    #[serde(flatten)]
+    pub range: KeyRange,
     pub holder: String,
     pub run_id: String,
     pub kind: RunKind,
@@ -90,6 +94,7 @@ impl Lease {
     /// A fresh walk of `prefix` in run `run_id`, held by `holder` from `now`.
     pub(crate) fn start(
         prefix: &str,
+        range: &KeyRange,
         holder: &str,
         run_id: &str,
         kind: RunKind,
@@ -97,6 +102,7 @@ impl Lease {
     ) -> Lease {
         Lease {
             prefix: prefix.to_string(),
+            range: range.clone(),
             holder: holder.to_string(),
             run_id: run_id.to_string(),
             kind,
@@ -156,11 +162,16 @@ pub(crate) fn next_action(
     }
 }
 
-/// The lease document's name for `prefix`: any prefix, `""` included, becomes a key of
-/// unreserved characters only (`_XX` escapes every other byte, `_` included), so no client or
-/// S3-compatible store can read it differently.
+/// The name of `prefix`'s document (its run's shard layout, [`super::shard::Layout`]): any
+/// prefix, `""` included, becomes a key of unreserved characters only (`_XX` escapes every
+/// other byte, `_` included), so no client or S3-compatible store can read it differently.
 pub fn name(prefix: &str) -> String {
-    let mut out = String::from("sweeps/p-");
+    format!("sweeps/p-{}.json", escape(prefix))
+}
+
+/// `prefix` as unreserved characters only: `_XX` for every other byte, `_` included.
+pub(crate) fn escape(prefix: &str) -> String {
+    let mut out = String::new();
     for b in prefix.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.') {
             out.push(b as char);
@@ -168,7 +179,6 @@ pub fn name(prefix: &str) -> String {
             out.push_str(&format!("_{b:02X}"));
         }
     }
-    out.push_str(".json");
     out
 }
 
@@ -184,6 +194,7 @@ mod tests {
     fn lease(holder: &str, status: LeaseStatus, kind: RunKind, updated: u32) -> Lease {
         Lease {
             prefix: "topics/".into(),
+            range: KeyRange::default(),
             holder: holder.into(),
             run_id: "r".into(),
             kind,

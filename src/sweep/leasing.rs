@@ -1,87 +1,97 @@
-//! The prefix leases as a sweeper takes, refreshes and reads them: one replica per prefix,
-//! the checkpoint an interrupted sweep resumes from, and each prefix's result in a run.
+//! The shard leases as a sweeper takes, refreshes and reads them: one replica per shard, the
+//! checkpoint an interrupted walk resumes from, and each shard's result in a run.
 
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::lease::{self, Lease, LeaseAction, LeaseStatus, RunKind, Stats};
+use super::lease::{self, Lease, LeaseAction, RunKind, Stats};
+use super::shard::{self, KeyRange};
 use super::sweeper::{Held, Sweeper};
 use crate::labels::SweepResult;
 use crate::store::{StoreError, Written};
 
+/// One shard of a prefix in a run.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardRef<'a> {
+    pub prefix: &'a str,
+    pub index: usize,
+    pub range: KeyRange,
+    pub kind: RunKind,
+    pub run_id: &'a str,
+}
+
+impl ShardRef<'_> {
+    pub(crate) fn lease_name(&self) -> String {
+        shard::lease_name(self.prefix, self.index)
+    }
+}
+
+/// What taking a shard's lease came to.
+pub(super) enum Taken {
+    /// Held by this process: the lease, its ETag, and whether it resumes a checkpoint.
+    Held(Box<Lease>, String, bool),
+    /// Another replica is at it (or took it first).
+    Busy,
+    /// Done in this run already (by this replica before a restart, or another), with its result.
+    Done(SweepResult),
+}
+
 impl Sweeper {
-    /// How `prefix`'s walk ended in run `run_id`, if someone completed it.
-    pub(super) async fn completed_result(&self, prefix: &str, run_id: &str) -> Option<SweepResult> {
-        match self.store.get::<Lease>(&lease::name(prefix)).await {
-            Ok(Some(l)) if l.value.run_id == run_id && l.value.status == LeaseStatus::Completed => {
-                Some(l.value.result.unwrap_or(SweepResult::Completed))
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether every prefix this process did not finish has been completed in `run_id` by
-    /// someone else by now (another replica held it).
-    pub(super) async fn all_completed(&self, unfinished: &[String], run_id: &str) -> bool {
-        for prefix in unfinished {
-            if self.completed_result(prefix, run_id).await.is_none() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Takes `prefix`'s lease for run `run_id`: the lease and its ETag, whether it resumes, or
-    /// `None` if another replica holds it or it is already done in this run.
-    pub(super) async fn take_lease(
-        &self,
-        prefix: &str,
-        kind: RunKind,
-        run_id: &str,
-    ) -> Result<Option<(Lease, String, bool)>, StoreError> {
-        let name = lease::name(prefix);
+    /// Takes the shard's lease for its run.
+    pub(super) async fn take_lease(&self, s: &ShardRef<'_>) -> Result<Taken, StoreError> {
+        let name = s.lease_name();
         let stored = self.store.get::<Lease>(&name).await?;
         let now = Utc::now();
-        let action = lease::next_action(
+        let action = match lease::next_action(
             stored.as_ref().map(|s| &s.value),
             now,
             &self.holder,
             self.config.sweep.lease_ttl,
-            kind,
-            run_id,
-        );
+            s.kind,
+            s.run_id,
+        ) {
+            // A lease of the same index in another layout of the run (it was replaced under
+            // it) covers other keys: neither its end nor its checkpoint holds for this range.
+            LeaseAction::Done | LeaseAction::Resume
+                if stored.as_ref().is_some_and(|l| l.value.range != s.range) =>
+            {
+                LeaseAction::Start
+            }
+            a => a,
+        };
+        let (prefix, shard) = (s.prefix, s.index);
         let (lease, written, resumes) = match (action, stored) {
             (LeaseAction::Busy { holder }, _) => {
-                info!(%prefix, %holder, "prefix being swept by another replica; skipped");
-                return Ok(None);
+                info!(%prefix, shard, %holder, "shard being swept by another replica; skipped");
+                return Ok(Taken::Busy);
             }
-            (LeaseAction::Done, _) => {
-                info!(%prefix, run_id, "prefix already swept in this run; skipped");
-                return Ok(None);
+            (LeaseAction::Done, stored) => {
+                let result = stored.and_then(|l| l.value.result);
+                return Ok(Taken::Done(result.unwrap_or(SweepResult::Completed)));
             }
-            (LeaseAction::Resume, Some(s)) => {
+            (LeaseAction::Resume, Some(st)) => {
                 let l = Lease {
                     holder: self.holder.clone(),
                     updated_at: now,
-                    ..s.value
+                    ..st.value
                 };
-                let w = self.store.update(&name, &l, &s.etag).await?;
+                let w = self.store.update(&name, &l, &st.etag).await?;
                 (l, w, true)
             }
             (_, stored) => {
-                let l = Lease::start(prefix, &self.holder, run_id, kind, now);
+                let l = Lease::start(prefix, &s.range, &self.holder, s.run_id, s.kind, now);
                 let w = match stored {
-                    Some(s) => self.store.update(&name, &l, &s.etag).await?,
+                    Some(st) => self.store.update(&name, &l, &st.etag).await?,
                     None => self.store.create(&name, &l).await?,
                 };
                 (l, w, false)
             }
         };
         Ok(match written {
-            Written::Ok { etag } => Some((lease, etag, resumes)),
+            Written::Ok { etag } => Taken::Held(Box::new(lease), etag, resumes),
             Written::Conflict => {
-                info!(%prefix, "another replica took the prefix first; skipped");
-                None
+                info!(%prefix, shard, "another replica took the shard first; skipped");
+                Taken::Busy
             }
         })
     }
@@ -99,7 +109,7 @@ impl Sweeper {
                 Ok(true)
             }
             Written::Conflict => {
-                warn!(prefix = %at.lease.prefix, "lost the sweep lease to another replica; stopping this prefix");
+                warn!(prefix = %at.lease.prefix, shard = %at.name, "lost the sweep lease to another replica; stopping this shard");
                 Ok(false)
             }
         }

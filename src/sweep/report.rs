@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::frontier::Frontier;
 use super::lease::Stats;
 use super::nominate::Orphan;
+use super::progress::{Progress, Snapshot};
 use crate::aws::s3::Entry;
 use crate::health::TaskHandle;
 use crate::labels::{KeptReason, Side, SweepResult};
@@ -28,6 +29,9 @@ pub enum Action {
     WouldPurge,
     Kept,
 }
+
+/// Where each orphan's line goes as it is decided (shards are walked in parallel).
+pub type OnLine<'a> = dyn Fn(&OrphanLine) + Send + Sync + 'a;
 
 /// One line of a sweep's report: an orphan and what became of it.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +68,8 @@ pub struct Summary {
     /// Keys the run has reserved for deletion so far, across restarts and replicas (at most
     /// `sweep.max_deletes`).
     pub reserved: u32,
+    /// The run's shards as this process saw them at its end.
+    pub shards: Snapshot,
     pub duration_seconds: f64,
     pub result: SweepResult,
 }
@@ -100,20 +106,27 @@ impl Fate {
     }
 }
 
-/// What one prefix's run has counted and settled so far.
+/// What one shard's walk has counted and settled so far.
 pub(crate) struct Tally<'a> {
     pub(crate) prefix: &'a str,
     metrics: &'a Metrics,
+    pub(crate) progress: &'a Progress,
     pub(crate) stats: Stats,
     pub(crate) frontier: Frontier,
     pub(crate) result: SweepResult,
 }
 
 impl<'a> Tally<'a> {
-    pub(crate) fn new(prefix: &'a str, metrics: &'a Metrics, frontier: Frontier) -> Self {
+    pub(crate) fn new(
+        prefix: &'a str,
+        metrics: &'a Metrics,
+        progress: &'a Progress,
+        frontier: Frontier,
+    ) -> Self {
         Tally {
             prefix,
             metrics,
+            progress,
             stats: Stats::default(),
             frontier,
             result: SweepResult::Completed,
@@ -126,22 +139,22 @@ impl<'a> Tally<'a> {
     }
 
     pub(crate) fn scanned(&mut self, j: &Joined<Entry, Entry>) {
+        let mut sides = 0;
         if !j.left.is_empty() {
             self.stats.scanned_source += 1;
             self.metrics.sweep.key_scanned(Side::Source);
+            sides += 1;
         }
         if !j.right.is_empty() {
             self.stats.scanned_target += 1;
             self.metrics.sweep.key_scanned(Side::Target);
+            sides += 1;
         }
+        self.progress.scanned(sides);
     }
 
     /// A decided candidate: counted, reported, and the checkpoint may pass it.
-    pub(crate) fn decided(
-        &mut self,
-        (orphan, fate): (Orphan, Fate),
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
-    ) {
+    pub(crate) fn decided(&mut self, (orphan, fate): (Orphan, Fate), on_line: &OnLine<'_>) {
         let purged = matches!(fate, Fate::Purged { .. });
         let key = orphan.key.clone();
         self.report(orphan, fate, on_line);
@@ -149,12 +162,7 @@ impl<'a> Tally<'a> {
     }
 
     /// An orphan's fate, counted and reported.
-    pub(crate) fn report(
-        &mut self,
-        orphan: Orphan,
-        fate: Fate,
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
-    ) {
+    pub(crate) fn report(&mut self, orphan: Orphan, fate: Fate, on_line: &OnLine<'_>) {
         let (action, deleted, reason, error) = match fate {
             Fate::Purged { deleted } => (Action::Purged, deleted, None, None),
             Fate::PartlyPurged { deleted, error } => (Action::PartlyPurged, deleted, None, error),
@@ -228,7 +236,7 @@ pub(crate) fn fate(res: Result<KeyOutcome, PurgeError>, dry: bool) -> Fate {
     }
 }
 
-/// Whether a prefix's walk reached its end (its lease is completed).
+/// Whether a shard's walk reached its end (its lease is completed).
 pub(crate) fn lease_finished(r: SweepResult) -> bool {
     !matches!(
         r,

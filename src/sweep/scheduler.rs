@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::lease::{self, Lease, LeaseStatus, RunKind};
+use super::lease::{self, LeaseStatus, RunKind};
 use super::report::{json_line, kept_summary};
+use super::shard::Layout;
 use super::sweeper::Sweeper;
 use crate::config::SweepAction;
 use crate::context::{Context, TaskResult};
@@ -34,7 +35,7 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     let mut completed: Vec<Option<DateTime<Utc>>> = Vec::new();
     let mut interrupted = false;
     for p in &sw.prefixes {
-        match sweeper.store().get::<Lease>(&lease::name(p)).await {
+        match sweeper.store().get::<Layout>(&lease::name(p)).await {
             Ok(Some(l)) => {
                 completed.push(l.value.completed_at);
                 interrupted |= l.value.status == LeaseStatus::Running;
@@ -83,7 +84,7 @@ async fn cycle(ctx: &Context, sweeper: &Sweeper, handle: &TaskHandle) {
     };
     handle.touch();
     let summary = sweeper
-        .run(&sw.prefixes, kind, &ctx.shutdown, &mut |line| {
+        .run(&sw.prefixes, kind, &ctx.shutdown, &|line| {
             info!(target: "s3_reconciler::sweep", line = %json_line(line), key = %line.orphan.key,
                   action = ?line.action, reason = ?line.reason, "sweep orphan");
         })

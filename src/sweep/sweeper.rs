@@ -1,7 +1,8 @@
 //! The sweeper: one sweep run over a list of prefixes.
 //!
-//! Per prefix: take its lease (or find it busy), walk both sides merged from the checkpoint,
-//! nominate orphans, and decide each one exactly as an event's key is decided (the `Purger`:
+//! Per prefix: its run's shard layout ([`super::shard`]); per shard, up to
+//! `sweep.parallelism` at once: take its lease (or find it busy or done), walk both sides
+//! merged from the checkpoint, nominate orphans, and decide each one exactly as an event's key is decided (the `Purger`:
 //! exact-key re-listing of both sides, `decide`, the race guard, `max_versions_per_key`, the
 //! audited deleter, reason `sweep`). Guardrails: at most `max_deletes` keys purged per run,
 //! across restarts (the run document records each reservation before its deletion), nothing
@@ -18,13 +19,16 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::budget::{self, RunHandle};
 use super::frontier::Frontier;
-use super::lease::{self, Lease, LeaseStatus, RunKind, Stats};
+use super::lease::{Lease, LeaseStatus, RunKind, Stats};
+use super::leasing::{ShardRef, Taken};
 use super::nominate::{Nomination, Orphan, nominate};
-use super::report::{Fate, OrphanLine, Summary, SweepEnded, Tally, fate, lease_finished, worst};
+use super::progress::{Progress, ShardEnd};
+use super::report::{Fate, OnLine, Summary, SweepEnded, Tally, fate, lease_finished, worst};
+use super::shard::Layout;
 use super::walk::Walk;
 use crate::aws::Clients;
 use crate::aws::s3::{Bucket, Entry};
@@ -45,7 +49,7 @@ pub struct Sweeper {
     live: Purger,
     dry: Purger,
     source: Bucket,
-    target: Bucket,
+    pub(super) target: Bucket,
     pub(super) store: JsonStore,
     policy: Policy,
     metrics: Metrics,
@@ -94,13 +98,27 @@ impl Sweeper {
         &self.store
     }
 
-    /// Sweeps every prefix in turn; `on_line` gets each orphan as it is decided.
+    /// Sweeps every prefix, up to `sweep.parallelism` shards at once; `on_line` gets each
+    /// orphan as it is decided.
     pub async fn run(
         &self,
         prefixes: &[String],
         kind: RunKind,
         shutdown: &CancellationToken,
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+        on_line: &OnLine<'_>,
+    ) -> Summary {
+        self.run_with(prefixes, kind, shutdown, on_line, &Progress::default())
+            .await
+    }
+
+    /// [`Sweeper::run`], counting its progress in `progress` (a display reads it meanwhile).
+    pub async fn run_with(
+        &self,
+        prefixes: &[String],
+        kind: RunKind,
+        shutdown: &CancellationToken,
+        on_line: &OnLine<'_>,
+        progress: &Progress,
     ) -> Summary {
         let started = Instant::now();
         let sweep = &self.config.sweep;
@@ -109,15 +127,21 @@ impl Sweeper {
             kind,
             prefixes,
             sweep.max_deletes.get(),
-            budget::block_for(sweep.concurrency.get()),
+            budget::block_for(sweep.concurrency.get() * sweep.parallelism.get()),
         )
         .await;
         let (stats, result, run_id, reserved) = match opened {
             Ok(run) => {
                 let run_id = run.run_id().await;
-                let (stats, result) = self
-                    .prefixes(prefixes, kind, &run, &run_id, shutdown, on_line)
-                    .await;
+                let r = Run {
+                    kind,
+                    handle: &run,
+                    run_id: &run_id,
+                    shutdown,
+                    on_line,
+                    progress,
+                };
+                let (stats, result) = self.prefixes(prefixes, &r).await;
                 (stats, result, run_id, run.reserved().await)
             }
             Err(e) => {
@@ -137,101 +161,169 @@ impl Sweeper {
             dry_run: kind != RunKind::Purge || self.live.dry_run(),
             stats,
             reserved,
+            shards: progress.snapshot(),
             duration_seconds: started.elapsed().as_secs_f64(),
             result,
         }
     }
 
-    /// Each prefix of an opened run in turn; the run is finished (completed when every prefix
-    /// was, by this process or another) and its carried result folded in.
-    async fn prefixes(
-        &self,
-        prefixes: &[String],
-        kind: RunKind,
-        run: &RunHandle,
-        run_id: &str,
-        shutdown: &CancellationToken,
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
-    ) -> (Stats, SweepResult) {
-        let mut stats = Stats::default();
+    /// The prefixes of an opened run: each one's layout, then their shards, up to
+    /// `sweep.parallelism` at once. The run is finished (completed when every prefix was, by
+    /// this process or others) and its carried result folded in.
+    async fn prefixes(&self, prefixes: &[String], r: &Run<'_>) -> (Stats, SweepResult) {
         let mut result = SweepResult::Completed;
-        let mut unfinished = Vec::new();
+        let mut layouts = Vec::new();
         for prefix in prefixes {
-            if shutdown.is_cancelled() {
-                result = worst(result, SweepResult::Interrupted);
-                unfinished.push(prefix.clone());
-                continue;
-            }
-            match self
-                .prefix(prefix, kind, run, run_id, shutdown, on_line)
-                .await
-            {
-                Ok((s, r)) => {
-                    stats.add(&s);
-                    result = worst(result, r);
-                    if !lease_finished(r) {
-                        unfinished.push(prefix.clone());
-                    }
-                }
+            match self.take_layout(prefix, r.kind, r.run_id).await {
+                Ok(l) => layouts.push(l),
                 Err(e) => {
-                    error!(%prefix, error = %e, "sweep failed; the next run resumes from the checkpoint");
-                    result = worst(result, SweepResult::Failed);
-                    unfinished.push(prefix.clone());
+                    error!(%prefix, error = %e, "cannot split the prefix into shards; not swept");
+                    result = SweepResult::Failed;
                 }
             }
         }
-        let completed = self.all_completed(&unfinished, run_id).await;
-        run.finish(completed).await;
-        if let Some(carried) = run.carried().await {
+        let shards: Vec<(&Layout, ShardRef)> = layouts
+            .iter()
+            .flat_map(|l| {
+                l.ranges()
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(index, range)| {
+                        let s = ShardRef {
+                            prefix: &l.prefix,
+                            index,
+                            range,
+                            kind: r.kind,
+                            run_id: r.run_id,
+                        };
+                        (l, s)
+                    })
+            })
+            .collect();
+        r.progress.shards(shards.len());
+        // The futures are made before the stream, not by a closure in it: the compiler cannot
+        // prove such a stream `Send` for every lifetime, and the scheduler's task must be.
+        let walks: Vec<_> = shards
+            .into_iter()
+            .map(|(l, s)| self.shard_of(l, s, r))
+            .collect();
+        let ends: Vec<(Stats, SweepResult)> = futures::stream::iter(walks)
+            .buffer_unordered(self.config.sweep.parallelism.get())
+            .collect()
+            .await;
+        let mut stats = Stats::default();
+        for (s, res) in &ends {
+            stats.add(s);
+            result = worst(result, *res);
+        }
+        // Completed when every prefix's document says so: the last shard's walker, here or
+        // on another replica, recorded it. Then the run's result is theirs, shards this
+        // process found busy included; otherwise what this process saw.
+        let completed = self.all_completed(prefixes, r.run_id).await;
+        if let Some(all) = completed {
+            result = all;
+        }
+        r.handle.finish(completed.is_some()).await;
+        if let Some(carried) = r.handle.carried().await {
             result = worst(result, carried);
         }
         (stats, result)
     }
 
-    /// One prefix: its lease, the walk from its checkpoint, each orphan decided (up to
-    /// `sweep.concurrency` at once, in walk order), checkpoints as keys are decided, the end.
-    async fn prefix(
+    /// One shard: its walk, and once it is completed, the prefix's if it was the last.
+    async fn shard_of(
         &self,
-        prefix: &str,
-        kind: RunKind,
-        run: &RunHandle,
-        run_id: &str,
-        shutdown: &CancellationToken,
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
-    ) -> Result<(Stats, SweepResult), StoreError> {
-        let Some((lease, etag, resumes)) = self.take_lease(prefix, kind, run_id).await? else {
-            // Done in this run already (by this replica before a restart, or another): its
-            // result stands; otherwise another replica is at it.
-            let result = self.completed_result(prefix, run_id).await;
-            return Ok((Stats::default(), result.unwrap_or(SweepResult::Busy)));
+        layout: &Layout,
+        s: ShardRef<'_>,
+        r: &Run<'_>,
+    ) -> (Stats, SweepResult) {
+        let (prefix, index) = (s.prefix, s.index);
+        let (stats, result, end) = match self.shard(s, r).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                error!(%prefix, shard = index, error = %e, "sweep of a shard failed; the next run resumes from its checkpoint");
+                (Stats::default(), SweepResult::Failed, ShardEnd::Left)
+            }
+        };
+        if matches!(end, ShardEnd::Finished | ShardEnd::AlreadyDone)
+            && let Err(e) = self.close_prefix(layout).await
+        {
+            warn!(%prefix, error = %e, "cannot record the prefix completed; the run is not");
+        }
+        self.publish(r.progress);
+        (stats, result)
+    }
+
+    /// One shard of a prefix: its lease, the walk from its checkpoint, each orphan decided
+    /// (up to `sweep.concurrency` at once, in walk order), checkpoints as keys are decided,
+    /// the end.
+    async fn shard(
+        &self,
+        s: ShardRef<'_>,
+        r: &Run<'_>,
+    ) -> Result<(Stats, SweepResult, ShardEnd), StoreError> {
+        if r.shutdown.is_cancelled() {
+            return Ok((Stats::default(), SweepResult::Interrupted, ShardEnd::Left));
+        }
+        let (lease, etag, resumes) = match self.take_lease(&s).await? {
+            Taken::Held(l, e, resumes) => (*l, e, resumes),
+            Taken::Busy => {
+                r.progress.shard_ended(ShardEnd::Elsewhere, false);
+                return Ok((Stats::default(), SweepResult::Busy, ShardEnd::Elsewhere));
+            }
+            Taken::Done(result) => {
+                r.progress.shard_ended(ShardEnd::AlreadyDone, false);
+                return Ok((Stats::default(), result, ShardEnd::AlreadyDone));
+            }
         };
         if resumes {
-            info!(%prefix, run_id = %lease.run_id, after = ?lease.checkpoint.as_ref().map(|c| &c.after),
+            info!(prefix = %s.prefix, shard = s.index, run_id = %lease.run_id,
+                  after = ?lease.checkpoint.as_ref().map(|c| &c.after),
                   "resuming an interrupted sweep from its checkpoint");
         }
-        let (mut walk, guard, mut at, mut t) = self.open(prefix, kind, run, lease, etag);
+        r.progress.shard_started();
+        self.publish(r.progress);
+        let ended = self.walk_shard(&s, r, lease, etag).await;
+        let end = match &ended {
+            Ok((_, res)) if lease_finished(*res) => ShardEnd::Finished,
+            _ => ShardEnd::Left,
+        };
+        r.progress.shard_ended(end, true);
+        ended.map(|(stats, res)| (stats, res, end))
+    }
+
+    /// The walk of a held shard to its end (or until it stops).
+    async fn walk_shard(
+        &self,
+        s: &ShardRef<'_>,
+        r: &Run<'_>,
+        lease: Lease,
+        etag: String,
+    ) -> Result<(Stats, SweepResult), StoreError> {
+        let (mut walk, guard, mut at, mut t) = self.open(s, r, lease, etag);
         let mut pending = FuturesOrdered::new();
         let tracked = self
             .health
             .as_ref()
-            .map(|h| h.track("sweep", self.target.uri(prefix)));
-        while let Some(batch) = next_batch(&mut walk, &mut pending, &mut t, shutdown, on_line).await
+            .map(|h| h.track("sweep", self.target.uri(s.prefix)));
+        while let Some(batch) =
+            next_batch(&mut walk, &mut pending, &mut t, r.shutdown, r.on_line).await
         {
             if let Some(tracked) = &tracked {
                 tracked.progress();
             }
             for j in batch {
-                if let Some(orphan) = self.take(&j, &mut t, guard.young_after, on_line) {
+                if let Some(orphan) = self.take(&j, &mut t, guard.young_after, r.on_line) {
                     while pending.len() >= self.config.sweep.concurrency.get() {
                         if let Some(f) = pending.next().await {
-                            t.decided(f, on_line);
+                            t.decided(f, r.on_line);
                         }
                     }
                     t.frontier.candidate(&j);
                     pending.push_back(self.decide(orphan, &guard));
                 }
                 if !self
-                    .checkpoint_if_due(&mut at, &t, pending.is_empty())
+                    .checkpoint_if_due(&mut at, &t, pending.is_empty(), r.progress)
                     .await?
                 {
                     t.worsen(SweepResult::Busy);
@@ -243,45 +335,61 @@ impl Sweeper {
             }
         }
         while let Some(f) = pending.next().await {
-            t.decided(f, on_line);
+            t.decided(f, r.on_line);
         }
         self.finish(at, t).await
     }
 
-    /// The walk of `prefix` from its lease's checkpoint, what its decisions share, the lease
+    /// The walk of a shard from its lease's checkpoint, what its decisions share, the lease
     /// as held, and a fresh tally.
-    fn open<'s, 'r>(
+    fn open<'s>(
         &'s self,
-        prefix: &'s str,
-        kind: RunKind,
-        run: &'r RunHandle,
+        s: &ShardRef<'s>,
+        r: &Run<'s>,
         lease: Lease,
         etag: String,
-    ) -> (Walk<'s>, Guard<'r>, Held, Tally<'s>) {
+    ) -> (Walk<'s>, Guard<'s>, Held, Tally<'s>) {
         let walk = Walk::new(
             &self.source,
             &self.target,
-            prefix,
+            s.prefix,
+            &s.range,
             lease.checkpoint.as_ref(),
             self.policy.limit + 1,
             self.config.sweep.walk,
         );
         let min_age = chrono::Duration::from_std(self.config.sweep.min_age);
         let guard = Guard {
-            kind,
-            run,
-            stopped: run.stop_flag(),
+            kind: r.kind,
+            run: r.handle,
+            stopped: r.handle.stop_flag(),
             run_id: lease.run_id.clone(),
             young_after: Utc::now() - min_age.unwrap_or(chrono::Duration::MAX),
         };
         let frontier = Frontier::resume(lease.checkpoint.clone());
         let at = Held {
-            name: lease::name(prefix),
+            name: s.lease_name(),
             lease,
             etag,
             last_write: Instant::now(),
         };
-        (walk, guard, at, Tally::new(prefix, &self.metrics, frontier))
+        let progress = r.progress;
+        (
+            walk,
+            guard,
+            at,
+            Tally::new(s.prefix, &self.metrics, progress, frontier),
+        )
+    }
+
+    /// The run's progress, in `/status`.
+    fn publish(&self, progress: &Progress) {
+        if let Some(h) = &self.health {
+            h.set_detail(
+                "progress",
+                serde_json::to_value(progress.snapshot()).unwrap_or_default(),
+            );
+        }
     }
 
     /// One joined key of the walk: counted, and, if it is an orphan old enough to decide,
@@ -291,7 +399,7 @@ impl Sweeper {
         j: &Joined<Entry, Entry>,
         t: &mut Tally,
         young_after: DateTime<Utc>,
-        on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+        on_line: &OnLine<'_>,
     ) -> Option<Orphan> {
         t.scanned(j);
         match nominate(j, &self.policy, young_after) {
@@ -302,6 +410,7 @@ impl Sweeper {
             }
             Nomination::Orphan(orphan) => {
                 t.stats.orphans += 1;
+                t.progress.orphan();
                 self.metrics.sweep.orphan_found();
                 return Some(orphan);
             }
@@ -317,17 +426,19 @@ impl Sweeper {
         at: &mut Held,
         t: &Tally<'_>,
         idle: bool,
+        progress: &Progress,
     ) -> Result<bool, StoreError> {
         if at.last_write.elapsed() < self.config.sweep.checkpoint_interval {
             return Ok(true);
         }
         at.lease.checkpoint = t.frontier.checkpoint(idle);
+        self.publish(progress);
         let kept = self.save(at, &t.stats).await?;
         at.last_write = Instant::now();
         Ok(kept)
     }
 
-    /// The prefix's end: its lease completed (or its checkpoint saved for the next run).
+    /// The shard's end: its lease completed (or its checkpoint saved for the next run).
     async fn finish(&self, mut at: Held, t: Tally<'_>) -> Result<(Stats, SweepResult), StoreError> {
         let Tally {
             prefix,
@@ -347,9 +458,9 @@ impl Sweeper {
         if result != SweepResult::Busy {
             self.save(&mut at, &stats).await?;
         }
-        info!(%prefix, scanned_source = stats.scanned_source, scanned_target = stats.scanned_target,
+        info!(%prefix, shard = %at.name, scanned_source = stats.scanned_source, scanned_target = stats.scanned_target,
               orphans = stats.orphans, purged = stats.purged, would_purge = stats.would_purge,
-              result = %result, "sweep of prefix ended");
+              result = %result, "sweep of shard ended");
         Ok((stats, result))
     }
 
@@ -395,7 +506,17 @@ impl Sweeper {
     }
 }
 
-/// What every decision of one prefix's walk shares: the run and its guardrails.
+/// What every shard walk of a run shares.
+struct Run<'r> {
+    kind: RunKind,
+    handle: &'r RunHandle,
+    run_id: &'r str,
+    shutdown: &'r CancellationToken,
+    on_line: &'r OnLine<'r>,
+    progress: &'r Progress,
+}
+
+/// What every decision of one shard's walk shares: the run and its guardrails.
 struct Guard<'r> {
     kind: RunKind,
     run: &'r RunHandle,
@@ -406,7 +527,7 @@ struct Guard<'r> {
     young_after: DateTime<Utc>,
 }
 
-/// The prefix's lease as this process holds it.
+/// The shard's lease as this process holds it.
 pub(super) struct Held {
     pub(super) name: String,
     pub(super) lease: Lease,
@@ -421,7 +542,7 @@ async fn next_batch<F>(
     pending: &mut FuturesOrdered<F>,
     t: &mut Tally<'_>,
     shutdown: &CancellationToken,
-    on_line: &mut (dyn FnMut(&OrphanLine) + Send),
+    on_line: &OnLine<'_>,
 ) -> Option<Vec<Joined<Entry, Entry>>>
 where
     F: std::future::Future<Output = (Orphan, Fate)>,

@@ -24,6 +24,7 @@ use crate::labels::{ErrorKind, Service};
 use crate::merge::{Joined, MergeJoin, Need, RightFrontier};
 
 use super::lease::Checkpoint;
+use super::shard::KeyRange;
 
 /// A version listing the walk reads: a bucket (or, in tests, a listing in memory).
 /// `list` is called when the request is made (a read-ahead's too, before it is spawned).
@@ -109,12 +110,12 @@ impl Drop for Cursor {
 }
 
 impl Cursor {
-    fn new(after: Option<&String>) -> Self {
+    fn new(after: Option<String>) -> Self {
         Cursor {
             // S3 starts after a bare key marker (scripts/moto_server.py makes the emulator
             // do the same).
-            next: after.map(|k| Marker {
-                key: k.clone(),
+            next: after.map(|key| Marker {
+                key,
                 version_id: None,
             }),
             started: false,
@@ -125,6 +126,21 @@ impl Cursor {
 
     fn exhausted(&self) -> bool {
         self.done || (self.started && self.next.is_none())
+    }
+
+    /// Keeps what `range` holds of a page; past its end, the listing is done.
+    fn clip(&mut self, mut entries: Vec<Entry>, range: &KeyRange) -> Vec<Entry> {
+        if entries.first().is_some_and(|e| range.before(&e.key)) {
+            entries.retain(|e| !range.before(&e.key));
+        }
+        if let Some(end) = entries.iter().position(|e| range.past(&e.key)) {
+            entries.truncate(end);
+            self.done = true;
+            if let Some((_, h)) = self.ahead.take() {
+                h.abort();
+            }
+        }
+        entries
     }
 
     /// The page starting at `start`: the one read ahead if it starts there, else a new request
@@ -169,11 +185,12 @@ impl Cursor {
     }
 }
 
-/// The merged walk of one prefix, resumable from a checkpoint.
+/// The merged walk of one shard of a prefix, resumable from a checkpoint.
 pub(crate) struct Walk<'a, V: Versions = Bucket> {
     source: &'a V,
     target: &'a V,
     prefix: String,
+    range: KeyRange,
     walk: SweepWalk,
     join: MergeJoin<Entry, Entry>,
     src: Cursor,
@@ -183,23 +200,30 @@ pub(crate) struct Walk<'a, V: Versions = Bucket> {
 }
 
 impl<'a, V: Versions> Walk<'a, V> {
-    /// `cap`: entries kept per key and side (more are counted, not kept).
+    /// The keys of `range` under `prefix`; `cap`: entries kept per key and side (more are
+    /// counted, not kept).
     pub fn new(
         source: &'a V,
         target: &'a V,
         prefix: &str,
+        range: &KeyRange,
         resume: Option<&Checkpoint>,
         cap: usize,
         walk: SweepWalk,
     ) -> Self {
+        // A shard's listings start just below its first key (what lies between is clipped);
+        // a resumed one's where its checkpoint says.
+        let from = range.start.as_deref().and_then(just_below);
+        let marker = |m: Option<&String>| m.or(from.as_ref()).cloned();
         Walk {
             source,
             target,
             prefix: prefix.to_string(),
+            range: range.clone(),
             walk,
             join: MergeJoin::new(cap),
-            src: Cursor::new(resume.and_then(|c| c.source_marker.as_ref())),
-            tgt: Cursor::new(resume.and_then(|c| c.target_marker.as_ref())),
+            src: Cursor::new(marker(resume.and_then(|c| c.source_marker.as_ref()))),
+            tgt: Cursor::new(marker(resume.and_then(|c| c.target_marker.as_ref()))),
             after: resume.map(|c| c.after.clone()),
         }
     }
@@ -246,9 +270,11 @@ impl<'a, V: Versions> Walk<'a, V> {
                 },
             );
             if let Some(entries) = s? {
+                let entries = self.src.clip(entries, &self.range);
                 self.join.push_left(entries, self.src.done);
             }
             if let Some(entries) = t? {
+                let entries = self.tgt.clip(entries, &self.range);
                 self.join.push_right(entries, self.tgt.done);
             }
             let drained = self.join.drain();

@@ -152,3 +152,10 @@ pub fn empty_source() -> aws_sdk_s3::Client {
         .then_output(|| ListObjectVersionsOutput::builder().build());
     s3_client(&[&list])
 }
+
+/// A target with no folders under the swept prefix: the sweep walks it as one shard.
+pub fn no_folders() -> Rule {
+    aws_smithy_mocks::mock!(aws_sdk_s3::Client::list_objects_v2).then_output(|| {
+        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output::builder().build()
+    })
+}

@@ -200,19 +200,20 @@ pub fn sweep(
         let clients = s3_reconciler::aws::Clients::new(&cfg).await;
         let metrics = s3_reconciler::metrics::Metrics::new().expect("metrics");
         let sweeper = Sweeper::new(Arc::new(cfg), &clients, metrics);
-        let mut purged = 0;
+        let purged = std::sync::atomic::AtomicUsize::new(0);
         let stop = CancellationToken::new();
-        let mut on_line = |l: &s3_reconciler::sweep::OrphanLine| {
+        let on_line = |l: &s3_reconciler::sweep::OrphanLine| {
             let v = serde_json::to_value(l).unwrap_or_default();
+            let mut n = purged.load(std::sync::atomic::Ordering::SeqCst);
             if v["action"] == "purged" || v["action"] == "partly_purged" {
-                purged += 1;
+                n = purged.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             }
             seen.lock().unwrap().push(v);
-            if kill_after.is_some_and(|k| purged >= k) {
+            if kill_after.is_some_and(|k| n >= k) {
                 enough.notify_one();
             }
         };
-        let run = sweeper.run(&prefixes, kind, &stop, &mut on_line);
+        let run = sweeper.run(&prefixes, kind, &stop, &on_line);
         tokio::select! {
             s = run => Some(s),
             _ = purged_enough.notified() => None,

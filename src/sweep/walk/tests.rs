@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 
 use super::*;
+use crate::sweep::shard::KeyRange;
 
 /// A bucket's versions in memory, listed `page` entries at a time as S3 lists them: by key,
 /// after a bare key marker's key, or after a version id marker's entry.
@@ -110,7 +111,18 @@ async fn resumed(
     mode: SweepWalk,
     from: Option<&Checkpoint>,
 ) -> Vec<Joined<Entry, Entry>> {
-    let mut w = Walk::new(source, target, prefix, from, 1000, mode);
+    shard(source, target, prefix, &KeyRange::default(), mode, from).await
+}
+
+async fn shard(
+    source: &Memory,
+    target: &Memory,
+    prefix: &str,
+    range: &KeyRange,
+    mode: SweepWalk,
+    from: Option<&Checkpoint>,
+) -> Vec<Joined<Entry, Entry>> {
+    let mut w = Walk::new(source, target, prefix, range, from, 1000, mode);
     let mut out = Vec::new();
     while let Some(batch) = w.next().await.unwrap() {
         out.extend(batch.into_iter().filter(|j| !j.right.is_empty()));
@@ -169,6 +181,34 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The shards of a layout, walked one by one (either way), join together exactly what one
+    /// walk of the whole prefix joins: no key lost between two shards, none joined twice, each
+    /// with all of its entries on both sides.
+    #[test]
+    fn the_shards_of_a_prefix_join_what_one_walk_of_it_joins(
+        src in world(),
+        tgt in world(),
+        folders in proptest::collection::vec(key(), 0..8),
+        cap in 1usize..6,
+        src_page in 1usize..5,
+        tgt_page in 1usize..5,
+        mode in prop_oneof![Just(SweepWalk::Full), Just(SweepWalk::TargetDriven)],
+    ) {
+        let (source, target) = (Memory::new(&src, "s", src_page), Memory::new(&tgt, "t", tgt_page));
+        let whole = run(walk(&source, &target, "", SweepWalk::Full));
+        let layout = crate::sweep::shard::Layout::new(
+            "", "r", crate::sweep::RunKind::Report,
+            crate::sweep::shard::bounds(folders, cap), chrono::Utc::now(),
+        );
+        let mut joined = Vec::new();
+        for range in layout.ranges() {
+            let part = run(shard(&source, &target, "", &range, mode, None));
+            prop_assert!(part.iter().all(|j| range.contains(&j.key)), "{:?}", range);
+            joined.extend(part);
+        }
+        prop_assert_eq!(joined, whole);
+    }
 
     /// A walk resumed from a checkpoint (as the frontier writes them: per side the last key at
     /// or before `after` that the side holds) joins what an uninterrupted full walk joins

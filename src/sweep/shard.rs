@@ -1,0 +1,253 @@
+//! Shards (pure): a sweep prefix split into key ranges that are walked in parallel and shared
+//! by replicas.
+//!
+//! The ranges come from the target's folders a few levels below the prefix (the projects, then
+//! their years, months and days in the Kafka Connect layout): each folder after the first
+//! starts a range, and each range runs to where the next begins. Ranges are contiguous and
+//! cover the whole prefix whatever the folders are, so keys outside every folder, and folders
+//! created after the layout was made, are still swept, by the range they fall in.
+//!
+//! A run's layout is written once, to the prefix's document in the state bucket, with a
+//! conditional write: every replica in the run reads the same ranges, and each range has its
+//! own lease and checkpoint, so no range is swept twice.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::lease::{LeaseStatus, RunKind};
+use crate::labels::SweepResult;
+
+/// Keys from `start` (inclusive; `None`: the prefix's first) up to `end` (exclusive; `None`:
+/// past the prefix's last).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+impl KeyRange {
+    pub(crate) fn before(&self, key: &str) -> bool {
+        self.start.as_deref().is_some_and(|s| key < s)
+    }
+
+    pub(crate) fn past(&self, key: &str) -> bool {
+        self.end.as_deref().is_some_and(|e| key >= e)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        !self.before(key) && !self.past(key)
+    }
+}
+
+/// The prefix's document: the current run's layout, and how that run's walk of the prefix
+/// ended. (An earlier version kept its one lease per prefix under the same name; such a
+/// document reads as a layout of another run, and is replaced.)
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub prefix: String,
+    pub run_id: String,
+    pub kind: RunKind,
+    pub status: LeaseStatus,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The worst of its shards' results, once every shard completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<SweepResult>,
+    /// Where each shard after the first starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<Vec<String>>,
+}
+
+impl Layout {
+    pub(crate) fn new(
+        prefix: &str,
+        run_id: &str,
+        kind: RunKind,
+        bounds: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Layout {
+            prefix: prefix.to_string(),
+            run_id: run_id.to_string(),
+            kind,
+            status: LeaseStatus::Running,
+            started_at: now,
+            updated_at: now,
+            completed_at: None,
+            result: None,
+            bounds: Some(bounds),
+        }
+    }
+
+    /// The shards' ranges, in key order.
+    pub(crate) fn ranges(&self) -> Vec<KeyRange> {
+        let bounds = self.bounds.as_deref().unwrap_or_default();
+        let mut starts = vec![None];
+        starts.extend(bounds.iter().cloned().map(Some));
+        let mut ends: Vec<Option<String>> = bounds.iter().cloned().map(Some).collect();
+        ends.push(None);
+        starts
+            .into_iter()
+            .zip(ends)
+            .map(|(start, end)| KeyRange { start, end })
+            .collect()
+    }
+
+    /// Whether this is the layout of run `run_id`, usable as it is.
+    pub(crate) fn serves(&self, run_id: &str, kind: RunKind) -> bool {
+        self.run_id == run_id && self.kind == kind && self.bounds.is_some()
+    }
+
+    /// How the prefix's walk ended in run `run_id`, if every shard completed.
+    pub(crate) fn completed_in(&self, run_id: &str) -> Option<SweepResult> {
+        (self.run_id == run_id && self.status == LeaseStatus::Completed)
+            .then(|| self.result.unwrap_or(SweepResult::Completed))
+    }
+}
+
+/// Where the shards of a prefix start, given the folders found under it: every folder after
+/// the first starts one (keys before the second folder, the first folder's included, make the
+/// first shard), and when there are more than `cap` shards' worth, `cap` evenly spread.
+pub(crate) fn bounds(mut folders: Vec<String>, cap: usize) -> Vec<String> {
+    folders.sort_unstable();
+    folders.dedup();
+    let n = folders.len();
+    let k = n.min(cap.max(1));
+    (1..k).map(|j| folders[j * n / k].clone()).collect()
+}
+
+/// Whether the folders found so far are worth splitting further: fewer than the shards
+/// wanted, and a level left.
+pub(crate) fn split_further(found: usize, wanted: usize, level: usize, depth: usize) -> bool {
+    found < wanted && level < depth
+}
+
+/// The shards a prefix is split into for `parallelism` walks at once: a few per walk, so that
+/// uneven shards even out and a second replica finds some left.
+pub(crate) fn wanted(parallelism: usize) -> usize {
+    parallelism.saturating_mul(4).max(4)
+}
+
+/// The lease document of shard `index` of `prefix`, beside the prefix's own document.
+pub(crate) fn lease_name(prefix: &str, index: usize) -> String {
+    format!(
+        "sweeps/p-{}/s-{index:04}.json",
+        super::lease::escape(prefix)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn every_folder_after_the_first_starts_a_shard() {
+        let f = s(&["t/b/", "t/a/", "t/c/", "t/a/"]);
+        assert_eq!(bounds(f, 16), s(&["t/b/", "t/c/"]));
+        assert!(bounds(s(&["t/a/"]), 16).is_empty());
+        assert!(bounds(Vec::new(), 16).is_empty());
+    }
+
+    #[test]
+    fn more_folders_than_shards_are_spread_evenly() {
+        let f: Vec<String> = (0..100).map(|i| format!("d={i:03}/")).collect();
+        assert_eq!(bounds(f, 4), s(&["d=025/", "d=050/", "d=075/"]));
+    }
+
+    #[test]
+    fn ranges_run_from_one_start_to_the_next() {
+        let l = Layout::new("t/", "r", RunKind::Report, s(&["t/b/", "t/c/"]), Utc::now());
+        let r = l.ranges();
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            (r[0].start.as_deref(), r[0].end.as_deref()),
+            (None, Some("t/b/"))
+        );
+        assert_eq!(
+            (r[1].start.as_deref(), r[1].end.as_deref()),
+            (Some("t/b/"), Some("t/c/"))
+        );
+        assert_eq!(
+            (r[2].start.as_deref(), r[2].end.as_deref()),
+            (Some("t/c/"), None)
+        );
+        // Look-alikes fall where byte order puts them: `t/b.json` before `t/b/`, `t/b0` after.
+        assert!(r[0].contains("t/b.json") && r[0].contains("t/a/x"));
+        assert!(r[1].contains("t/b/") && r[1].contains("t/b0") && r[1].contains("t/b/\u{10FFFF}"));
+        assert!(!r[1].contains("t/c/") && r[2].contains("t/c/"));
+    }
+
+    #[test]
+    fn a_layout_serves_only_its_own_run_and_kind() {
+        let l = Layout::new("t/", "r", RunKind::Purge, vec![], Utc::now());
+        assert!(l.serves("r", RunKind::Purge));
+        assert!(!l.serves("r2", RunKind::Purge));
+        assert!(!l.serves("r", RunKind::Report));
+        let mut old = l.clone();
+        old.bounds = None;
+        assert!(
+            !old.serves("r", RunKind::Purge),
+            "an earlier version's lease"
+        );
+        assert_eq!(l.completed_in("r"), None);
+        let mut done = l;
+        done.status = LeaseStatus::Completed;
+        assert_eq!(done.completed_in("r"), Some(SweepResult::Completed));
+        assert_eq!(done.completed_in("r2"), None);
+    }
+
+    #[test]
+    fn an_earlier_versions_prefix_lease_reads_as_a_foreign_layout() {
+        let old = r#"{"prefix":"p/","holder":"h","run_id":"r","kind":"purge","status":"running",
+            "started_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z",
+            "checkpoint":{"after":"p/k"},"stats":{"scanned_source":0,"scanned_target":0,
+            "orphans":0,"purged":0,"would_purge":0,"kept":{}}}"#;
+        let l: Layout = serde_json::from_str(old).unwrap();
+        assert!(!l.serves("r", RunKind::Purge));
+    }
+
+    #[test]
+    fn splitting_stops_at_enough_shards_or_the_depth() {
+        assert!(split_further(1, 16, 0, 4));
+        assert!(!split_further(16, 16, 0, 4));
+        assert!(!split_further(3, 16, 4, 4));
+        assert!(!split_further(0, 16, 0, 0));
+        assert_eq!((wanted(1), wanted(4), wanted(8)), (4, 16, 32));
+    }
+
+    #[test]
+    fn shard_leases_are_named_per_prefix() {
+        assert_eq!(lease_name("topics/", 7), "sweeps/p-topics_2F/s-0007.json");
+        assert_ne!(lease_name("a/", 0), lease_name("a_2F", 0));
+    }
+
+    proptest! {
+        /// Whatever the folders and the cap, the ranges partition the key space: every key is
+        /// in exactly one, and there are at most `cap`.
+        #[test]
+        fn ranges_partition_every_key(
+            folders in proptest::collection::vec("[a-c/.]{0,4}", 0..30),
+            keys in proptest::collection::vec("[a-c/.\u{e9}]{0,5}", 1..30),
+            cap in 1usize..10,
+        ) {
+            let b = bounds(folders, cap);
+            prop_assert!(b.len() < cap.max(1));
+            prop_assert!(b.windows(2).all(|w| w[0] < w[1]));
+            let l = Layout::new("", "r", RunKind::Report, b, Utc::now());
+            let ranges = l.ranges();
+            for k in &keys {
+                prop_assert_eq!(ranges.iter().filter(|r| r.contains(k)).count(), 1, "{}", k);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! A prefix's shards as a sweeper finds them, agrees on them with the other replicas in the
+//! run, and closes the prefix once every shard is done.
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use tracing::info;
+
+use super::lease::{self, Lease, LeaseStatus, RunKind};
+use super::report::worst;
+use super::shard::{self, Layout};
+use super::sweeper::Sweeper;
+use crate::aws::AwsError;
+use crate::labels::SweepResult;
+use crate::store::{StoreError, Written};
+
+/// Attempts at a conditional write of a prefix's document before giving up on it.
+const WRITE_ATTEMPTS: usize = 8;
+/// Folders listed at once while splitting a prefix.
+const LISTINGS_AT_ONCE: usize = 8;
+
+impl Sweeper {
+    /// The layout of `prefix` in run `run_id`: the one a replica of the run wrote, or one made
+    /// now from the target's folders and written first (the conditional write decides which).
+    pub(super) async fn take_layout(
+        &self,
+        prefix: &str,
+        kind: RunKind,
+        run_id: &str,
+    ) -> Result<Layout, StoreError> {
+        let name = lease::name(prefix);
+        for _ in 0..WRITE_ATTEMPTS {
+            let stored = self.store.get::<Layout>(&name).await?;
+            if let Some(s) = stored.as_ref().filter(|s| s.value.serves(run_id, kind)) {
+                return Ok(s.value.clone());
+            }
+            let wanted = shard::wanted(self.config.sweep.parallelism.get());
+            let bounds = shard::bounds(self.folders(prefix, wanted).await?, wanted);
+            let layout = Layout::new(prefix, run_id, kind, bounds, Utc::now());
+            let written = match stored {
+                Some(s) => self.store.update(&name, &layout, &s.etag).await?,
+                None => self.store.create(&name, &layout).await?,
+            };
+            if let Written::Ok { .. } = written {
+                info!(%prefix, run_id, shards = layout.ranges().len(), "prefix split into shards");
+                return Ok(layout);
+            }
+        }
+        Err(StoreError::Contended {
+            uri: self.store.uri(&name),
+        })
+    }
+
+    /// The target's folders under `prefix`, a level further down while there are fewer than
+    /// `wanted` and `sweep.shard_depth` allows; a folder with none below stays as it is.
+    async fn folders(&self, prefix: &str, wanted: usize) -> Result<Vec<String>, AwsError> {
+        let depth = self.config.sweep.shard_depth;
+        let mut found = vec![prefix.to_string()];
+        let mut level = 0;
+        while shard::split_further(found.len(), wanted, level, depth) {
+            let listings: Vec<_> = found.iter().map(|f| self.subfolders(f)).collect();
+            let below: Vec<Vec<String>> = futures::stream::iter(listings)
+                .buffered(LISTINGS_AT_ONCE)
+                .try_collect()
+                .await?;
+            if below.iter().all(Vec::is_empty) {
+                break;
+            }
+            found = found
+                .into_iter()
+                .zip(below)
+                .flat_map(|(f, below)| if below.is_empty() { vec![f] } else { below })
+                .collect();
+            level += 1;
+        }
+        Ok(found)
+    }
+
+    /// The folders one level below `folder` in the target (every page).
+    async fn subfolders(&self, folder: &str) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.target.list_objects(folder, Some("/"), token).await?;
+            out.extend(page.prefixes);
+            match page.next {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// How `prefix`'s walk ended in run `run_id`, if every shard was completed (by anyone).
+    pub(super) async fn completed_result(&self, prefix: &str, run_id: &str) -> Option<SweepResult> {
+        match self.store.get::<Layout>(&lease::name(prefix)).await {
+            Ok(Some(l)) => l.value.completed_in(run_id),
+            _ => None,
+        }
+    }
+
+    /// The run's result if every prefix has been completed in `run_id` by now (here, or
+    /// partly by other replicas): the worst of the prefixes' results.
+    pub(super) async fn all_completed(
+        &self,
+        prefixes: &[String],
+        run_id: &str,
+    ) -> Option<SweepResult> {
+        let mut result = SweepResult::Completed;
+        for prefix in prefixes {
+            result = worst(result, self.completed_result(prefix, run_id).await?);
+        }
+        Some(result)
+    }
+
+    /// After one of its shards completed: if every shard of `layout` has, the prefix's document
+    /// says so, with the worst of their results. Each replica writes its shard's completion
+    /// before looking at the others', so the last one to finish sees them all.
+    pub(super) async fn close_prefix(&self, layout: &Layout) -> Result<bool, StoreError> {
+        let mut result = SweepResult::Completed;
+        for (i, range) in layout.ranges().into_iter().enumerate() {
+            let l = self
+                .store
+                .get::<Lease>(&shard::lease_name(&layout.prefix, i))
+                .await?;
+            match l.map(|s| s.value) {
+                Some(l)
+                    if l.run_id == layout.run_id
+                        && l.range == range
+                        && l.status == LeaseStatus::Completed =>
+                {
+                    result = worst(result, l.result.unwrap_or(SweepResult::Completed));
+                }
+                _ => return Ok(false),
+            }
+        }
+        let name = lease::name(&layout.prefix);
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(s) = self.store.get::<Layout>(&name).await? else {
+                return Ok(false);
+            };
+            if s.value.run_id != layout.run_id || s.value.status == LeaseStatus::Completed {
+                return Ok(s.value.completed_in(&layout.run_id).is_some());
+            }
+            let now = Utc::now();
+            let doc = Layout {
+                status: LeaseStatus::Completed,
+                completed_at: Some(now),
+                updated_at: now,
+                result: Some(result),
+                ..s.value
+            };
+            if let Written::Ok { .. } = self.store.update(&name, &doc, &s.etag).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Contended {
+            uri: self.store.uri(&name),
+        })
+    }
+}
