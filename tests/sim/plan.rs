@@ -77,6 +77,9 @@ pub struct SweepPlan {
     pub concurrency: usize,
     /// Kill the sweep after this many keys purged, then run it again.
     pub kill_after: Option<usize>,
+    /// Shards walked at once, and the folder levels that split a prefix into them.
+    pub parallelism: usize,
+    pub shard_depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +272,8 @@ impl Plan {
                 kill_after: r
                     .chance(0.6)
                     .then(|| 1 + r.below(u64::from(max_deletes)) as usize),
+                parallelism: *r.pick(&[1, 2, 4]),
+                shard_depth: *r.pick(&[0, 1, 2]),
             }
         });
         Plan {

@@ -259,6 +259,9 @@ pub async fn play(plan: &Plan) -> Observed {
             std::num::NonZeroU32::new(sp.max_deletes).unwrap_or(c.sweep.max_deletes);
         c.sweep.concurrency =
             std::num::NonZeroUsize::new(sp.concurrency).unwrap_or(c.sweep.concurrency);
+        c.sweep.parallelism =
+            std::num::NonZeroUsize::new(sp.parallelism).unwrap_or(c.sweep.parallelism);
+        c.sweep.shard_depth = sp.shard_depth;
         c.sweep.min_age = Duration::from_secs(1);
         c.sweep.lease_ttl = Duration::from_secs(10);
         c.sweep.checkpoint_interval = Duration::from_millis(200);
