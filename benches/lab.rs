@@ -18,8 +18,12 @@
 //!     and once with 200 orphans; the full walk and the target-driven one side by side:
 //!     ListObjectVersions per side, wall time, CPU, peak RSS, and the orphans both find.
 //!
-//! `S3R_BENCH_CASES` (`abcd`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
-//! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions).
+//! (e) sweep (dry run) of a dense, replicated prefix (1,000,000 keys on each side in 200
+//!     daily partitions): today's single stream a side, 8 shards at once, and one process
+//!     against two sharing the run; entries/s, requests, CPU per page, peak RSS.
+//!
+//! `S3R_BENCH_CASES` (`abcde`) picks the cases. Sizes: `S3R_BENCH_SCATTERED` (10,000), `S3R_BENCH_SERIAL` (the sequential runs, 500),
+//! `S3R_BENCH_BURST` (100,000), `S3R_BENCH_SWEEP_KEYS` (500,000 keys x 2 versions), `S3R_BENCH_DENSE_KEYS` (1,000,000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -266,6 +270,7 @@ struct SweepRun {
     cpu: f64,
     lab_cpu: f64,
     summary: Value,
+    summaries: Vec<Value>,
     peak_rss_mib: f64,
     stats: BTreeMap<String, u64>,
 }
@@ -275,10 +280,35 @@ async fn sweep(w: &World, state: &str, latency_ms: u64, prefix: &str) -> SweepRu
 }
 
 async fn sweep_walk(w: &World, state: &str, latency_ms: u64, prefix: &str, walk: &str) -> SweepRun {
+    sweep_procs(
+        w,
+        state,
+        latency_ms,
+        prefix,
+        &format!("walk = \"{walk}\""),
+        1,
+    )
+    .await
+}
+
+/// `replicas` processes of `sweep --dry-run` of `prefix` at once, sharing one run (each with
+/// its own holder id), with `extra` lines in `[sweep]`: wall time until the last ends, CPU
+/// summed, the highest peak RSS, the first summary (all of them in `summaries`).
+async fn sweep_procs(
+    w: &World,
+    state: &str,
+    latency_ms: u64,
+    prefix: &str,
+    extra: &str,
+    replicas: usize,
+) -> SweepRun {
     let buckets = buckets_toml(&w.src, &w.tgt);
-    let toml = format!(
-        r#"{buckets}[state]
+    let files: Vec<_> = (0..replicas)
+        .map(|i| {
+            config_file(&format!(
+                r#"{buckets}[state]
 bucket = "{state}"
+holder_id = "bench-{i}"
 [log]
 format = "json"
 level = "warn"
@@ -286,50 +316,76 @@ level = "warn"
 prefixes = ["{prefix}"]
 min_age = "1s"
 max_deletes = 100000
-walk = "{walk}"
+{extra}
 "#
-    );
-    let f = config_file(&toml);
+            ))
+        })
+        .collect();
     set_latency(latency_ms, latency_ms / 4);
     reset_stats();
-    let t = Instant::now();
-    let mut child = Spawned(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(f.path())
-            .args(["sweep", "--dry-run"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut rss: f64 = 0.0;
-    let mut cpu: f64 = 0.0;
     let lab = lab_pid();
     let lab_before = lab.map_or(0.0, cpu_seconds);
-    let stdout = child.0.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
-    while child.0.try_wait().unwrap().is_none() {
-        rss = rss.max(peak_rss_mib(child.0.id()));
-        cpu = cpu.max(cpu_seconds(child.0.id()));
+    let t = Instant::now();
+    let mut children: Vec<Spawned> = files
+        .iter()
+        .map(|f| {
+            Spawned(
+                Command::new(BIN)
+                    .arg("--config")
+                    .arg(f.path())
+                    .args(["sweep", "--dry-run"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            let stdout = c.0.stdout.take().unwrap();
+            std::thread::spawn(move || std::io::read_to_string(stdout).unwrap())
+        })
+        .collect();
+    let mut rss = vec![0.0f64; replicas];
+    let mut cpu = vec![0.0f64; replicas];
+    let mut ended: Vec<Option<f64>> = vec![None; replicas];
+    while ended.iter().any(Option::is_none) {
+        for (i, c) in children.iter_mut().enumerate() {
+            if ended[i].is_some() {
+                continue;
+            }
+            rss[i] = rss[i].max(peak_rss_mib(c.0.id()));
+            cpu[i] = cpu[i].max(cpu_seconds(c.0.id()));
+            if c.0.try_wait().unwrap().is_some() {
+                ended[i] = Some(t.elapsed().as_secs_f64());
+            }
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = t.elapsed().as_secs_f64();
     let lab_cpu = lab.map_or(0.0, cpu_seconds) - lab_before;
-    let out = reader.join().unwrap();
     let stats = stats();
     set_latency(0, 0);
-    let summary: Value = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["summary"] == true)
-        .unwrap_or(Value::Null);
+    let summaries: Vec<Value> = readers
+        .into_iter()
+        .map(|r| {
+            r.join()
+                .unwrap()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["summary"] == true)
+                .unwrap_or(Value::Null)
+        })
+        .collect();
     SweepRun {
         secs,
-        cpu,
+        cpu: cpu.iter().sum(),
         lab_cpu,
-        summary,
-        peak_rss_mib: rss,
+        summary: summaries[0].clone(),
+        summaries,
+        peak_rss_mib: rss.iter().copied().fold(0.0, f64::max),
         stats,
     }
 }
@@ -343,7 +399,7 @@ async fn main() {
         endpoint()
     );
 
-    let cases = std::env::var("S3R_BENCH_CASES").unwrap_or_else(|_| "abcd".into());
+    let cases = std::env::var("S3R_BENCH_CASES").unwrap_or_else(|_| "abcde".into());
     if cases.contains('a') {
         scattered_case(&s3, &sqs).await;
     }
@@ -356,6 +412,107 @@ async fn main() {
     if cases.contains('d') {
         sparse_case(&s3, &sqs).await;
     }
+    if cases.contains('e') {
+        dense_case(&s3, &sqs).await;
+    }
+}
+
+async fn dense_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
+    let keys = size("S3R_BENCH_DENSE_KEYS", 1_000_000);
+    let w = world(s3, sqs).await;
+    let state = unique("lab-state");
+    create_bucket(s3, &state, false).await;
+    // A replicated layout: the same 20 projects x 10 days on both sides, one version a key.
+    let per = keys / 200;
+    for p in 0..20 {
+        for d in 0..10 {
+            let partition = format!("dense/p{p:02}/day={d:03}/f-");
+            seed(&w.src, &partition, ".json", per, 1, false);
+            seed(&w.tgt, &partition, ".json", per, 1, false);
+        }
+    }
+    let entries = 2.0 * (per * 200) as f64;
+    println!(
+        "(e) sweep --dry-run of a dense, replicated prefix: {} keys x 1 version on each side (20 projects x 10 days); {LATENCY_MS} ms",
+        per * 200
+    );
+    println!(
+        "    {:<34} {:>7} {:>6} {:>8} {:>7} {:>13} {:>8} {:>10} {:>11} {:>11}",
+        "run",
+        "secs",
+        "shards",
+        "LOV",
+        "LIST",
+        "entries/s",
+        "RSS MiB",
+        "CPU s",
+        "CPU ms/LOV",
+        "lab ms/LOV"
+    );
+    let rows = [
+        (
+            "today: one stream a side",
+            "parallelism = 1\nshard_depth = 0",
+            1,
+        ),
+        ("parallelism = 8", "parallelism = 8", 1),
+        ("one process, parallelism = 2", "parallelism = 2", 1),
+        ("two processes, parallelism = 2 each", "parallelism = 2", 2),
+    ];
+    let mut runs = Vec::new();
+    for (name, extra, replicas) in rows {
+        let r = sweep_procs(&w, &state, 20, "dense/", extra, replicas).await;
+        let lov = r
+            .stats
+            .get("s3:ListObjectVersions")
+            .copied()
+            .unwrap_or(0)
+            .max(1);
+        let list = r.stats.get("s3:ListObjectsV2").copied().unwrap_or(0);
+        let scanned: u64 = r
+            .summaries
+            .iter()
+            .map(|s| {
+                s["scanned_source"].as_u64().unwrap_or(0)
+                    + s["scanned_target"].as_u64().unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(
+            scanned as f64, entries,
+            "{name}: every entry scanned once: {:?}",
+            r.summaries
+        );
+        println!(
+            "    {name:<34} {:>7.1} {:>6} {:>8} {:>7} {:>13.0} {:>8.1} {:>10.2} {:>11.2} {:>11.2}",
+            r.secs,
+            r.summary["shards"]["shards_total"],
+            lov,
+            list,
+            entries / r.secs,
+            r.peak_rss_mib,
+            r.cpu,
+            1000.0 * r.cpu / lov as f64,
+            1000.0 * r.lab_cpu / lov as f64
+        );
+        runs.push(r);
+    }
+    println!(
+        "    parallelism 8 / one stream: {:.1}x the entries/s; two processes / one: {:.2}x the time; CPU per page, parallelism 8 / one stream: {:.2}x",
+        runs[0].secs / runs[1].secs,
+        runs[3].secs / runs[2].secs,
+        (runs[1].cpu
+            / runs[1]
+                .stats
+                .get("s3:ListObjectVersions")
+                .copied()
+                .unwrap_or(1) as f64)
+            / (runs[0].cpu
+                / runs[0]
+                    .stats
+                    .get("s3:ListObjectVersions")
+                    .copied()
+                    .unwrap_or(1) as f64)
+    );
 }
 
 /// ListObjectVersions requests by bucket, from the lab's per-bucket counters.
