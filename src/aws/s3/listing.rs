@@ -1,15 +1,22 @@
 //! Listings: one page of versions and delete markers, one page of current objects.
 
 use super::*;
+use aws_smithy_types::body::SdkBody;
+
+/// How long reading a listing page's body may take once its response arrived.
+const PAGE_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Bucket {
-    /// One page of versions and delete markers under `prefix`, continuing at `start`.
+    /// One page of versions and delete markers under `prefix`, continuing at `start`. The
+    /// body is read by the lean reader ([`lean`]); the SDK still sends the request and reads
+    /// any error.
     pub(crate) async fn list_versions(
         &self,
         prefix: &str,
         start: Option<&Marker>,
     ) -> Result<VersionPage, AwsError> {
         self.metrics.aws.s3_called(S3Op::ListObjectVersions);
+        let take = lean::TakeBody::default();
         let out = self
             .client
             .list_object_versions()
@@ -18,34 +25,41 @@ impl Bucket {
             .encoding_type(EncodingType::Url)
             .set_key_marker(start.map(|m| m.key.clone()))
             .set_version_id_marker(start.and_then(|m| m.version_id.clone()))
+            .customize()
+            .interceptor(take.clone())
             .send()
             .await
             .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(prefix), e))?;
         let bad = |message: String| self.bad_page("ListObjectVersions", prefix, message);
-        // Decoded only when the answer says it is encoded: a store that ignores the request
-        // sends keys as they are, and decoding those would turn `+` into a space.
-        let encoded = out.encoding_type() == Some(&EncodingType::Url);
-        let key = |k: Option<&str>| -> Result<Option<String>, AwsError> {
-            k.map(|k| decoded(k, encoded).map_err(&bad)).transpose()
+        let raw = match take.take() {
+            Some(body) => lean::parse(&self.read_page(body, prefix).await?).map_err(&bad)?,
+            // No body to take: a stubbed client answered with the SDK's model.
+            None => lean::RawPage::from_sdk(&out),
         };
-        let entries = page_entries(&out, &key)?;
-        let next = match out.is_truncated() == Some(true) {
-            true => Some(Marker {
-                key: key(out.next_key_marker())?.ok_or_else(|| {
-                    bad("the page says it is truncated but gives no NextKeyMarker".into())
-                })?,
-                version_id: out.next_version_id_marker().map(str::to_string),
-            }),
-            false => None,
+        version_page(raw, start, &bad)
+    }
+
+    /// A taken page body, read whole. The SDK's time limits end with its call, so the read
+    /// has its own: a page is at most about a megabyte.
+    async fn read_page(&self, body: SdkBody, prefix: &str) -> Result<bytes::Bytes, AwsError> {
+        let failed = |kind: ErrorKind, message: String| {
+            self.failed(AwsError::in_response(
+                Service::S3,
+                "ListObjectVersions",
+                self.uri(prefix),
+                kind,
+                None,
+                message,
+            ))
         };
-        if let Some(next) = next.as_ref().filter(|n| start == Some(*n)) {
-            return Err(bad(format!(
-                "the next page would start where this one did ({}, version {}): the listing does not advance",
-                next.key,
-                next.version_id.as_deref().unwrap_or("-")
-            )));
+        match tokio::time::timeout(PAGE_READ_LIMIT, ByteStream::new(body).collect()).await {
+            Ok(Ok(b)) => Ok(b.into_bytes()),
+            Ok(Err(e)) => Err(failed(ErrorKind::Network, format!("reading the page: {e}"))),
+            Err(_) => Err(failed(
+                ErrorKind::Timeout,
+                format!("the page was not read within {PAGE_READ_LIMIT:?}"),
+            )),
         }
-        Ok(VersionPage { entries, next })
     }
 
     /// One page of current objects (and common prefixes, with a delimiter) under `prefix`.
@@ -109,33 +123,54 @@ impl Bucket {
     }
 }
 
-/// Decodes a listed key (`None` in: none listed).
-type KeyDecoder<'a> = dyn Fn(Option<&str>) -> Result<Option<String>, AwsError> + 'a;
-
-/// A version listing page's versions and delete markers, in key order, with their keys
-/// decoded by `key` (`None`: not a key to keep).
-fn page_entries(
-    out: &aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput,
-    key: &KeyDecoder,
-) -> Result<Vec<Entry>, AwsError> {
-    let entry =
-        |k: String, v: Option<&str>, dm: bool, at: Option<&aws_smithy_types::DateTime>| Entry {
-            key: k,
-            version_id: v.unwrap_or("null").to_string(),
-            delete_marker: dm,
-            last_modified: at.and_then(to_chrono),
-        };
-    let mut versions = Vec::with_capacity(out.versions().len());
-    for v in out.versions() {
-        if let Some(k) = key(v.key())? {
-            versions.push(entry(k, v.version_id(), false, v.last_modified()));
+/// A listed page, its keys decoded (only when the page says they are encoded: a store that
+/// ignores the request sends keys as they are, and decoding those would turn `+` into a space),
+/// versions and delete markers in key order, and where the next page starts: it must be given
+/// when the page is truncated, and be further on than `start`.
+fn version_page(
+    raw: lean::RawPage,
+    start: Option<&Marker>,
+    bad: &dyn Fn(String) -> AwsError,
+) -> Result<VersionPage, AwsError> {
+    let encoded = raw.url_encoded;
+    let key = |k: String| match encoded {
+        true => url_decode(&k).map_err(bad),
+        false => Ok(k),
+    };
+    let entries = |raw: Vec<lean::RawEntry>, delete_marker: bool| {
+        let mut out = Vec::with_capacity(raw.len());
+        for e in raw {
+            if let Some(k) = e.key {
+                out.push(Entry {
+                    key: key(k)?,
+                    version_id: e.version_id.unwrap_or_else(|| "null".to_string()),
+                    delete_marker,
+                    last_modified: e.last_modified,
+                });
+            }
         }
+        Ok::<_, AwsError>(out)
+    };
+    let versions = entries(raw.versions, false)?;
+    let markers = entries(raw.delete_markers, true)?;
+    let next = match raw.truncated {
+        true => Some(Marker {
+            key: key(raw.next_key_marker.ok_or_else(|| {
+                bad("the page says it is truncated but gives no NextKeyMarker".into())
+            })?)?,
+            version_id: raw.next_version_id_marker,
+        }),
+        false => None,
+    };
+    if let Some(next) = next.as_ref().filter(|n| start == Some(*n)) {
+        return Err(bad(format!(
+            "the next page would start where this one did ({}, version {}): the listing does not advance",
+            next.key,
+            next.version_id.as_deref().unwrap_or("-")
+        )));
     }
-    let mut markers = Vec::with_capacity(out.delete_markers().len());
-    for m in out.delete_markers() {
-        if let Some(k) = key(m.key())? {
-            markers.push(entry(k, m.version_id(), true, m.last_modified()));
-        }
-    }
-    Ok(merge_by_key(versions, markers))
+    Ok(VersionPage {
+        entries: merge_by_key(versions, markers),
+        next,
+    })
 }

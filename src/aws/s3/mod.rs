@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::AwsError;
 
+mod lean;
 mod listing;
 mod objects;
 mod settings;
