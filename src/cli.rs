@@ -178,14 +178,7 @@ pub fn main() -> ExitCode {
                 prefixes,
                 dry_run,
                 no_progress,
-            } => {
-                let bar = show_progress(
-                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                    config.log.format,
-                    no_progress,
-                );
-                run_sweep(config, prefixes, dry_run, bar).await
-            }
+            } => run_sweep(config, prefixes, dry_run, no_progress).await,
             Command::CheckConfig | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         }
     })
@@ -323,7 +316,12 @@ async fn run_doctor(config: Config, format: Format) -> ExitCode {
     exit(crate::doctor::healthy(&checks))
 }
 
-async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool, bar: bool) -> ExitCode {
+async fn run_sweep(
+    config: Config,
+    prefixes: Vec<String>,
+    dry_run: bool,
+    no_progress: bool,
+) -> ExitCode {
     use crate::sweep::{Progress, RunKind, Sweeper};
     let Some(metrics) = new_metrics() else {
         return ExitCode::FAILURE;
@@ -334,6 +332,8 @@ async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool, bar: bo
         prefixes
     };
     let clients = crate::aws::Clients::new(&config).await;
+    let stderr = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let show = show_progress(stderr, config.log.format, no_progress);
     let sweeper = Sweeper::new(Arc::new(config), &clients, metrics);
     let kind = if dry_run {
         RunKind::DryRun
@@ -344,7 +344,7 @@ async fn run_sweep(config: Config, prefixes: Vec<String>, dry_run: bool, bar: bo
     let stop = CancellationToken::new();
     let signals = tokio::spawn(crate::shutdown::watch(stop.clone()));
     let progress = Arc::new(Progress::default());
-    let bar = bar.then(progress_bar);
+    let bar = show.then(progress_bar);
     let drawn = CancellationToken::new();
     let drawing = bar
         .clone()

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::shard::KeyRange;
 use crate::labels::{KeptReason, SweepResult};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,6 +36,31 @@ pub(crate) struct Checkpoint {
     pub source_marker: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_marker: Option<String>,
+}
+
+/// Keys from `start` (inclusive; `None`: the prefix's first) up to `end` (exclusive; `None`:
+/// past the prefix's last).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+impl KeyRange {
+    pub(crate) fn before(&self, key: &str) -> bool {
+        self.start.as_deref().is_some_and(|s| key < s)
+    }
+
+    pub(crate) fn past(&self, key: &str) -> bool {
+        self.end.as_deref().is_some_and(|e| key >= e)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        !self.before(key) && !self.past(key)
+    }
 }
 
 /// What a run has done so far (kept across resumes).

@@ -4,37 +4,11 @@
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::lease::{self, Lease, LeaseAction, RunKind, Stats};
-use super::shard::{self, KeyRange};
-use super::sweeper::{Held, Sweeper};
+use super::lease::{self, Lease, LeaseAction, Stats};
+use super::shard::{Held, ShardRef, Taken};
+use super::sweeper::Sweeper;
 use crate::labels::SweepResult;
 use crate::store::{StoreError, Written};
-
-/// One shard of a prefix in a run.
-#[derive(Debug, Clone)]
-pub(crate) struct ShardRef<'a> {
-    pub prefix: &'a str,
-    pub index: usize,
-    pub range: KeyRange,
-    pub kind: RunKind,
-    pub run_id: &'a str,
-}
-
-impl ShardRef<'_> {
-    pub(crate) fn lease_name(&self) -> String {
-        shard::lease_name(self.prefix, self.index)
-    }
-}
-
-/// What taking a shard's lease came to.
-pub(super) enum Taken {
-    /// Held by this process: the lease, its ETag, and whether it resumes a checkpoint.
-    Held(Box<Lease>, String, bool),
-    /// Another replica is at it (or took it first).
-    Busy,
-    /// Done in this run already (by this replica before a restart, or another), with its result.
-    Done(SweepResult),
-}
 
 impl Sweeper {
     /// Takes the shard's lease for its run.

@@ -15,6 +15,7 @@ pub mod progress;
 pub mod report;
 pub mod scheduler;
 pub mod shard;
+pub mod shard_walk;
 pub mod sharding;
 pub mod sweeper;
 pub mod walk;

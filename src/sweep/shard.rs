@@ -14,33 +14,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::lease::{LeaseStatus, RunKind};
+use std::time::Instant;
+
+pub(crate) use super::lease::KeyRange;
+use super::lease::{Lease, LeaseStatus, RunKind};
 use crate::labels::SweepResult;
-
-/// Keys from `start` (inclusive; `None`: the prefix's first) up to `end` (exclusive; `None`:
-/// past the prefix's last).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct KeyRange {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
-}
-
-impl KeyRange {
-    pub(crate) fn before(&self, key: &str) -> bool {
-        self.start.as_deref().is_some_and(|s| key < s)
-    }
-
-    pub(crate) fn past(&self, key: &str) -> bool {
-        self.end.as_deref().is_some_and(|e| key >= e)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        !self.before(key) && !self.past(key)
-    }
-}
 
 /// The prefix's document: the current run's layout, and how that run's walk of the prefix
 /// ended. (An earlier version kept its one lease per prefix under the same name; such a
@@ -139,6 +117,40 @@ pub(crate) fn lease_name(prefix: &str, index: usize) -> String {
         "sweeps/p-{}/s-{index:04}.json",
         super::lease::escape(prefix)
     )
+}
+
+/// One shard of a prefix in a run.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardRef<'a> {
+    pub prefix: &'a str,
+    pub index: usize,
+    pub range: KeyRange,
+    pub kind: RunKind,
+    pub run_id: &'a str,
+}
+
+impl ShardRef<'_> {
+    pub(crate) fn lease_name(&self) -> String {
+        lease_name(self.prefix, self.index)
+    }
+}
+
+/// What taking a shard's lease came to.
+pub(crate) enum Taken {
+    /// Held by this process: the lease, its ETag, and whether it resumes a checkpoint.
+    Held(Box<Lease>, String, bool),
+    /// Another replica is at it (or took it first).
+    Busy,
+    /// Done in this run already (by this replica before a restart, or another), with its result.
+    Done(SweepResult),
+}
+
+/// The shard's lease as this process holds it.
+pub(crate) struct Held {
+    pub(crate) name: String,
+    pub(crate) lease: Lease,
+    pub(crate) etag: String,
+    pub(crate) last_write: Instant,
 }
 
 #[cfg(test)]
