@@ -30,10 +30,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CATEGORIES = [
     ("SDK XML deserializer", r"aws_smithy_xml|protocol_serde|xmlparser|de_list_object_versions|ObjectVersionBuilder|DeleteMarkerEntryBuilder"),
-    ("lean XML reader", r"quick_xml|aws::s3::lean|memchr"),
+    ("lean XML reader", r"quick_xml|aws::s3::lean"),
     ("timestamps", r"date_time|chrono|rfc3339|DateTime"),
     ("allocation", r"malloc|free|realloc|calloc|_int_|alloc::|drop_in_place|cfree"),
-    ("copying", r"memcpy|memmove|memset"),
+    ("copying and byte scans", r"memcpy|memmove|memset|memchr|memcmp"),
     ("walk and merge-join", r"s3_reconciler::(merge|sweep)|Joined|MergeJoin"),
     ("url decoding and page checks", r"url_decode|version_page|page_entries|merge_by_key"),
     ("HTTP, signing, checksums", r"hyper|h2::|http::|httparse|sigv4|sha2|hmac|crc|md5|aws_smithy_http|aws_smithy_runtime"),

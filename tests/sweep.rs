@@ -470,6 +470,18 @@ async fn the_scheduled_sweep_reports_and_exports_its_metrics() {
         (&"completed".into(), &3.into()),
         "{status}"
     );
+    // r/ has no folders: one shard, done; the progress /status showed is the same count.
+    assert_eq!(
+        (
+            &last["shards"]["shards_total"],
+            &last["shards"]["shards_done"]
+        ),
+        (&1.into(), &1.into()),
+        "{status}"
+    );
+    // (A later run may be under way: its counts move, its shard count does not.)
+    let progress = &status["tasks"]["sweep"]["details"]["progress"];
+    assert_eq!(progress["shards_total"], 1, "{status}");
     assert_eq!(w.target().await, before);
     d.stop().await;
 }

@@ -51,8 +51,8 @@ impl SweepMetrics {
         })
     }
 
-    pub(crate) fn key_scanned(&self, side: Side) {
-        self.scanned.inc(side);
+    pub(crate) fn keys_scanned(&self, side: Side, n: u64) {
+        self.scanned.inc_by(side, n);
     }
 
     pub(crate) fn orphan_found(&self) {

@@ -252,6 +252,10 @@ impl RunHandle {
         }
         for _ in 0..WRITE_ATTEMPTS {
             let (run, etag) = &mut *doc;
+            if run.stopped.is_some() {
+                self.stopped.store(true, Ordering::SeqCst);
+                return false;
+            }
             let left = run.max_deletes.saturating_sub(run.reserved);
             if left == 0 {
                 return false;
@@ -288,6 +292,23 @@ impl RunHandle {
             }
         }
         false
+    }
+
+    /// Reads the run document again: a delete that failed in another replica since stops
+    /// this one too (its unused reservations with it). The shards' walks call it at each
+    /// checkpoint.
+    pub async fn refresh(&self) {
+        let mut doc = self.doc.lock().await;
+        match self.store.get::<Run>(&self.name).await {
+            Ok(Some(s)) if s.value.run_id == doc.0.run_id => {
+                if s.value.stopped.is_some() && !self.stopped.swap(true, Ordering::SeqCst) {
+                    warn!(reason = ?s.value.stopped, "a delete failed elsewhere in the sweep run; deleting nothing more");
+                }
+                *doc = (s.value, s.etag);
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot re-read the sweep run"),
+        }
     }
 
     /// A reserved key was not deleted after all: its reservation serves the next one.

@@ -114,6 +114,8 @@ pub(crate) struct Tally<'a> {
     pub(crate) stats: Stats,
     pub(crate) frontier: Frontier,
     pub(crate) result: SweepResult,
+    /// Keys scanned (source, target) already counted in the metrics and the progress.
+    flushed: (u64, u64),
 }
 
 impl<'a> Tally<'a> {
@@ -130,6 +132,7 @@ impl<'a> Tally<'a> {
             stats: Stats::default(),
             frontier,
             result: SweepResult::Completed,
+            flushed: (0, 0),
         }
     }
 
@@ -139,18 +142,19 @@ impl<'a> Tally<'a> {
     }
 
     pub(crate) fn scanned(&mut self, j: &Joined<Entry, Entry>) {
-        let mut sides = 0;
-        if !j.left.is_empty() {
-            self.stats.scanned_source += 1;
-            self.metrics.sweep.key_scanned(Side::Source);
-            sides += 1;
-        }
-        if !j.right.is_empty() {
-            self.stats.scanned_target += 1;
-            self.metrics.sweep.key_scanned(Side::Target);
-            sides += 1;
-        }
-        self.progress.scanned(sides);
+        self.stats.scanned_source += u64::from(!j.left.is_empty());
+        self.stats.scanned_target += u64::from(!j.right.is_empty());
+    }
+
+    /// Counts the keys scanned since the last call in the metrics and the progress (once a
+    /// page, not once a key: a labelled counter is a hash lookup).
+    pub(crate) fn flush_scanned(&mut self) {
+        let (source, target) = (self.stats.scanned_source, self.stats.scanned_target);
+        let (s, t) = (source - self.flushed.0, target - self.flushed.1);
+        self.metrics.sweep.keys_scanned(Side::Source, s);
+        self.metrics.sweep.keys_scanned(Side::Target, t);
+        self.progress.scanned(s + t);
+        self.flushed = (source, target);
     }
 
     /// A decided candidate: counted, reported, and the checkpoint may pass it.

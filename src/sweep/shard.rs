@@ -26,6 +26,9 @@ use crate::labels::SweepResult;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub prefix: String,
+    /// Who wrote it (an earlier version's lease: who sweeps the prefix).
+    #[serde(default)]
+    pub holder: String,
     pub run_id: String,
     pub kind: RunKind,
     pub status: LeaseStatus,
@@ -51,6 +54,7 @@ impl Layout {
     ) -> Self {
         Layout {
             prefix: prefix.to_string(),
+            holder: String::new(),
             run_id: run_id.to_string(),
             kind,
             status: LeaseStatus::Running,
@@ -86,6 +90,21 @@ impl Layout {
         (self.run_id == run_id && self.status == LeaseStatus::Completed)
             .then(|| self.result.unwrap_or(SweepResult::Completed))
     }
+}
+
+/// Whether a lease (or an earlier version's prefix lease) shows a walk under way by another
+/// holder: running, and refreshed within `ttl`.
+pub(crate) fn live(
+    status: LeaseStatus,
+    holder: &str,
+    updated_at: DateTime<Utc>,
+    me: &str,
+    now: DateTime<Utc>,
+    ttl: std::time::Duration,
+) -> bool {
+    status == LeaseStatus::Running
+        && holder != me
+        && (now - updated_at).to_std().unwrap_or_default() <= ttl
 }
 
 /// Where the shards of a prefix start, given the folders found under it: every folder after
@@ -235,6 +254,23 @@ mod tests {
         assert!(!split_further(3, 16, 4, 4));
         assert!(!split_further(0, 16, 0, 0));
         assert_eq!((wanted(1), wanted(4), wanted(8)), (4, 16, 32));
+    }
+
+    #[test]
+    fn a_walk_is_live_while_another_holder_refreshes_it() {
+        let now = Utc::now();
+        let ttl = std::time::Duration::from_secs(600);
+        let ago = |s: i64| now - chrono::Duration::seconds(s);
+        assert!(live(LeaseStatus::Running, "b", ago(60), "a", now, ttl));
+        assert!(
+            !live(LeaseStatus::Running, "b", ago(601), "a", now, ttl),
+            "stale"
+        );
+        assert!(
+            !live(LeaseStatus::Running, "a", ago(60), "a", now, ttl),
+            "our own"
+        );
+        assert!(!live(LeaseStatus::Completed, "b", ago(60), "a", now, ttl));
     }
 
     #[test]

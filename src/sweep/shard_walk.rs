@@ -61,13 +61,14 @@ impl Sweeper {
                     pending.push_back(self.decide(orphan, &guard));
                 }
                 if !self
-                    .checkpoint_if_due(&mut at, &t, pending.is_empty(), r.progress)
+                    .checkpoint_if_due(&mut at, &t, pending.is_empty(), r.progress, r.handle)
                     .await?
                 {
                     t.worsen(SweepResult::Busy);
                     break;
                 }
             }
+            t.flush_scanned();
             if t.result == SweepResult::Busy {
                 break;
             }
@@ -155,12 +156,14 @@ impl Sweeper {
         t: &Tally<'_>,
         idle: bool,
         progress: &Progress,
+        run: &RunHandle,
     ) -> Result<bool, StoreError> {
         if at.last_write.elapsed() < self.config.sweep.checkpoint_interval {
             return Ok(true);
         }
         at.lease.checkpoint = t.frontier.checkpoint(idle);
         self.publish(progress);
+        run.refresh().await;
         let kept = self.save(at, &t.stats).await?;
         at.last_write = Instant::now();
         Ok(kept)
@@ -172,7 +175,7 @@ impl Sweeper {
             prefix,
             stats,
             frontier,
-            result,
+            mut result,
             ..
         } = t;
         if lease_finished(result) {
@@ -183,8 +186,10 @@ impl Sweeper {
         } else {
             at.lease.checkpoint = frontier.checkpoint(true);
         }
-        if result != SweepResult::Busy {
-            self.save(&mut at, &stats).await?;
+        // A lease lost at the very end (another replica took it over) is that replica's
+        // to finish: this walk ends busy, not completed.
+        if result != SweepResult::Busy && !self.save(&mut at, &stats).await? {
+            result = SweepResult::Busy;
         }
         info!(%prefix, shard = %at.name, scanned_source = stats.scanned_source, scanned_target = stats.scanned_target,
               orphans = stats.orphans, purged = stats.purged, would_purge = stats.would_purge,

@@ -21,33 +21,73 @@ const LISTINGS_AT_ONCE: usize = 8;
 impl Sweeper {
     /// The layout of `prefix` in run `run_id`: the one a replica of the run wrote, or one made
     /// now from the target's folders and written first (the conditional write decides which).
+    /// `None` while another run's walk of the prefix is under way (another kind, another set
+    /// of prefixes, an earlier version): its shards are not taken from under it.
     pub(super) async fn take_layout(
         &self,
         prefix: &str,
         kind: RunKind,
         run_id: &str,
-    ) -> Result<Layout, StoreError> {
+    ) -> Result<Option<Layout>, StoreError> {
         let name = lease::name(prefix);
         for _ in 0..WRITE_ATTEMPTS {
             let stored = self.store.get::<Layout>(&name).await?;
-            if let Some(s) = stored.as_ref().filter(|s| s.value.serves(run_id, kind)) {
-                return Ok(s.value.clone());
+            if let Some(s) = stored.as_ref() {
+                if s.value.serves(run_id, kind) {
+                    return Ok(Some(s.value.clone()));
+                }
+                if self.walked_elsewhere(&s.value).await? {
+                    info!(%prefix, run_id = %s.value.run_id, "another run is sweeping the prefix; skipped");
+                    return Ok(None);
+                }
             }
             let wanted = shard::wanted(self.config.sweep.parallelism.get());
             let bounds = shard::bounds(self.folders(prefix, wanted).await?, wanted);
-            let layout = Layout::new(prefix, run_id, kind, bounds, Utc::now());
+            let mut layout = Layout::new(prefix, run_id, kind, bounds, Utc::now());
+            layout.holder = self.holder.clone();
             let written = match stored {
                 Some(s) => self.store.update(&name, &layout, &s.etag).await?,
                 None => self.store.create(&name, &layout).await?,
             };
             if let Written::Ok { .. } = written {
                 info!(%prefix, run_id, shards = layout.ranges().len(), "prefix split into shards");
-                return Ok(layout);
+                return Ok(Some(layout));
             }
         }
         Err(StoreError::Contended {
             uri: self.store.uri(&name),
         })
+    }
+
+    /// Whether another run's layout (or an earlier version's prefix lease) still has a walk
+    /// under way by another holder.
+    async fn walked_elsewhere(&self, other: &Layout) -> Result<bool, StoreError> {
+        let (me, now, ttl) = (&self.holder, Utc::now(), self.config.sweep.lease_ttl);
+        if other.status == LeaseStatus::Completed {
+            return Ok(false);
+        }
+        if other.bounds.is_none() {
+            return Ok(shard::live(
+                other.status,
+                &other.holder,
+                other.updated_at,
+                me,
+                now,
+                ttl,
+            ));
+        }
+        for i in 0..other.ranges().len() {
+            let l = self
+                .store
+                .get::<Lease>(&shard::lease_name(&other.prefix, i))
+                .await?;
+            if let Some(l) = l.map(|s| s.value).filter(|l| l.run_id == other.run_id)
+                && shard::live(l.status, &l.holder, l.updated_at, me, now, ttl)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The target's folders under `prefix`, a level further down while there are fewer than

@@ -119,7 +119,7 @@ impl Sweeper {
             kind,
             prefixes,
             sweep.max_deletes.get(),
-            budget::block_for(sweep.concurrency.get() * sweep.parallelism.get()),
+            budget::block_for(sweep.concurrency.get()),
         )
         .await;
         let (stats, result, run_id, reserved) = match opened {
@@ -167,7 +167,8 @@ impl Sweeper {
         let mut layouts = Vec::new();
         for prefix in prefixes {
             match self.take_layout(prefix, r.kind, r.run_id).await {
-                Ok(l) => layouts.push(l),
+                Ok(Some(l)) => layouts.push(l),
+                Ok(None) => result = worst(result, SweepResult::Busy),
                 Err(e) => {
                     error!(%prefix, error = %e, "cannot split the prefix into shards; not swept");
                     result = SweepResult::Failed;

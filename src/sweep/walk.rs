@@ -89,6 +89,26 @@ fn just_below(key: &str) -> Option<String> {
     (!below.is_empty()).then(|| below.to_string())
 }
 
+/// A key marker from which S3 lists `start` and what follows, and as good as nothing before
+/// it: `start` with its last character replaced by the one before and the greatest character
+/// after (`topics/orders/` becomes `topics/orders.\u{10FFFF}`). Dropping the last character
+/// instead would first list `topics/orders-dlq/` and `topics/orders.retry/`, which sort in
+/// between and belong to the shard before: all of another topic read, and clipped. `None`
+/// when nothing can sort before it: list from the start.
+fn marker_below(start: &str) -> Option<String> {
+    let mut chars = start.chars();
+    let last = chars.next_back()?;
+    let mut out = chars.as_str().to_string();
+    match char::from_u32(u32::from(last).wrapping_sub(1)) {
+        Some(before) if last != '\0' => {
+            out.push(before);
+            out.push(char::MAX);
+        }
+        _ => {}
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// A page requested ahead, and where it starts.
 type Ahead = (Option<Marker>, JoinHandle<Result<VersionPage, AwsError>>);
 
@@ -213,7 +233,7 @@ impl<'a, V: Versions> Walk<'a, V> {
     ) -> Self {
         // A shard's listings start just below its first key (what lies between is clipped);
         // a resumed one's where its checkpoint says.
-        let from = range.start.as_deref().and_then(just_below);
+        let from = range.start.as_deref().and_then(marker_below);
         let marker = |m: Option<&String>| m.or(from.as_ref()).cloned();
         Walk {
             source,

@@ -7,6 +7,7 @@
 //!
 //! A test parses generated pages both ways and compares ([`RawPage::from_sdk`]).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -49,11 +50,15 @@ impl Intercept for TakeBody {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let response = context.response_mut();
-        if response.status().is_success() {
-            let body = std::mem::replace(response.body_mut(), SdkBody::from(EMPTY_PAGE));
-            if let Ok(mut slot) = self.0.lock() {
-                *slot = Some(body);
-            }
+        // Swapped only with the slot in hand: a body the SDK does not read must reach the
+        // caller, or the empty page would be read as the listing.
+        if response.status().is_success()
+            && let Ok(mut slot) = self.0.lock()
+        {
+            *slot = Some(std::mem::replace(
+                response.body_mut(),
+                SdkBody::from(EMPTY_PAGE),
+            ));
         }
         Ok(())
     }
@@ -61,38 +66,39 @@ impl Intercept for TakeBody {
 
 /// One version or delete marker as listed (its key still encoded if the page says so).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RawEntry {
-    pub key: Option<String>,
-    pub version_id: Option<String>,
+pub(crate) struct RawEntry<'a> {
+    pub key: Option<Cow<'a, str>>,
+    pub version_id: Option<Cow<'a, str>>,
     pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// A ListObjectVersions page as listed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RawPage {
+pub(crate) struct RawPage<'a> {
     /// `EncodingType` is `url`: keys and key markers are form-encoded.
     pub url_encoded: bool,
     pub truncated: bool,
-    pub next_key_marker: Option<String>,
-    pub next_version_id_marker: Option<String>,
-    pub versions: Vec<RawEntry>,
-    pub delete_markers: Vec<RawEntry>,
+    pub next_key_marker: Option<Cow<'a, str>>,
+    pub next_version_id_marker: Option<Cow<'a, str>>,
+    pub versions: Vec<RawEntry<'a>>,
+    pub delete_markers: Vec<RawEntry<'a>>,
 }
 
-impl RawPage {
+impl<'a> RawPage<'a> {
     /// The page as the SDK read it (a stubbed client in tests has no body to take).
-    pub(crate) fn from_sdk(out: &ListObjectVersionsOutput) -> RawPage {
-        let raw =
-            |k: Option<&str>, v: Option<&str>, t: Option<&aws_smithy_types::DateTime>| RawEntry {
-                key: k.map(str::to_string),
-                version_id: v.map(str::to_string),
-                last_modified: t.and_then(to_chrono),
-            };
+    pub(crate) fn from_sdk(out: &'a ListObjectVersionsOutput) -> RawPage<'a> {
+        let raw = |k: Option<&'a str>,
+                   v: Option<&'a str>,
+                   t: Option<&aws_smithy_types::DateTime>| RawEntry {
+            key: k.map(Cow::Borrowed),
+            version_id: v.map(Cow::Borrowed),
+            last_modified: t.and_then(to_chrono),
+        };
         RawPage {
             url_encoded: out.encoding_type() == Some(&aws_sdk_s3::types::EncodingType::Url),
             truncated: out.is_truncated() == Some(true),
-            next_key_marker: out.next_key_marker().map(str::to_string),
-            next_version_id_marker: out.next_version_id_marker().map(str::to_string),
+            next_key_marker: out.next_key_marker().map(Cow::Borrowed),
+            next_version_id_marker: out.next_version_id_marker().map(Cow::Borrowed),
             versions: out
                 .versions()
                 .iter()
@@ -140,27 +146,26 @@ fn field(parent: In, name: &[u8]) -> Option<Field> {
     })
 }
 
-/// Reads a ListObjectVersions response body.
-pub(crate) fn parse(body: &[u8]) -> Result<RawPage, String> {
+/// Reads a ListObjectVersions response body. Anything but one `ListVersionsResult` element
+/// (an empty body, text, another root) is an error: read as an empty page, it would say the
+/// listed keys are gone.
+pub(crate) fn parse(body: &[u8]) -> Result<RawPage<'_>, String> {
     let mut reader = Reader::from_reader(body);
     let mut page = RawPage::default();
     let mut path: Vec<In> = Vec::with_capacity(2);
     let mut entry = RawEntry::default();
+    let mut rooted = false;
     loop {
         match reader.read_event().map_err(|e| at(&reader, e))? {
             Event::Start(e) => {
                 let name = e.name();
                 let Some(&parent) = path.last() else {
-                    if name.as_ref() != b"ListVersionsResult" {
-                        return Err(format!(
-                            "the root element is <{}>, not <ListVersionsResult>",
-                            String::from_utf8_lossy(name.as_ref())
-                        ));
-                    }
+                    root(&e, rooted)?;
+                    rooted = true;
                     path.push(In::Result);
                     continue;
                 };
-                match (parent, name.as_ref()) {
+                match (parent, name.local_name().as_ref()) {
                     (In::Result, b"Version") => path.push(In::Version),
                     (In::Result, b"DeleteMarker") => path.push(In::DeleteMarker),
                     (_, n) => match field(parent, n) {
@@ -174,30 +179,67 @@ pub(crate) fn parse(body: &[u8]) -> Result<RawPage, String> {
                     },
                 }
             }
-            Event::Empty(e) => {
-                if let Some(f) = path.last().and_then(|p| field(*p, e.name().as_ref())) {
-                    set(f, String::new(), &mut page, &mut entry)?;
+            Event::Empty(e) => match path.last() {
+                None => {
+                    root(&e, rooted)?;
+                    rooted = true;
                 }
-            }
+                Some(p) => {
+                    if let Some(f) = field(*p, e.name().local_name().as_ref()) {
+                        set(f, Cow::Borrowed(""), &mut page, &mut entry)?;
+                    }
+                }
+            },
             Event::End(_) => match path.pop() {
                 Some(In::Version) => page.versions.push(std::mem::take(&mut entry)),
                 Some(In::DeleteMarker) => page.delete_markers.push(std::mem::take(&mut entry)),
                 _ => {}
             },
+            Event::Text(t) if path.is_empty() && !t.iter().all(u8::is_ascii_whitespace) => {
+                return Err(at(&reader, "text outside the root element"));
+            }
             Event::Eof => break,
             _ => {}
         }
     }
-    match path.is_empty() {
-        true => Ok(page),
-        false => Err("the document ends inside an element".into()),
+    match (rooted, path.is_empty()) {
+        (true, true) => Ok(page),
+        (false, _) => Err("no <ListVersionsResult> element: not a version listing".into()),
+        (true, false) => Err("the document ends inside an element".into()),
     }
 }
 
-fn set(f: Field, value: String, page: &mut RawPage, entry: &mut RawEntry) -> Result<(), String> {
+/// The root element: one, and a `ListVersionsResult`.
+fn root(e: &quick_xml::events::BytesStart<'_>, rooted: bool) -> Result<(), String> {
+    let name = e.name();
+    if rooted {
+        return Err("a second root element".into());
+    }
+    if name.local_name().as_ref() != b"ListVersionsResult" {
+        return Err(format!(
+            "the root element is <{}>, not <ListVersionsResult>",
+            String::from_utf8_lossy(name.as_ref())
+        ));
+    }
+    Ok(())
+}
+
+fn set<'a>(
+    f: Field,
+    value: Cow<'a, str>,
+    page: &mut RawPage<'a>,
+    entry: &mut RawEntry<'a>,
+) -> Result<(), String> {
     match f {
         Field::EncodingType => page.url_encoded = value == "url",
-        Field::IsTruncated => page.truncated = value == "true",
+        // Strictly: a page read as the last one by mistake ends the listing early.
+        Field::IsTruncated => {
+            page.truncated = match &*value {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("IsTruncated is `{other}`, not true or false")),
+            }
+        }
         Field::NextKeyMarker => page.next_key_marker = Some(value),
         Field::NextVersionIdMarker => page.next_version_id_marker = Some(value),
         Field::Key => entry.key = Some(value),
@@ -211,13 +253,20 @@ fn set(f: Field, value: String, page: &mut RawPage, entry: &mut RawEntry) -> Res
     Ok(())
 }
 
-/// The text of the element just started, entities resolved.
-fn text(reader: &mut Reader<&[u8]>, name: QName<'_>) -> Result<String, String> {
+/// The text of the element just started, entities resolved; borrowed from the body unless
+/// an entity had to be.
+fn text<'a>(reader: &mut Reader<&'a [u8]>, name: QName<'_>) -> Result<Cow<'a, str>, String> {
     let raw = reader.read_text(name).map_err(|e| at(reader, e))?;
     let raw = raw.decode().map_err(|e| at(reader, e))?;
-    quick_xml::escape::unescape(&raw)
-        .map(|s| s.into_owned())
-        .map_err(|e| format!("<{}>: {e}", String::from_utf8_lossy(name.as_ref())))
+    let bad = |e: quick_xml::escape::EscapeError| {
+        format!("<{}>: {e}", String::from_utf8_lossy(name.as_ref()))
+    };
+    match raw {
+        Cow::Borrowed(b) => quick_xml::escape::unescape(b).map_err(bad),
+        Cow::Owned(o) => Ok(Cow::Owned(
+            quick_xml::escape::unescape(&o).map_err(bad)?.into_owned(),
+        )),
+    }
 }
 
 fn at(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> String {

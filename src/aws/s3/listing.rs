@@ -31,9 +31,13 @@ impl Bucket {
             .await
             .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(prefix), e))?;
         let bad = |message: String| self.bad_page("ListObjectVersions", prefix, message);
-        let raw = match take.take() {
-            Some(body) => lean::parse(&self.read_page(body, prefix).await?).map_err(&bad)?,
-            // No body to take: a stubbed client answered with the SDK's model.
+        let body = match take.take() {
+            Some(body) => Some(self.read_page(body, prefix).await?),
+            None => None,
+        };
+        let raw = match &body {
+            Some(body) => lean::parse(body).map_err(&bad)?,
+            // Nothing taken (a stubbed client's modelled answer): the SDK read the page.
             None => lean::RawPage::from_sdk(&out),
         };
         version_page(raw, start, &bad)
@@ -133,9 +137,9 @@ fn version_page(
     bad: &dyn Fn(String) -> AwsError,
 ) -> Result<VersionPage, AwsError> {
     let encoded = raw.url_encoded;
-    let key = |k: String| match encoded {
+    let key = |k: std::borrow::Cow<'_, str>| match encoded {
         true => url_decode(&k).map_err(bad),
-        false => Ok(k),
+        false => Ok(k.into_owned()),
     };
     let entries = |raw: Vec<lean::RawEntry>, delete_marker: bool| {
         let mut out = Vec::with_capacity(raw.len());
@@ -143,7 +147,9 @@ fn version_page(
             if let Some(k) = e.key {
                 out.push(Entry {
                     key: key(k)?,
-                    version_id: e.version_id.unwrap_or_else(|| "null".to_string()),
+                    version_id: e
+                        .version_id
+                        .map_or_else(|| "null".to_string(), |v| v.into_owned()),
                     delete_marker,
                     last_modified: e.last_modified,
                 });
@@ -158,7 +164,7 @@ fn version_page(
             key: key(raw.next_key_marker.ok_or_else(|| {
                 bad("the page says it is truncated but gives no NextKeyMarker".into())
             })?)?,
-            version_id: raw.next_version_id_marker,
+            version_id: raw.next_version_id_marker.map(|v| v.into_owned()),
         }),
         false => None,
     };

@@ -290,6 +290,33 @@ fn a_sparse_target_reads_a_fraction_of_the_source_and_a_dense_one_all_of_it() {
 }
 
 #[test]
+fn a_shard_lists_from_just_below_its_first_key() {
+    assert_eq!(
+        marker_below("topics/orders/").as_deref(),
+        Some("topics/orders.\u{10FFFF}")
+    );
+    for start in ["topics/orders/", "a/\u{e000}", "a/\u{0}", "b/", "é"] {
+        let m = marker_below(start).unwrap_or_default();
+        assert!(m.as_str() < start, "{start:?}: {m:?}");
+    }
+    // Neighbours that sort between the shard's stem and its start are skipped.
+    let m = marker_below("topics/orders/").unwrap();
+    for k in [
+        "topics/orders-dlq/x",
+        "topics/orders.retry/x",
+        "topics/orders.\u{fffd}",
+    ] {
+        assert!(k < m.as_str(), "{k}");
+    }
+    assert_eq!(marker_below("a").as_deref(), Some("`\u{10FFFF}"));
+    assert_eq!(
+        marker_below("\u{0}"),
+        None,
+        "nothing sorts before it: list from the start"
+    );
+}
+
+#[test]
 fn the_source_start_skips_forward_only() {
     let m = |k: &str, v: Option<&str>| Marker {
         key: k.into(),

@@ -149,13 +149,12 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// The SDK's reading of `body`.
-fn sdk(body: &str) -> RawPage {
+fn sdk(body: &str) -> ListObjectVersionsOutput {
     let body = body.to_string();
     let rule =
         mock!(Client::list_object_versions).then_http_response(move || http(200, body.clone()));
     let client = mock_client!(aws_sdk_s3, [&rule]);
-    let out = run(client.list_object_versions().bucket("b").send()).unwrap();
-    RawPage::from_sdk(&out)
+    run(client.list_object_versions().bucket("b").send()).unwrap()
 }
 
 proptest! {
@@ -174,7 +173,8 @@ proptest! {
         prop_assume!(next.as_ref().is_none_or(|(k, _)| sendable(k)));
         let body = render(&entries, url, next, char_refs);
         let lean = parse(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}\n{body}")))?;
-        prop_assert_eq!(&lean, &sdk(&body), "{}", body);
+        let out = sdk(&body);
+        prop_assert_eq!(&lean, &RawPage::from_sdk(&out), "{}", body);
         prop_assert_eq!(lean.versions.len() + lean.delete_markers.len(), entries.len());
     }
 }
@@ -238,11 +238,26 @@ fn an_error_response_is_left_to_the_sdk() {
 #[test]
 fn what_is_not_a_listing_is_an_error() {
     for bad in [
+        "",
+        "OK",
+        "   ",
+        "{\"error\":\"x\"}",
+        "<?xml version=\"1.0\"?>",
+        "<Error/>",
         "<Error><Code>X</Code></Error>",
+        "<ListVersionsResult/><ListVersionsResult/>",
+        "<ListVersionsResult></ListVersionsResult>trailing",
+        "<ListVersionsResult><IsTruncated> true</IsTruncated></ListVersionsResult>",
+        "<ListVersionsResult><IsTruncated>True</IsTruncated></ListVersionsResult>",
+        "<ListVersionsResult><IsTruncated/></ListVersionsResult>",
         "<ListVersionsResult><Version><Key>a</Key>",
         "<ListVersionsResult><Version><Key>a</Key><LastModified>yesterday</LastModified></Version></ListVersionsResult>",
         "<ListVersionsResult><Version><Key>a&bogus;</Key></Version></ListVersionsResult>",
     ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad}");
     }
+    // An empty listing is one.
+    let empty = parse(EMPTY_PAGE.as_bytes()).unwrap();
+    assert_eq!(empty, RawPage::default());
+    assert!(parse(b"<ListVersionsResult/>").is_ok());
 }
