@@ -978,3 +978,64 @@ async fn two_sweeps_at_once_share_the_shards_and_never_sweep_one_twice() {
         scanned
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_failed_in_another_replica_stops_this_one() {
+    let w = world().await;
+    let orphans: Vec<String> = (0..200).map(|i| format!("x/k{i:03}")).collect();
+    w.put_many(&w.tgt, &orphans, 1).await;
+    past_min_age(&w).await;
+    let cfg = w.toml("pod-a", "prefixes = [\"x/\"]\nmax_deletes = 1000");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(cfg.path())
+        .arg("sweep")
+        .env("S3R__SWEEP__CONCURRENCY", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut purged = 0;
+    for line in lines.by_ref() {
+        if line.unwrap().contains("\"action\":\"purged\"") {
+            purged += 1;
+        }
+        if purged == 20 {
+            break;
+        }
+    }
+    // Another replica's delete failed: it records that in the run document.
+    let run = s3_reconciler::sweep::budget::name(
+        s3_reconciler::sweep::RunKind::Purge,
+        &["x/".to_string()],
+    );
+    let mut doc = state_doc(&w, &run).await.unwrap();
+    doc["stopped"] = "x/zzz: AccessDenied (pod-b)".into();
+    w.s3.put_object()
+        .bucket(&w.state)
+        .key(format!("s3-reconciler/state/{run}"))
+        .body(doc.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let rest: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let summary = rest.last().unwrap();
+    assert_eq!(summary["result"], "stopped_after_error", "{summary}");
+    let more = keys_with(&rest, "purged").len();
+    // One decision may have been under way (concurrency 1), and a few lines were in the pipe.
+    assert!(
+        more <= 5,
+        "{more} more keys purged after the run was stopped"
+    );
+    let after_error = rest.iter().filter(|l| l["reason"] == "after_error").count();
+    assert!(after_error >= 170, "{after_error} kept after the error");
+    assert_eq!(
+        w.target().await.len(),
+        orphans.len() - (purged + more),
+        "nothing else deleted"
+    );
+}

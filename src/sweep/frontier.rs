@@ -33,19 +33,19 @@ impl Frontier {
     }
 
     pub(crate) fn plain<T>(&mut self, j: &Joined<Entry, T>) {
-        self.scanned = Some(j.key.clone());
+        set(&mut self.scanned, &j.key);
         if !j.left.is_empty() {
-            self.source = Some(j.key.clone());
+            set(&mut self.source, &j.key);
         }
         if !j.right.is_empty() {
-            self.target = Some(j.key.clone());
+            set(&mut self.target, &j.key);
         }
     }
 
     pub(crate) fn candidate<T>(&mut self, j: &Joined<Entry, T>) {
-        self.scanned = Some(j.key.clone());
+        set(&mut self.scanned, &j.key);
         if !j.left.is_empty() {
-            self.source = Some(j.key.clone());
+            set(&mut self.source, &j.key);
         }
         self.pending
             .push_back((j.key.clone(), self.source.clone(), self.target.clone()));
@@ -74,6 +74,17 @@ impl Frontier {
             });
         }
         self.settled.clone()
+    }
+}
+
+/// `slot` becomes `key`, in the buffer it has: this runs for every key walked.
+fn set(slot: &mut Option<String>, key: &str) {
+    match slot {
+        Some(s) => {
+            s.clear();
+            s.push_str(key);
+        }
+        None => *slot = Some(key.to_string()),
     }
 }
 

@@ -207,7 +207,11 @@ impl Sweeper {
         } else if g.stopped.load(Ordering::SeqCst) {
             Some(KeptReason::AfterError)
         } else if !g.run.reserve().await {
-            Some(KeptReason::MaxDeletes)
+            // Refused because the run was stopped elsewhere, or because its budget is spent.
+            Some(match g.stopped.load(Ordering::SeqCst) {
+                true => KeptReason::AfterError,
+                false => KeptReason::MaxDeletes,
+            })
         } else {
             None
         };
