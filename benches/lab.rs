@@ -15,7 +15,8 @@
 //!
 //! (d) sweep (dry run) of a sparse target: the source keeps 200 daily partitions of 20
 //!     projects (1,000,000 entries), the target one day of each (10,000 entries), once clean
-//!     and once with 200 orphans; the full walk and the target-driven one side by side:
+//!     and once with 200 orphans; the full walk in one stream (the walk before this one) and
+//!     the default (target-driven, in shards) side by side:
 //!     ListObjectVersions per side, wall time, CPU, peak RSS, and the orphans both find.
 //!
 //! (e) sweep (dry run) of a dense, replicated prefix (1,000,000 keys on each side in 200
@@ -276,19 +277,7 @@ struct SweepRun {
 }
 
 async fn sweep(w: &World, state: &str, latency_ms: u64, prefix: &str) -> SweepRun {
-    sweep_walk(w, state, latency_ms, prefix, "target-driven").await
-}
-
-async fn sweep_walk(w: &World, state: &str, latency_ms: u64, prefix: &str, walk: &str) -> SweepRun {
-    sweep_procs(
-        w,
-        state,
-        latency_ms,
-        prefix,
-        &format!("walk = \"{walk}\""),
-        1,
-    )
-    .await
+    sweep_procs(w, state, latency_ms, prefix, "", 1).await
 }
 
 /// `replicas` processes of `sweep --dry-run` of `prefix` at once, sharing one run (each with
@@ -574,8 +563,12 @@ async fn sparse_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
     );
     for prefix in ["clean/", "orphans/"] {
         let mut runs = Vec::new();
-        for walk in ["full", "target-driven"] {
-            let r = sweep_walk(&w, &state, 20, prefix, walk).await;
+        // Today's walk (before target-driven reading and shards) against the default.
+        for (walk, extra) in [
+            ("full", "walk = \"full\"\nparallelism = 1\nshard_depth = 0"),
+            ("target-driven", ""),
+        ] {
+            let r = sweep_procs(&w, &state, 20, prefix, extra, 1).await;
             let s = &r.summary;
             println!(
                 "    {prefix:<9} {walk:<14} {:>7.1} {:>10} {:>10} {:>12} {:>8} {:>8.1} {:>9.0}",

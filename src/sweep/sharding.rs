@@ -15,7 +15,7 @@ use crate::store::{StoreError, Written};
 
 /// Attempts at a conditional write of a prefix's document before giving up on it.
 const WRITE_ATTEMPTS: usize = 8;
-/// Folders listed at once while splitting a prefix.
+/// Folders listed, or shard leases read, at once.
 const LISTINGS_AT_ONCE: usize = 8;
 
 impl Sweeper {
@@ -156,11 +156,16 @@ impl Sweeper {
     /// before looking at the others', so the last one to finish sees them all.
     pub(super) async fn close_prefix(&self, layout: &Layout) -> Result<bool, StoreError> {
         let mut result = SweepResult::Completed;
-        for (i, range) in layout.ranges().into_iter().enumerate() {
-            let l = self
-                .store
-                .get::<Lease>(&shard::lease_name(&layout.prefix, i))
-                .await?;
+        let ranges = layout.ranges();
+        let names: Vec<String> = (0..ranges.len())
+            .map(|i| shard::lease_name(&layout.prefix, i))
+            .collect();
+        let reads: Vec<_> = names.iter().map(|n| self.store.get::<Lease>(n)).collect();
+        let leases: Vec<_> = futures::stream::iter(reads)
+            .buffered(LISTINGS_AT_ONCE)
+            .try_collect()
+            .await?;
+        for (l, range) in leases.into_iter().zip(ranges) {
             match l.map(|s| s.value) {
                 Some(l)
                     if l.run_id == layout.run_id

@@ -13,6 +13,7 @@
 //! checkpoint only moves past a key once every key up to it is decided.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -175,9 +176,16 @@ impl Sweeper {
                 }
             }
         }
-        let shards: Vec<(&Layout, ShardRef)> = layouts
+        // Per prefix, its shards this process has yet to end: the last one looks whether the
+        // prefix is complete (reading every shard's lease once, not once a shard).
+        let left: Vec<AtomicUsize> = layouts
             .iter()
-            .flat_map(|l| {
+            .map(|l| AtomicUsize::new(l.ranges().len()))
+            .collect();
+        let shards: Vec<(&Layout, &AtomicUsize, ShardRef)> = layouts
+            .iter()
+            .zip(&left)
+            .flat_map(|(l, left)| {
                 l.ranges()
                     .into_iter()
                     .enumerate()
@@ -189,7 +197,7 @@ impl Sweeper {
                             kind: r.kind,
                             run_id: r.run_id,
                         };
-                        (l, s)
+                        (l, left, s)
                     })
             })
             .collect();
@@ -198,7 +206,7 @@ impl Sweeper {
         // prove such a stream `Send` for every lifetime, and the scheduler's task must be.
         let walks: Vec<_> = shards
             .into_iter()
-            .map(|(l, s)| self.shard_of(l, s, r))
+            .map(|(l, left, s)| self.shard_of(l, left, s, r))
             .collect();
         let ends: Vec<(Stats, SweepResult)> = futures::stream::iter(walks)
             .buffer_unordered(self.config.sweep.parallelism.get())
@@ -223,10 +231,13 @@ impl Sweeper {
         (stats, result)
     }
 
-    /// One shard: its walk, and once it is completed, the prefix's if it was the last.
+    /// One shard: its walk and, after this process's last shard of the prefix, whether the
+    /// prefix is complete. (Every replica writes its shards' ends before it looks, so the one
+    /// that ends last sees them all.)
     async fn shard_of(
         &self,
         layout: &Layout,
+        left: &AtomicUsize,
         s: ShardRef<'_>,
         r: &Run<'_>,
     ) -> (Stats, SweepResult) {
@@ -238,7 +249,9 @@ impl Sweeper {
                 (Stats::default(), SweepResult::Failed, ShardEnd::Left)
             }
         };
-        if matches!(end, ShardEnd::Finished | ShardEnd::AlreadyDone)
+        let last = left.fetch_sub(1, Ordering::SeqCst) == 1;
+        if last
+            && end != ShardEnd::Left
             && let Err(e) = self.close_prefix(layout).await
         {
             warn!(%prefix, error = %e, "cannot record the prefix completed; the run is not");
