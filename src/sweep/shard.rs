@@ -11,18 +11,20 @@
 //! conditional write: every replica in the run reads the same ranges, and each range has its
 //! own lease and checkpoint, so no range is swept twice.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use std::time::Instant;
 
 pub(crate) use super::lease::KeyRange;
 use super::lease::{Lease, LeaseStatus, RunKind};
 use crate::labels::SweepResult;
 
 /// The prefix's document: the current run's layout, and how that run's walk of the prefix
-/// ended. (An earlier version kept its one lease per prefix under the same name; such a
-/// document reads as a layout of another run, and is replaced.)
+/// ended. Another run replaces it only once none of its shards is being walked. (An earlier
+/// version kept its one lease per prefix under the same name: such a document reads as a
+/// layout of another run, left alone while its holder refreshes it. With `holder` here, that
+/// version reads this document as a lease held by its writer.)
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub prefix: String,
