@@ -1026,13 +1026,14 @@ async fn a_delete_failed_in_another_replica_stops_this_one() {
     let summary = rest.last().unwrap();
     assert_eq!(summary["result"], "stopped_after_error", "{summary}");
     let more = keys_with(&rest, "purged").len();
-    // One decision may have been under way (concurrency 1), and a few lines were in the pipe.
+    // One decision may have been under way (concurrency 1), and a few keys may have been
+    // purged while the document was read and written (without the fix: 180 more).
     assert!(
-        more <= 5,
+        more <= 10,
         "{more} more keys purged after the run was stopped"
     );
     let after_error = rest.iter().filter(|l| l["reason"] == "after_error").count();
-    assert!(after_error >= 170, "{after_error} kept after the error");
+    assert!(after_error >= 160, "{after_error} kept after the error");
     assert_eq!(
         w.target().await.len(),
         orphans.len() - (purged + more),
