@@ -182,25 +182,7 @@ impl Sweeper {
             .iter()
             .map(|l| AtomicUsize::new(l.ranges().len()))
             .collect();
-        let shards: Vec<(&Layout, &AtomicUsize, ShardRef)> = layouts
-            .iter()
-            .zip(&left)
-            .flat_map(|(l, left)| {
-                l.ranges()
-                    .into_iter()
-                    .enumerate()
-                    .map(move |(index, range)| {
-                        let s = ShardRef {
-                            prefix: &l.prefix,
-                            index,
-                            range,
-                            kind: r.kind,
-                            run_id: r.run_id,
-                        };
-                        (l, left, s)
-                    })
-            })
-            .collect();
+        let shards = shard_refs(&layouts, &left, r);
         r.progress.shards(shards.len());
         // The futures are made before the stream, not by a closure in it: the compiler cannot
         // prove such a stream `Send` for every lifetime, and the scheduler's task must be.
@@ -307,6 +289,35 @@ impl Sweeper {
             );
         }
     }
+}
+
+/// Every shard of the layouts, in order, with its layout and its prefix's count of shards
+/// this process has yet to end.
+fn shard_refs<'a>(
+    layouts: &'a [Layout],
+    left: &'a [AtomicUsize],
+    r: &Run<'a>,
+) -> Vec<(&'a Layout, &'a AtomicUsize, ShardRef<'a>)> {
+    let (kind, run_id) = (r.kind, r.run_id);
+    layouts
+        .iter()
+        .zip(left)
+        .flat_map(|(l, left)| {
+            l.ranges()
+                .into_iter()
+                .enumerate()
+                .map(move |(index, range)| {
+                    let s = ShardRef {
+                        prefix: &l.prefix,
+                        index,
+                        range,
+                        kind,
+                        run_id,
+                    };
+                    (l, left, s)
+                })
+        })
+        .collect()
 }
 
 /// What every shard walk of a run shares.
