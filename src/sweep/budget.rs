@@ -104,6 +104,7 @@ pub(crate) struct RunHandle {
     block: u32,
     /// Set once a delete failed in the run (here or in a process before).
     stopped: Arc<AtomicBool>,
+    run_id: String,
 }
 
 impl RunHandle {
@@ -157,6 +158,7 @@ impl RunHandle {
             store: store.clone(),
             name,
             stopped: Arc::new(AtomicBool::new(run.stopped.is_some())),
+            run_id: run.run_id.clone(),
             doc: AsyncMutex::new((run, etag)),
             local: Mutex::new(0),
             block: block.max(1),
@@ -224,7 +226,7 @@ impl RunHandle {
     }
 
     pub async fn run_id(&self) -> String {
-        self.doc.lock().await.0.run_id.clone()
+        self.run_id.clone()
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, u32> {
@@ -296,15 +298,14 @@ impl RunHandle {
 
     /// Reads the run document again: a delete that failed in another replica since stops
     /// this one too (its unused reservations with it). The shards' walks call it at each
-    /// checkpoint.
+    /// checkpoint. It takes no lock: a walk's own decisions, which it is not polling while it
+    /// waits here, may hold the document's (the next reservation re-reads it anyway).
     pub async fn refresh(&self) {
-        let mut doc = self.doc.lock().await;
         match self.store.get::<Run>(&self.name).await {
-            Ok(Some(s)) if s.value.run_id == doc.0.run_id => {
+            Ok(Some(s)) if s.value.run_id == self.run_id => {
                 if s.value.stopped.is_some() && !self.stopped.swap(true, Ordering::SeqCst) {
                     warn!(reason = ?s.value.stopped, "a delete failed elsewhere in the sweep run; deleting nothing more");
                 }
-                *doc = (s.value, s.etag);
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "cannot re-read the sweep run"),
