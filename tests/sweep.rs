@@ -262,16 +262,7 @@ async fn a_killed_sweep_resumes_from_its_checkpoint_and_converges() {
     w.put_many(&w.src, &kept, 1).await;
     w.put_many(&w.tgt, &kept, 1).await;
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     let cfg = w.toml("pod-a", "prefixes = [\"many/\"]\nmax_deletes = 1000");
     let mut child = Command::new(BIN)
         .arg("--config")
@@ -352,16 +343,7 @@ async fn two_replicas_never_sweep_a_prefix_at_once_and_an_heir_resumes() {
     let w = world().await;
     let orphans: Vec<String> = (0..10).map(|i| format!("p/k{i:02}")).collect();
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     // pod-b's layout of p/ in its run: one shard (no folders), whose lease it holds.
     let layout = serde_json::json!({
         "prefix": "p/", "run_id": "r-pod-b", "kind": "purge", "status": "running",
@@ -493,16 +475,7 @@ async fn a_runs_max_deletes_holds_across_a_kill_and_a_restart() {
     let w = world().await;
     let orphans: Vec<String> = (0..120).map(|i| format!("cap/k{i:03}")).collect();
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     let cfg = w.toml("pod-a", "prefixes = [\"cap/\"]\nmax_deletes = 50");
     let mut child = Command::new(BIN)
         .arg("--config")
@@ -550,16 +523,7 @@ async fn a_run_whose_budget_was_reserved_before_a_crash_deletes_nothing_more() {
     let w = world().await;
     let orphans: Vec<String> = (0..4).map(|i| format!("spent/k{i}")).collect();
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     let run = serde_json::json!({
         "run_id": "crashed", "kind": "purge", "prefixes": ["spent/"], "status": "running",
         "started_at": chrono::Utc::now(), "updated_at": chrono::Utc::now(),
@@ -595,16 +559,7 @@ async fn purge_dry_run_makes_a_purging_sweep_report_and_delete_nothing() {
     let w = world().await;
     let orphans: Vec<String> = (0..3).map(|i| format!("dry/k{i}")).collect();
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     let cfg = w.toml("pod-a", "prefixes = [\"dry/\"]");
     let (code, lines, summary, _) = sweep(&cfg, &[], &[("S3R__PURGE__DRY_RUN", "true")]);
     assert_eq!(code, 0, "{summary}");
@@ -645,16 +600,7 @@ async fn a_run_stopped_by_a_delete_error_stays_stopped_after_a_crash() {
     let w = world().await;
     let orphans = ["st1/a".to_string(), "st2/b".to_string()];
     w.put_many(&w.tgt, &orphans, 1).await;
-    eventually(Duration::from_secs(15), "past min_age", || async {
-        let newest = all_entries(&w.s3, &w.tgt, "")
-            .await
-            .into_iter()
-            .filter_map(|(.., t)| t)
-            .max()
-            .unwrap();
-        chrono::Utc::now() - chrono::Duration::milliseconds(3500) > newest
-    })
-    .await;
+    past_min_age(&w).await;
     let prefixes = vec!["st1/".to_string(), "st2/".to_string()];
     let run = serde_json::json!({
         "run_id": "crashed", "kind": "purge", "prefixes": prefixes, "status": "running",
