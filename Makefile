@@ -1,4 +1,4 @@
-.PHONY: test demo build release bench soak plants emulator-start emulator-stop clean
+.PHONY: test demo build release man bench soak plants emulator-start emulator-stop clean
 
 ## The whole test suite (lint, unit, integration against the local emulator).
 test:
@@ -14,7 +14,16 @@ build:
 release:
 	cargo build --release
 
-## Benchmarks against the emulator (see README, "Performance").
+## The man page and shell completions, generated from the command line's definition.
+man:
+	cargo build --quiet
+	mkdir -p target/man target/completions
+	target/debug/s3-reconciler man --dir target/man
+	for shell in bash zsh fish; do \
+		target/debug/s3-reconciler completions $$shell > target/completions/s3-reconciler.$$shell; \
+	done
+
+## Benchmarks against the emulator (docs/performance.md).
 bench:
 	scripts/bench.sh
 

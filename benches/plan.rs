@@ -48,7 +48,7 @@ async fn main() {
         times.push(t.elapsed().as_secs_f64());
         let requests = metrics
             .aws
-            .s3_calls(s3_reconciler::labels::S3Op::ListObjectsV2);
+            .calls(s3_reconciler::labels::S3Op::ListObjectsV2);
         last = Some((plan, requests));
     }
     let (plan, requests) = last.unwrap();

@@ -138,7 +138,11 @@ async fn run(
         .status()
         .unwrap();
     child.0.wait().unwrap();
-    let s3_requests = value(&scrape_done, "s3_reconciler_s3_requests_total", None);
+    let s3_requests = value(
+        &scrape_done,
+        "s3_reconciler_aws_requests_total",
+        Some(("service", "s3")),
+    );
     let (p50, p99) = lag_quantiles(&std::fs::read_to_string(log.path()).unwrap(), event_times);
     Result {
         secs,

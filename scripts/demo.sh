@@ -91,15 +91,15 @@ s3.put_object(Bucket="destination-s3-bucket", Key=sys.argv[2], Body=b"orphan")
 print(f"   planted s3://destination-s3-bucket/{sys.argv[2]} (nothing in the source, no event)")
 PY
 sleep 2.5  # past sweep.min_age in config/local.toml
-echo "   report first (--dry-run): decided, nothing deleted"
-$bin --config config/local.toml sweep --dry-run 2>/dev/null | sed 's/^/   /' | cut -c1-240
-echo "   then purge, within sweep.max_deletes"
+echo "   report first (sweep.action = report, the default): decided, nothing deleted"
 $bin --config config/local.toml sweep 2>/dev/null | sed 's/^/   /' | cut -c1-240
+echo "   then purge (--purge), within sweep.max_deletes"
+$bin --config config/local.toml sweep --purge 2>/dev/null | sed 's/^/   /' | cut -c1-240
 
 echo
 echo "== 7. Metrics"
 $py -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
-  | grep -E '^s3_reconciler_(purge_events_total\{outcome="purged"|purge_target_entries_deleted_total|sync_runs_total\{result="(success|incomplete)"|sync_verifications_total|sync_verify_objects\{state="(missing|present)"|purge_dlq_configured|preflight_last_run_timestamp_seconds|build_info)' | sed 's/^/   /'
+  | grep -E '^s3_reconciler_(purge_events_total\{result="purged"|purge_target_entries_deleted_total|sync_runs_total\{result="(success|incomplete)"|sync_verifications_total|sync_verify_objects\{state="(missing|present)"|purge_dlq_configured|preflight_last_run_timestamp_seconds|build_info)' | sed 's/^/   /'
 
 echo
 echo "Metrics: http://127.0.0.1:$port/metrics   Status: http://127.0.0.1:$port/status   Readiness: http://127.0.0.1:$port/readyz"

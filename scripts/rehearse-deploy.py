@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The README's deployment, rehearsed on the emulator from the seeds' console-made world.
+"""The deployment guide (docs/deploy-accounts.md), rehearsed on the emulator, starting from
+the console-made setup s3-reconciler replaces.
 
 Three paths, each from a fresh copy of that world (buckets with a notification and a bucket
 policy of their own, the console's DataSync roles, locations and task):
@@ -7,7 +8,7 @@ policy of their own, the console's DataSync roles, locations and task):
   new-task      the stack's own roles, step 2 letting the location creator list the bucket,
                 and that statement removed again after step 3;
   replication   the replication role at step 1, admitted at step 2, its rule merged at step 3.
-Every step runs what the README says with the same API calls (boto3 here, the AWS CLI
+Every step runs what the guide says with the same API calls (boto3 here, the AWS CLI
 there) and the same jq filters (deploy/aws/*.jq), and checks the step's documented
 precondition: no name collisions, foreign notifications, policy statements and replication
 rules kept, every value a step needs produced by an earlier one. What the emulator cannot run
@@ -66,7 +67,7 @@ def check(ok, what):
 
 
 def jq(filter_file, document, *args, raw=False):
-    """Runs one of deploy/aws/*.jq as the README does (`jq --slurp`)."""
+    """Runs one of deploy/aws/*.jq as the guide does (`jq --slurp`)."""
     cmd = ["jq", "--slurp", "-f", str(JQ / filter_file), *args]
     if raw:
         cmd.insert(1, "--raw-output")
@@ -83,11 +84,11 @@ def cli_output(response):
     return json.dumps(body, default=str) if body else ""
 
 
-# -- the seeds' console-made world ------------------------------------------------------
+# -- the console-made setup it replaces -------------------------------------------------
 
 
 class World:
-    """Two buckets as the seeds left them, under names unique to this path."""
+    """Two buckets as the console-made setup left them, under names unique to this path."""
 
     def __init__(self, path, bare=False):
         tag = f"{path}-{uuid.uuid4().hex[:6]}"
@@ -187,7 +188,7 @@ class World:
         )["TaskArn"]
 
 
-# -- CloudFormation as the README runs it ------------------------------------------------
+# -- CloudFormation as the guide runs it -------------------------------------------------
 
 
 def template_doc(template):
@@ -358,7 +359,7 @@ def check_no_collision(world, stack):
         check(untouched, f"console role {name} untouched (no policy attached or put)")
 
 
-# -- the README's merge steps ----------------------------------------------------------
+# -- the guide's merge steps -----------------------------------------------------------
 
 
 def enable_eventbridge(world):
@@ -374,7 +375,7 @@ def enable_eventbridge(world):
 
 
 def extra_statements(world):
-    """The README's import of the destination's current policy, then its removal so that the
+    """The guide's import of the destination's current policy, then its removal so that the
     stack can create its own (AWS::S3::BucketPolicy fails on a bucket that has one)."""
     try:
         policy = s3.get_bucket_policy(Bucket=world.destination)["Policy"]
@@ -403,7 +404,7 @@ def statement(policy, sid):
 
 
 def account_b(world, step1, params, create_stack=True):
-    """Step 2 as the README runs it, then the destination's policy, checked against what step
+    """Step 2 as the guide runs it, then the destination's policy, checked against what step
     1 output. Without `create_stack`, an update of the existing stack: its one resource here
     is the bucket policy, which the emulator's CloudFormation cannot update (it trips over the
     conditional bucket), so the policy is rendered and put as the update would."""

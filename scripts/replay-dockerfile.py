@@ -6,6 +6,12 @@ the image's filesystem: WORKDIR, COPY (only what the context offers, minus .dock
 RUN (with this machine's Rust toolchain, the same major version as the base image). So a
 `cargo build --locked` that would fail in the image fails here, for the same reason.
 
+BuildKit's automatic platform ARGs (TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT and
+their BUILD* twins) are this machine's platform, as a `docker build` here would set them (no
+--platform: the native one); an ARG with a default takes it; any other ARG is left to the
+environment (as `--build-arg NAME` with no value would take it). A FROM's --platform is
+accepted when it names $TARGETPLATFORM or $BUILDPLATFORM, which are both this machine here.
+
 The final stage's inputs are then checked (every `COPY --from` source exists in the replayed
 build stage, every context source exists), and the binary is run the way the image runs it:
 inside a minimal Debian 12 userland (debootstrap, cached under target/), as the distroless
@@ -16,6 +22,8 @@ usage: replay-dockerfile.py [--no-userland]
 
 import fnmatch
 import os
+import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -26,6 +34,30 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "target" / "dockerfile-replay"
 ROOTFS = ROOT / "target" / "debian12-rootfs"
 NONROOT = "65532:65532"
+
+
+def platform_args():
+    """BuildKit's automatic platform ARGs for a build on this machine, for this machine."""
+    machine = platform.machine().lower()
+    arch, variant = {
+        "x86_64": ("amd64", ""), "amd64": ("amd64", ""),
+        "aarch64": ("arm64", ""), "arm64": ("arm64", ""),
+        "armv7l": ("arm", "v7"),
+    }.get(machine, (machine, ""))
+    plat = f"linux/{arch}" + (f"/{variant}" if variant else "")
+    out = {}
+    for side in ("TARGET", "BUILD"):
+        out.update({f"{side}PLATFORM": plat, f"{side}OS": "linux", f"{side}ARCH": arch,
+                    f"{side}VARIANT": variant})
+    return out
+
+
+PLATFORM_ARGS = platform_args()
+
+
+def substitute(text, values):
+    """$NAME and ${NAME} replaced, as Dockerfile variables in FROM."""
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: values.get(m.group(1), ""), text)
 
 
 def sbin(tool):
@@ -52,7 +84,19 @@ def instructions(text):
         op = op.upper()
         if op == "FROM":
             parts = args.split()
+            flags = [p for p in parts if p.startswith("--")]
+            parts = [p for p in parts if not p.startswith("--")]
+            for flag in flags:
+                name, _, value = flag[2:].partition("=")
+                if name != "platform":
+                    fail(f"FROM {args}: flag --{name} is not replayable")
+                if value not in ("$TARGETPLATFORM", "${TARGETPLATFORM}", "$BUILDPLATFORM",
+                                 "${BUILDPLATFORM}"):
+                    fail(f"FROM {args}: --platform={value} is neither $TARGETPLATFORM nor "
+                         "$BUILDPLATFORM, so this machine cannot stand for it")
             stage = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else f"stage{len(out)}"
+            print(f"==> [{stage}] FROM {substitute(parts[0], PLATFORM_ARGS)} as "
+                  f"{PLATFORM_ARGS['TARGETPLATFORM']} (this machine)", flush=True)
         out.append((stage, op, args.strip()))
         line = ""
     return out
@@ -122,7 +166,15 @@ def replay_build(stage, steps, patterns):
         elif op == "ENV":
             k, _, v = args.partition("=")
             env[k.strip()] = v.strip().strip('"')
-        elif op in ("ARG", "LABEL"):
+        elif op == "ARG":
+            name, eq, default = args.partition("=")
+            name = name.strip()
+            if name in PLATFORM_ARGS:
+                env[name] = PLATFORM_ARGS[name]
+                print(f"==> [{stage}] ARG {name}={env[name]} (this machine's platform)", flush=True)
+            elif eq:
+                env.setdefault(name, default.strip().strip('"'))
+        elif op == "LABEL":
             pass
         else:
             fail(f"instruction {op} is not replayable in the build stage")
@@ -191,6 +243,11 @@ def main():
     patterns = dockerignore()
     stages = {}
     for stage, op, args in instructions(text):
+        if stage is None:
+            # Before the first FROM: only ARGs, for FROM lines; the platform ones are built in.
+            if op != "ARG":
+                fail(f"{op} before the first FROM")
+            continue
         stages.setdefault(stage, []).append((op, args))
     names = list(stages)
     built = {}

@@ -18,12 +18,17 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --manifest-path lab/Cargo.toml --all-targets --quiet -- -D warnings
 echo "==> deployment artifacts"
 scripts/validate-deploy.sh
-echo "==> the README's deployment, rehearsed on the emulator (scripts/rehearse-deploy.py)"
+echo "==> the deployment guide (docs/deploy-accounts.md), rehearsed on the emulator (scripts/rehearse-deploy.py)"
 .venv/bin/python scripts/rehearse-deploy.py
 echo "==> the latency lab (tests that need it start their own)"
 scripts/lab.sh build
 echo "==> cargo test (unit + integration against $S3R_TEST_ENDPOINT)"
 cargo test --lib --bins --tests --no-fail-fast
+echo "==> the example configurations through check-config (scripts/examples.py)"
+.venv-tools/bin/python scripts/examples.py --check-config target/debug/s3-reconciler
+echo "==> the man pages and completions (make man)"
+make --no-print-directory man
+test -s target/man/s3-reconciler.1 && test -s target/man/s3-reconciler-sweep.1
 echo "==> the latency lab's own tests, then the purge and sweep tests against it (5 ms ± 2 ms)"
 cargo test --manifest-path lab/Cargo.toml --quiet
 scripts/lab.sh start 5ms 2ms

@@ -80,7 +80,8 @@ async fn ready(State(s): State<AppState>) -> Response {
 
 async fn status(State(s): State<AppState>) -> Response {
     axum::Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": crate::build_info::VERSION,
+        "build": crate::build_info::BUILD,
         "uptime_seconds": s.health.uptime_seconds(),
         "tasks": s.health.snapshot(),
         "preflight": s.health.checks(),

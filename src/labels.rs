@@ -123,9 +123,10 @@ label_enum! {
 }
 
 label_enum! {
-    /// Where a verified object stands.
+    /// Where a verified object stands: each object in exactly one state (the source objects
+    /// due are `sync_verify_expected_objects`, the sum of present, missing and
+    /// size_mismatched).
     pub enum ObjectState {
-        Expected => "expected",
         Present => "present",
         Missing => "missing",
         SizeMismatched => "size_mismatched",
@@ -216,6 +217,65 @@ label_enum! {
         DeleteMessageBatch => "DeleteMessageBatch",
         ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatch",
         GetQueueAttributes => "GetQueueAttributes",
+    }
+}
+
+/// An AWS API call: one service's operation. The `operation` label of the `aws_request*`
+/// families, with the `service` it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AwsOp {
+    S3(S3Op),
+    Sqs(SqsOp),
+    DataSync(DataSyncOp),
+}
+
+impl AwsOp {
+    pub fn service(self) -> Service {
+        match self {
+            AwsOp::S3(_) => Service::S3,
+            AwsOp::Sqs(_) => Service::Sqs,
+            AwsOp::DataSync(_) => Service::DataSync,
+        }
+    }
+
+    pub fn operation(self) -> &'static str {
+        match self {
+            AwsOp::S3(o) => o.label(),
+            AwsOp::Sqs(o) => o.label(),
+            AwsOp::DataSync(o) => o.label(),
+        }
+    }
+
+    /// Every operation the daemon calls, service by service.
+    pub fn all() -> impl Iterator<Item = AwsOp> {
+        let s3 = S3Op::ALL.iter().copied().map(AwsOp::S3);
+        let sqs = SqsOp::ALL.iter().copied().map(AwsOp::Sqs);
+        let datasync = DataSyncOp::ALL.iter().copied().map(AwsOp::DataSync);
+        s3.chain(sqs).chain(datasync)
+    }
+}
+
+impl From<S3Op> for AwsOp {
+    fn from(o: S3Op) -> Self {
+        AwsOp::S3(o)
+    }
+}
+
+impl From<SqsOp> for AwsOp {
+    fn from(o: SqsOp) -> Self {
+        AwsOp::Sqs(o)
+    }
+}
+
+impl From<DataSyncOp> for AwsOp {
+    fn from(o: DataSyncOp) -> Self {
+        AwsOp::DataSync(o)
+    }
+}
+
+impl std::fmt::Display for AwsOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.operation())
     }
 }
 

@@ -2,7 +2,7 @@
 //! tools stop short — daily DataSync partition syncs and permanent-delete propagation.
 //!
 //! Dependencies flow one way: `main` → [`cli`] → [`app`] → the capabilities ([`sync`],
-//! [`verify`], [`purge`], [`sweep`], [`doctor`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`],
+//! [`verify`], [`purge`], [`sweep`], [`doctor`]) → the leaves ([`context`], [`store`], [`aws`], [`config`], [`health`], [`build_info`],
 //! [`metrics`], [`labels`], [`merge`], [`http`], [`shutdown`], [`telemetry`]). `tests/modules.rs` fails the
 //! build when a cycle comes back. Decisions (dates, patterns, event parsing, the purge
 //! decision, the claim state machine, message settlement) are pure functions, unit-tested
@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;

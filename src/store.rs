@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -15,6 +16,13 @@ use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Condition, Put};
 use crate::clock::SharedClock;
 use crate::health::TaskHandle;
+
+/// The version of the state documents' format this build writes and the newest it reads.
+/// Every document carries it as `schema`; one without it was written before the field existed
+/// and has the format of version 1. A daemon refuses a newer document rather than misread it:
+/// during a rolling update the older pods stop at the documents the newer ones wrote, with an
+/// error that says so, instead of acting on fields they do not know.
+pub const SCHEMA: u64 = 1;
 
 /// Attempts at a conditional write that S3 answers 409 `ConditionalRequestConflict` (another
 /// conditional write to the key in flight), with a doubling pause from 50 ms.
@@ -26,6 +34,12 @@ pub enum StoreError {
     Aws(#[from] AwsError),
     #[error("{uri} is not a valid document: {reason}")]
     Corrupt { uri: String, reason: String },
+    #[error(
+        "{uri} has state schema {found}, newer than the {known} this version of s3-reconciler \
+         reads: it was written by a newer version; finish the upgrade (or roll it back and \
+         remove the newer documents) instead of running both"
+    )]
+    NewerSchema { uri: String, found: u64, known: u64 },
     /// Conditional writes kept losing to other writers.
     #[error("{uri}: conditional writes keep losing to other writers; try again later")]
     Contended { uri: String },
@@ -36,6 +50,7 @@ impl StoreError {
         match self {
             StoreError::Aws(e) => e.kind,
             StoreError::Corrupt { .. } => crate::labels::ErrorKind::Other,
+            StoreError::NewerSchema { .. } => crate::labels::ErrorKind::Invalid,
             StoreError::Contended { .. } => crate::labels::ErrorKind::Precondition,
         }
     }
@@ -126,10 +141,28 @@ impl JsonStore {
         let Some(f) = self.bucket.get(&self.key(name)).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_slice(&f.body).map_err(|e| StoreError::Corrupt {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
             uri: self.uri(name),
             reason: e.to_string(),
-        })?;
+        };
+        let mut doc: Value = serde_json::from_slice(&f.body).map_err(corrupt)?;
+        match unversioned(&mut doc) {
+            Ok(()) => {}
+            Err(Schema::Newer(found)) => {
+                return Err(StoreError::NewerSchema {
+                    uri: self.uri(name),
+                    found,
+                    known: SCHEMA,
+                });
+            }
+            Err(Schema::Invalid(v)) => {
+                return Err(StoreError::Corrupt {
+                    uri: self.uri(name),
+                    reason: format!("`schema` is {v}, not a version number"),
+                });
+            }
+        }
+        let value = serde_json::from_value(doc).map_err(corrupt)?;
         Ok(Some(Stored {
             value,
             etag: f.etag,
@@ -157,10 +190,15 @@ impl JsonStore {
         value: &T,
         condition: Condition<'_>,
     ) -> Result<Written, StoreError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
             uri: self.uri(name),
             reason: e.to_string(),
-        })?;
+        };
+        let doc = Versioned {
+            schema: SCHEMA,
+            value,
+        };
+        let body = serde_json::to_vec_pretty(&doc).map_err(corrupt)?;
         let mut pause = Duration::from_millis(50);
         for _ in 1..BUSY_ATTEMPTS {
             match self
@@ -179,6 +217,38 @@ impl JsonStore {
         Err(StoreError::Contended {
             uri: self.uri(name),
         })
+    }
+}
+
+/// Why a document's `schema` stops it from being read.
+#[derive(Debug, PartialEq)]
+enum Schema {
+    Newer(u64),
+    Invalid(Value),
+}
+
+/// A document as written: its `schema` first, then its own fields in their order.
+#[derive(Serialize)]
+struct Versioned<'a, T> {
+    schema: u64,
+    #[serde(flatten)]
+    value: &'a T,
+}
+
+/// Takes `schema` out of a document read, so its type sees only its own fields: a document
+/// without one (written before the field existed) or with a version this build knows reads;
+/// a newer one does not.
+fn unversioned(doc: &mut Value) -> Result<(), Schema> {
+    let Some(fields) = doc.as_object_mut() else {
+        return Ok(());
+    };
+    match fields.remove("schema") {
+        None => Ok(()),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=SCHEMA).contains(&n) => Ok(()),
+            Some(n) if n > SCHEMA => Err(Schema::Newer(n)),
+            _ => Err(Schema::Invalid(v)),
+        },
     }
 }
 
@@ -261,5 +331,46 @@ impl<T: Serialize + DeserializeOwned + Stamped + Clone> Held<T> {
 
     pub fn uri(&self) -> String {
         self.store.uri(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documents_carry_their_schema_and_newer_ones_are_refused() {
+        #[derive(Serialize)]
+        struct Doc {
+            status: &'static str,
+            date: &'static str,
+        }
+        let doc = Doc {
+            status: "done",
+            date: "2026-12-01",
+        };
+        let written = serde_json::to_string(&Versioned {
+            schema: SCHEMA,
+            value: &doc,
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            written,
+            format!(r#"{{"schema":{SCHEMA},"status":"done","date":"2026-12-01"}}"#),
+            "schema first, the fields after it in their order"
+        );
+        let mut read: Value = serde_json::from_str(&written).unwrap_or_default();
+        assert_eq!(unversioned(&mut read), Ok(()));
+        assert_eq!(read, json!({"date": "2026-12-01", "status": "done"}));
+        // Written before the field existed: read as version 1.
+        let mut old = json!({"date": "2026-12-01"});
+        assert_eq!(unversioned(&mut old), Ok(()));
+        let mut newer = json!({"schema": SCHEMA + 1, "date": "2026-12-01"});
+        assert_eq!(unversioned(&mut newer), Err(Schema::Newer(SCHEMA + 1)));
+        for bad in [json!(0), json!("1"), json!(-1), json!(1.5), json!(null)] {
+            let mut doc = json!({ "schema": bad.clone() });
+            assert_eq!(unversioned(&mut doc), Err(Schema::Invalid(bad)));
+        }
     }
 }

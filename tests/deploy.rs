@@ -49,25 +49,35 @@ async fn daemon() -> Daemon {
     d
 }
 
-/// Metric names referenced in a text (rule expressions, dashboard queries).
+/// Metric names referenced in a text (rule expressions, dashboard queries): the daemon's own
+/// (`s3_reconciler_*`) and the standard, unprefixed process families (`process_*`: the alerts'
+/// gates join on `process_start_time_seconds`).
 fn referenced(text: &str) -> BTreeSet<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("s3_reconciler_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        out.insert(tail[..end].to_string());
-        rest = &tail[end..];
+    for prefix in ["s3_reconciler_", "process_"] {
+        let mut at = 0;
+        while let Some(i) = text[at..].find(prefix) {
+            let start = at + i;
+            let tail = &text[start..];
+            let end = tail.find(|c: char| !word(c)).unwrap_or(tail.len());
+            // A name, not the end of another one (s3_reconciler_process_...).
+            if !text[..start].ends_with(word) {
+                out.insert(tail[..end].to_string());
+            }
+            at = start + end;
+        }
     }
     out
 }
 
-/// The `spec:` block of the PrometheusRule manifest, as a plain Prometheus rules file.
+/// The `spec:` block of the PrometheusRule manifest (the rules' one source), as a plain
+/// Prometheus rules file.
 fn rules_file() -> String {
-    let text =
-        std::fs::read_to_string(root().join("deploy/kubernetes/prometheusrule.yaml")).unwrap();
+    let text = std::fs::read_to_string(
+        root().join("deploy/kubernetes/components/prometheus-operator/prometheusrule.yaml"),
+    )
+    .unwrap();
     let spec = text.split_once("\nspec:\n").expect("a spec block").1;
     spec.lines()
         .map(|l| l.strip_prefix("  ").unwrap_or(l))
@@ -237,10 +247,13 @@ fn a_config_change_rolls_the_kubernetes_pods() {
         deployment.contains(&format!("name: {name}")),
         "the Deployment mounts the generated ConfigMap: {deployment}"
     );
+    // The base's files (its components/ are not part of it).
     let copy = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(&src).unwrap() {
         let f = f.unwrap().path();
-        std::fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+        if f.is_file() {
+            std::fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+        }
     }
     let cfg = copy.path().join("config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();

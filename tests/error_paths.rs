@@ -4,7 +4,7 @@
 
 mod common;
 
-use s3_reconciler::labels::{EntryKind, ErrorKind, Service};
+use s3_reconciler::labels::{EntryKind, ErrorKind, S3Op};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -176,7 +176,10 @@ async fn slow_down_keeps_the_message_and_deletes_nothing() {
         "the SDK retried once (aws.max_attempts = 2), then gave up"
     );
     assert_eq!(d.outcome("failed"), 1);
-    let throttled = d.metrics.aws.failures(Service::S3, ErrorKind::Throttling);
+    let throttled = d
+        .metrics
+        .aws
+        .failures(S3Op::ListObjectVersions, ErrorKind::Throttling);
     assert_eq!(throttled, 1, "one failed call, counted by kind");
     d.stop().await;
 }

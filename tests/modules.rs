@@ -17,6 +17,7 @@ type Module = Vec<String>;
 /// The layer of each top-level module; a module may only depend on its layer and below.
 const LAYERS: &[(&str, u8)] = &[
     ("labels", 0),
+    ("build_info", 0),
     ("merge", 0),
     ("clock", 0),
     ("metrics", 1),

@@ -298,7 +298,7 @@ async fn more_than_a_thousand_target_versions_are_all_purged() {
     }
     assert!(entries(&w.s3, &w.tgt, key).await.is_empty());
     assert_eq!(entries(&w.s3, &w.tgt, "big/key.bin.keep").await.len(), 1);
-    let reqs = |op: &str| metrics.aws.s3_calls(S3Op::from_label(op).expect(op));
+    let reqs = |op: &str| metrics.aws.calls(S3Op::from_label(op).expect(op));
     assert_eq!(reqs("DeleteObjects"), 2, "batches of at most 1,000");
     // Source: one page (empty). Target: 2 pages of versions (1,000 + 5).
     assert_eq!(reqs("ListObjectVersions"), 3);
@@ -373,6 +373,19 @@ async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
     // Its last receive was logged with the reason, and counted.
     let dead = d.metrics.purge.messages(MessageResult::DeadLettered);
     assert_eq!(dead, 1, "handed to the DLQ once");
+    d.stop().await;
+    // The next daemon reads the DLQ's depth at start (then every minute): one key nobody
+    // purged, for the DeadLetterQueueNotEmpty alert.
+    let d = Daemon::start(config(&w.src, &w.tgt, &w.queue)).await;
+    eventually(Duration::from_secs(10), "purge_dlq_messages 1", || async {
+        d.metrics.purge.dlq_messages() == 1
+    })
+    .await;
+    let (_, text) = http_get(d.port, "/metrics").await.unwrap();
+    assert!(
+        text.contains("s3_reconciler_purge_dlq_messages 1"),
+        "{text}"
+    );
     d.stop().await;
 }
 

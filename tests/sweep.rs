@@ -212,10 +212,26 @@ max_deletes = 10"#,
         "a dry run deletes nothing"
     );
 
+    // Without --purge, `sweep` does what sweep.action says: report, by default. Someone who
+    // runs it to see what it does deletes nothing.
+    let (code, lines, summary, stderr) = sweep(&cfg, &[], &min_age);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(keys_with(&lines, "would_purge"), orphaned, "{lines:#?}");
+    assert!(keys_with(&lines, "purged").is_empty());
+    assert_eq!(summary["purged"], 0, "{summary}");
+    assert!(
+        stderr.contains("\"action\":\"would_delete\"") && !stderr.contains("\"action\":\"delete\""),
+        "audited as would_delete, nothing deleted: {stderr}"
+    );
+    assert!(
+        before.is_subset(&w.target().await),
+        "a report deletes nothing"
+    );
+
     // The guardrail: 10 keys at most, the rest reported as left, exit 1. (The young key gets
     // a new version before each run, so it stays younger than min_age.)
     put(&w.s3, &w.tgt, "data/young.json", "copied again").await;
-    let (code, lines, summary, stderr) = sweep(&cfg, &[], &min_age);
+    let (code, lines, summary, stderr) = sweep(&cfg, &["--purge"], &min_age);
     assert_eq!(code, 1, "{summary}");
     assert_eq!(summary["result"], "exceeded_max_deletes");
     assert_eq!(summary["purged"], 10);
@@ -230,8 +246,11 @@ max_deletes = 10"#,
 
     // The next run, allowed more, finishes the job.
     put(&w.s3, &w.tgt, "data/young.json", "and again").await;
-    let (code, lines, summary, _) =
-        sweep(&cfg, &[], &[min_age[0], ("S3R__SWEEP__MAX_DELETES", "100")]);
+    let (code, lines, summary, _) = sweep(
+        &cfg,
+        &["--purge"],
+        &[min_age[0], ("S3R__SWEEP__MAX_DELETES", "100")],
+    );
     assert_eq!(code, 0, "{summary}");
     let purged_second = keys_with(&lines, "purged");
     assert_eq!(purged_second.len(), 7);
@@ -267,7 +286,7 @@ async fn a_killed_sweep_resumes_from_its_checkpoint_and_converges() {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(cfg.path())
-        .arg("sweep")
+        .args(["sweep", "--purge"])
         .env("S3R__SWEEP__CONCURRENCY", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -309,7 +328,7 @@ async fn a_killed_sweep_resumes_from_its_checkpoint_and_converges() {
         "checkpointed well into the run: {after}"
     );
 
-    let (code, _, summary, stderr) = sweep(&cfg, &[], &[]);
+    let (code, _, summary, stderr) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 0, "{summary}\n{stderr}");
     assert!(
         stderr.contains("resuming an interrupted sweep from its checkpoint"),
@@ -397,20 +416,20 @@ async fn two_replicas_never_sweep_a_prefix_at_once_and_an_heir_resumes() {
         .await
         .unwrap();
     write_lease(chrono::Utc::now()).await;
-    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    let (code, lines, summary, _) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!((code, &summary["result"]), (1, &"busy".into()), "{summary}");
     assert!(lines.is_empty());
     assert_eq!(w.target().await.len(), 10);
     // pod-b died: its lease goes stale and pod-a takes over from its checkpoint (k00-k05 were
     // pod-b's to settle).
     write_lease(chrono::Utc::now() - chrono::Duration::minutes(5)).await;
-    let (code, lines, summary, stderr) = sweep(&cfg, &[], &[]);
+    let (code, lines, summary, stderr) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 0, "{summary}");
     assert!(stderr.contains("resuming an interrupted sweep"), "{stderr}");
     let want: BTreeSet<String> = orphans[6..].iter().cloned().collect();
     assert_eq!(keys_with(&lines, "purged"), want);
     // A fresh run (the lease is completed now) walks the whole prefix again.
-    let (code, lines, _, _) = sweep(&cfg, &[], &[]);
+    let (code, lines, _, _) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 0);
     let want: BTreeSet<String> = orphans[..6].iter().cloned().collect();
     assert_eq!(keys_with(&lines, "purged"), want);
@@ -480,7 +499,7 @@ async fn a_runs_max_deletes_holds_across_a_kill_and_a_restart() {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(cfg.path())
-        .arg("sweep")
+        .args(["sweep", "--purge"])
         .env("S3R__SWEEP__CONCURRENCY", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -499,7 +518,7 @@ async fn a_runs_max_deletes_holds_across_a_kill_and_a_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
     let left_after_kill = w.target().await.len();
-    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    let (code, lines, summary, _) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 1, "{summary}");
     assert_eq!(summary["result"], "exceeded_max_deletes", "{summary}");
     let purged_again = keys_with(&lines, "purged").len();
@@ -544,7 +563,7 @@ async fn a_run_whose_budget_was_reserved_before_a_crash_deletes_nothing_more() {
         .await
         .unwrap();
     let cfg = w.toml("pod-a", "prefixes = [\"spent/\"]\nmax_deletes = 3");
-    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    let (code, lines, summary, _) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 1, "{summary}");
     assert_eq!(summary["run_id"], "crashed");
     assert_eq!(summary["result"], "exceeded_max_deletes");
@@ -561,7 +580,7 @@ async fn purge_dry_run_makes_a_purging_sweep_report_and_delete_nothing() {
     w.put_many(&w.tgt, &orphans, 1).await;
     past_min_age(&w).await;
     let cfg = w.toml("pod-a", "prefixes = [\"dry/\"]");
-    let (code, lines, summary, _) = sweep(&cfg, &[], &[("S3R__PURGE__DRY_RUN", "true")]);
+    let (code, lines, summary, _) = sweep(&cfg, &["--purge"], &[("S3R__PURGE__DRY_RUN", "true")]);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(summary["dry_run"], true);
     assert_eq!(summary["purged"], 0);
@@ -623,7 +642,7 @@ async fn a_run_stopped_by_a_delete_error_stays_stopped_after_a_crash() {
         "pod-a",
         "prefixes = [\"st1/\", \"st2/\"]\nmax_deletes = 100",
     );
-    let (code, lines, summary, _) = sweep(&cfg, &[], &[]);
+    let (code, lines, summary, _) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 1, "{summary}");
     assert_eq!(summary["result"], "stopped_after_error", "{summary}");
     assert!(keys_with(&lines, "purged").is_empty(), "{lines:#?}");
@@ -757,7 +776,7 @@ async fn a_killed_sharded_sweep_resumes_each_shard_from_its_checkpoint() {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(cfg.path())
-        .arg("sweep")
+        .args(["sweep", "--purge"])
         .env("S3R__SWEEP__CONCURRENCY", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -784,12 +803,14 @@ async fn a_killed_sharded_sweep_resumes_each_shard_from_its_checkpoint() {
         "{layout}"
     );
     assert_eq!(layout["status"], "running");
+    assert_eq!(layout["schema"], 1, "state documents carry their schema");
     let mut checkpoints = Vec::new();
     for i in 0..4 {
         let Some(l) = state_doc(&w, &format!("sweeps/p-sh_2F/s-{i:04}.json")).await else {
             continue;
         };
         assert_eq!(l["run_id"], layout["run_id"], "{l}");
+        assert_eq!(l["schema"], 1, "{l}");
         if l["status"] == "running"
             && let Some(after) = l["checkpoint"]["after"].as_str()
         {
@@ -802,7 +823,7 @@ async fn a_killed_sharded_sweep_resumes_each_shard_from_its_checkpoint() {
         "an interrupted shard has a checkpoint"
     );
 
-    let (code, _, summary, stderr) = sweep(&cfg, &[], &[]);
+    let (code, _, summary, stderr) = sweep(&cfg, &["--purge"], &[]);
     assert_eq!(code, 0, "{summary}\n{stderr}");
     assert!(
         stderr.contains("resuming an interrupted sweep from its checkpoint"),
@@ -935,7 +956,7 @@ async fn a_delete_failed_in_another_replica_stops_this_one() {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(cfg.path())
-        .arg("sweep")
+        .args(["sweep", "--purge"])
         .env("S3R__SWEEP__CONCURRENCY", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -59,7 +59,7 @@ async fn discovery_follows_every_page_of_more_than_a_thousand_projects() {
     assert_eq!(
         metrics
             .aws
-            .s3_calls(s3_reconciler::labels::S3Op::ListObjectsV2),
+            .calls(s3_reconciler::labels::S3Op::ListObjectsV2),
         2,
         "1,050 common prefixes take two pages"
     );
@@ -507,4 +507,87 @@ async fn a_dead_holders_claim_is_taken_over_once_stale_not_at_the_next_fire() {
     let claim = store(&s).get(target).await.unwrap().unwrap().value;
     assert_eq!((claim.holder.as_str(), claim.attempts), ("pod-new", 1));
     d.stop().await;
+}
+
+/// A rolling update runs two versions against the same claims. A claim written by a newer
+/// version (a higher `schema`) is refused with an error naming the document and both versions,
+/// never misread, and nothing is started for its date; one written before the field existed
+/// reads as version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_a_newer_version_is_refused_not_misread() {
+    let s = setup(2, day(5)).await;
+    let metrics = Metrics::new().unwrap();
+    let sy = syncer(&s.cfg, &s.clients, "pod-a", &metrics);
+    let out = sy.run_date(day(5), WAIT, &CancellationToken::new()).await;
+    assert!(matches!(out, Ok(DateOutcome::Success { .. })), "{out:?}");
+    let uri = store(&s).uri(day(5));
+    let key = uri
+        .strip_prefix(&format!("s3://{}/", s.state))
+        .unwrap()
+        .to_string();
+    let read = || async {
+        let out =
+            s.s3.get_object()
+                .bucket(&s.state)
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+        String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    };
+    let write = |body: String| async {
+        s.s3.put_object()
+            .bucket(&s.state)
+            .key(&key)
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    };
+    let written = read().await;
+    assert!(
+        written.trim_start().starts_with("{\n  \"schema\": 1,"),
+        "the schema comes first: {written}"
+    );
+
+    // A newer version rewrote the claim in a format this one does not know.
+    let mut doc: serde_json::Value = serde_json::from_str(&written).unwrap();
+    doc["schema"] = 2.into();
+    doc["status"] = "some-new-status".into();
+    write(doc.to_string()).await;
+    let starts = || {
+        metrics
+            .aws
+            .calls(s3_reconciler::labels::DataSyncOp::StartTaskExecution)
+    };
+    let started = starts();
+    let forced = s3_reconciler::sync::runner::RunOpts {
+        force: true,
+        wait: true,
+    };
+    let err = sy
+        .run_date(day(5), forced, &CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&uri) && err.contains("schema 2") && err.contains("newer than the 1"),
+        "{err}"
+    );
+    assert_eq!(
+        starts(),
+        started,
+        "nothing started for a claim it cannot read"
+    );
+    assert!(
+        read().await.contains("some-new-status"),
+        "the newer claim is left as it is"
+    );
+
+    // Written before `schema` existed: the format of version 1.
+    doc.as_object_mut().unwrap().remove("schema");
+    doc["status"] = "success".into();
+    write(doc.to_string()).await;
+    let claim = store(&s).get(day(5)).await.unwrap().unwrap().value;
+    assert_eq!(claim.status, ClaimStatus::Success);
 }

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AwsError;
-use crate::labels::{DataSyncOp, ErrorKind, Service};
+use super::Timed;
+use crate::labels::{DataSyncOp, ErrorKind};
 use crate::metrics::Metrics;
 
 /// The single include rule for one filter value.
@@ -137,18 +138,14 @@ impl DataSync {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        super::counted(
-            &self.metrics,
-            AwsError::from_sdk(Service::DataSync, op.label(), resource, e),
-        )
+        super::counted(&self.metrics, AwsError::from_sdk(op.into(), resource, e))
     }
 
     fn answer_lacks(&self, op: DataSyncOp, resource: &str, what: &str) -> AwsError {
         super::counted(
             &self.metrics,
             AwsError::in_response(
-                Service::DataSync,
-                op.label(),
+                op.into(),
                 resource,
                 ErrorKind::Other,
                 None,
@@ -159,12 +156,12 @@ impl DataSync {
 
     /// Replaces the task's own Includes (`filter_mode = "task"`).
     pub async fn set_includes(&self, filter: &str) -> Result<(), AwsError> {
-        self.metrics.aws.datasync_called(DataSyncOp::UpdateTask);
         self.client
             .update_task()
             .task_arn(&self.task_arn)
             .includes(include_rule(filter))
             .send()
+            .timed(&self.metrics, DataSyncOp::UpdateTask)
             .await
             .map(|_| ())
             .map_err(|e| self.failed(DataSyncOp::UpdateTask, &self.task_arn, e))
@@ -186,27 +183,20 @@ impl DataSync {
                 .value(v.clone())
                 .build()
                 .map_err(|e| {
-                    AwsError::in_response(
-                        Service::DataSync,
-                        op.label(),
-                        task,
-                        ErrorKind::Invalid,
-                        None,
-                        e.to_string(),
-                    )
+                    AwsError::in_response(op.into(), task, ErrorKind::Invalid, None, e.to_string())
                 })?;
             req = req.tags(tag);
         }
         if let Some(f) = filter {
             req = req.includes(include_rule(f));
         }
-        self.metrics.aws.datasync_called(op);
         let out = req
             .customize()
             .config_override(aws_sdk_datasync::config::Builder::default().retry_config(
                 aws_sdk_datasync::config::retry::RetryConfig::standard().with_max_attempts(1),
             ))
             .send()
+            .timed(&self.metrics, op)
             .await
             .map_err(|e| self.failed(op, task, e))?;
         out.task_execution_arn()
@@ -217,12 +207,12 @@ impl DataSync {
     /// Reads an execution's status.
     pub async fn describe(&self, execution_arn: &str) -> Result<Execution, AwsError> {
         let op = DataSyncOp::DescribeTaskExecution;
-        self.metrics.aws.datasync_called(op);
         let out = self
             .client
             .describe_task_execution()
             .task_execution_arn(execution_arn)
             .send()
+            .timed(&self.metrics, op)
             .await
             .map_err(|e| self.failed(op, execution_arn, e))?;
         let status = match out.status() {
@@ -255,11 +245,11 @@ impl DataSync {
     /// The task as DataSync describes it (its locations, options, filters, schedule).
     pub async fn describe_task(&self) -> Result<DescribeTaskOutput, AwsError> {
         let op = DataSyncOp::DescribeTask;
-        self.metrics.aws.datasync_called(op);
         self.client
             .describe_task()
             .task_arn(&self.task_arn)
             .send()
+            .timed(&self.metrics, op)
             .await
             .map_err(|e| self.failed(op, &self.task_arn, e))
     }
@@ -267,11 +257,11 @@ impl DataSync {
     /// An S3 location's URI (`s3://bucket/subdirectory/`).
     pub async fn location_uri(&self, location_arn: &str) -> Result<String, AwsError> {
         let op = DataSyncOp::DescribeLocationS3;
-        self.metrics.aws.datasync_called(op);
         self.client
             .describe_location_s3()
             .location_arn(location_arn)
             .send()
+            .timed(&self.metrics, op)
             .await
             .map(|o| o.location_uri().unwrap_or_default().to_string())
             .map_err(|e| self.failed(op, location_arn, e))
@@ -291,11 +281,11 @@ impl DataSync {
     /// Cancels an execution that ran past `sync.timeout`, so the task is free again.
     pub async fn cancel(&self, execution_arn: &str) -> Result<(), AwsError> {
         let op = DataSyncOp::CancelTaskExecution;
-        self.metrics.aws.datasync_called(op);
         self.client
             .cancel_task_execution()
             .task_execution_arn(execution_arn)
             .send()
+            .timed(&self.metrics, op)
             .await
             .map(|_| ())
             .map_err(|e| self.failed(op, execution_arn, e))
@@ -307,13 +297,13 @@ impl DataSync {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.metrics.aws.datasync_called(op);
             let page = self
                 .client
                 .list_task_executions()
                 .task_arn(&self.task_arn)
                 .set_next_token(token.take())
                 .send()
+                .timed(&self.metrics, op)
                 .await
                 .map_err(|e| self.failed(op, &self.task_arn, e))?;
             for e in page.task_executions() {
@@ -337,13 +327,13 @@ impl DataSync {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.metrics.aws.datasync_called(op);
             let page = self
                 .client
                 .list_tags_for_resource()
                 .resource_arn(execution_arn)
                 .set_next_token(token.take())
                 .send()
+                .timed(&self.metrics, op)
                 .await
                 .map_err(|e| self.failed(op, execution_arn, e))?;
             out.extend(page.tags().iter().map(|t| {

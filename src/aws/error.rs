@@ -7,14 +7,14 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::labels::{ErrorKind, Service};
+use crate::labels::{AwsOp, ErrorKind, Service};
 
 /// A failed AWS call. `Display` is one readable line: operation, resource, kind, message.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} {resource}: {kind}: {message}")]
 pub struct AwsError {
     pub service: Service,
-    pub operation: &'static str,
+    pub operation: AwsOp,
     /// `s3://bucket/key`, a queue URL, a task ARN.
     pub resource: String,
     pub kind: ErrorKind,
@@ -30,8 +30,7 @@ pub struct AwsError {
 
 impl AwsError {
     pub(crate) fn from_sdk<E>(
-        service: Service,
-        operation: &'static str,
+        operation: AwsOp,
         resource: impl Into<String>,
         err: SdkError<E, HttpResponse>,
     ) -> Self
@@ -77,7 +76,7 @@ impl AwsError {
             _ => (ErrorKind::Other, None, one_line(&err)),
         };
         AwsError {
-            service,
+            service: operation.service(),
             operation,
             resource: resource.into(),
             kind,
@@ -91,8 +90,7 @@ impl AwsError {
     /// An error found in an otherwise successful response (a DeleteObjects entry, a field the
     /// service should have sent).
     pub(crate) fn in_response(
-        service: Service,
-        operation: &'static str,
+        operation: AwsOp,
         resource: impl Into<String>,
         kind: ErrorKind,
         code: Option<String>,
@@ -100,7 +98,7 @@ impl AwsError {
     ) -> Self {
         let message = message.into();
         AwsError {
-            service,
+            service: operation.service(),
             operation,
             resource: resource.into(),
             kind,

@@ -16,12 +16,27 @@ pub use error::{AwsError, classify};
 
 use crate::metrics::Metrics;
 
-/// Counts a failed call in `aws_errors_total` (by service and kind) and hands it back: every
-/// wrapper's failures go through here.
+/// Counts a failed call in `aws_request_errors_total` (by service, operation and kind) and
+/// hands it back: every wrapper's failures go through here.
 pub(crate) fn counted(metrics: &Metrics, e: AwsError) -> AwsError {
-    metrics.aws.call_failed(e.service, e.kind);
+    metrics.aws.call_failed(e.operation, e.kind);
     e
 }
+
+/// An SDK call's future, counted in `aws_requests_total` and timed in
+/// `aws_request_duration_seconds` (the SDK's retries of one call count once, inside its
+/// time): `client.op().send().timed(&self.metrics, S3Op::Op)`.
+pub(crate) trait Timed: std::future::Future + Sized {
+    fn timed(
+        self,
+        metrics: &Metrics,
+        op: impl Into<crate::labels::AwsOp>,
+    ) -> impl std::future::Future<Output = Self::Output> {
+        metrics.aws.call(op.into(), self)
+    }
+}
+
+impl<F: std::future::Future> Timed for F {}
 
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;

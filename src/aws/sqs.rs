@@ -1,5 +1,6 @@
-//! The purge queue's SQS calls (the consumer's, and the doctor's look at its attributes). Each
-//! is counted in `sqs_requests_total` and each failure in `aws_errors_total`.
+//! The purge queue's SQS calls (the consumer's, the doctor's look at its attributes, the depth
+//! of its dead-letter queue). Each is counted and timed in `aws_requests_total` and
+//! `aws_request_duration_seconds`, each failure in `aws_request_errors_total`.
 
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::AwsError;
-use crate::labels::{Service, SqsOp};
+use super::Timed;
+use crate::labels::SqsOp;
 use crate::metrics::Metrics;
 
 /// SQS's limit on messages per receive and entries per batch call.
@@ -53,7 +55,7 @@ impl Queue {
     {
         super::counted(
             &self.metrics,
-            AwsError::from_sdk(Service::Sqs, operation.label(), &self.url, e),
+            AwsError::from_sdk(operation.into(), &self.url, e),
         )
     }
 
@@ -64,7 +66,6 @@ impl Queue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<Message>, AwsError> {
-        self.metrics.aws.sqs_called(SqsOp::ReceiveMessage);
         self.client
             .receive_message()
             .queue_url(&self.url)
@@ -73,6 +74,7 @@ impl Queue {
             .visibility_timeout(visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
+            .timed(&self.metrics, SqsOp::ReceiveMessage)
             .await
             .map(|out| out.messages.unwrap_or_default())
             .map_err(|e| self.failed(SqsOp::ReceiveMessage, e))
@@ -91,13 +93,13 @@ impl Queue {
                     .ok()
             })
             .collect();
-        self.metrics.aws.sqs_called(SqsOp::DeleteMessageBatch);
         let out = self
             .client
             .delete_message_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))
             .send()
+            .timed(&self.metrics, SqsOp::DeleteMessageBatch)
             .await
             .map_err(|e| self.failed(SqsOp::DeleteMessageBatch, e))?;
         for f in out.failed() {
@@ -124,15 +126,13 @@ impl Queue {
                     .ok()
             })
             .collect();
-        self.metrics
-            .aws
-            .sqs_called(SqsOp::ChangeMessageVisibilityBatch);
         let out = self
             .client
             .change_message_visibility_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))
             .send()
+            .timed(&self.metrics, SqsOp::ChangeMessageVisibilityBatch)
             .await
             .map_err(|e| self.failed(SqsOp::ChangeMessageVisibilityBatch, e))?;
         for f in out.failed() {
@@ -143,13 +143,13 @@ impl Queue {
 
     /// The queue's RedrivePolicy, if it has one.
     pub(crate) async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
-        self.metrics.aws.sqs_called(SqsOp::GetQueueAttributes);
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(QueueAttributeName::RedrivePolicy)
             .send()
+            .timed(&self.metrics, SqsOp::GetQueueAttributes)
             .await
             .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
         Ok(out
@@ -158,9 +158,35 @@ impl Queue {
             .cloned())
     }
 
+    /// The queue's ApproximateNumberOfMessages (visible messages, as SQS estimates them).
+    pub(crate) async fn approximate_messages(&self) -> Result<u64, AwsError> {
+        let name = QueueAttributeName::ApproximateNumberOfMessages;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(name.clone())
+            .send()
+            .timed(&self.metrics, SqsOp::GetQueueAttributes)
+            .await
+            .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
+        let value = out.attributes().and_then(|a| a.get(&name));
+        value.and_then(|v| v.parse().ok()).ok_or_else(|| {
+            super::counted(
+                &self.metrics,
+                AwsError::in_response(
+                    SqsOp::GetQueueAttributes.into(),
+                    &self.url,
+                    crate::labels::ErrorKind::Invalid,
+                    None,
+                    format!("ApproximateNumberOfMessages is {value:?}, not a count"),
+                ),
+            )
+        })
+    }
+
     /// What the doctor checks: the queue's ARN, RedrivePolicy and VisibilityTimeout.
     pub async fn facts(&self) -> Result<QueueFacts, AwsError> {
-        self.metrics.aws.sqs_called(SqsOp::GetQueueAttributes);
         let out = self
             .client
             .get_queue_attributes()
@@ -169,6 +195,7 @@ impl Queue {
             .attribute_names(QueueAttributeName::RedrivePolicy)
             .attribute_names(QueueAttributeName::VisibilityTimeout)
             .send()
+            .timed(&self.metrics, SqsOp::GetQueueAttributes)
             .await
             .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
         let get = |name: QueueAttributeName| out.attributes().and_then(|a| a.get(&name).cloned());

@@ -6,7 +6,8 @@
 //! checks spanning several keys skip it instead of adding a false problem. Keys nobody read are
 //! unknown keys. TOML values keep their TOML type (`wait_time = 5` is an integer, not the
 //! string `"5"`); environment values are strings parsed strictly into the field's type
-//! (booleans are `true`/`false`, numbers are digits, lists are comma-separated).
+//! (booleans are `true`/`false`, numbers are digits, lists are comma-separated or a JSON array,
+//! which can also say what commas cannot: `[""]`, an item with a comma, an empty list).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -206,6 +207,12 @@ impl<'de, 'a> de::Deserializer<'de> for EnvValue<'a> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, EnvError> {
+        if self.0.trim_start().starts_with('[') {
+            let items = json_items(self.0)?;
+            return v.visit_seq(de::value::SeqDeserializer::new(
+                items.iter().map(|s| EnvValue(s)),
+            ));
+        }
         let items: Vec<EnvValue<'a>> = self
             .0
             .split(',')
@@ -230,6 +237,26 @@ impl<'de, 'a> de::Deserializer<'de> for EnvValue<'a> {
         i128 u128 char str string bytes byte_buf unit unit_struct tuple
         tuple_struct map struct identifier ignored_any
     }
+}
+
+/// A list given as a JSON array: each item as the text a comma-separated item would have been
+/// (a string as itself, a number or boolean as written), so it is then parsed into the field's
+/// type like any environment value.
+fn json_items(raw: &str) -> Result<Vec<String>, EnvError> {
+    let bad = |why: String| EnvError(format!("`{raw}` is not a JSON array of values: {why}"));
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+    items
+        .into_iter()
+        .map(|item| match item {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            serde_json::Value::Bool(b) => Ok(b.to_string()),
+            other => Err(bad(format!(
+                "item {other} is not a string, number or boolean"
+            ))),
+        })
+        .collect()
 }
 
 impl<'de, 'a> IntoDeserializer<'de, EnvError> for EnvValue<'a> {
@@ -293,6 +320,27 @@ mod tests {
             Vec::<String>::deserialize(env("a, b,,c")).unwrap(),
             vec!["a", "b", "c"]
         );
+        // What commas cannot say: the whole bucket, an item with a comma, an empty list.
+        assert_eq!(
+            Vec::<String>::deserialize(env(r#"[""]"#)).unwrap(),
+            vec![""]
+        );
+        assert_eq!(
+            Vec::<String>::deserialize(env(r#" ["a,b", " c "]"#)).unwrap(),
+            vec!["a,b", " c "]
+        );
+        assert!(Vec::<String>::deserialize(env("[]")).unwrap().is_empty());
+        assert_eq!(Vec::<u32>::deserialize(env("[1, 2]")).unwrap(), vec![1, 2]);
+        for bad in [r#"["a""#, r#"[["a"]]"#, r#"[{"a":1}]"#, "[null]"] {
+            let err = Vec::<String>::deserialize(env(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("is not a JSON array of values"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(Vec::<u32>::deserialize(env(r#"["x"]"#)).is_err());
         assert_eq!(
             Option::<String>::deserialize(env("x")).unwrap(),
             Some("x".into())

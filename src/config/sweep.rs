@@ -34,7 +34,7 @@ pub enum SweepWalk {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SweepConfig {
     pub enabled: bool,
-    /// Cron expression with seconds.
+    /// Cron expression: five fields, or six with the seconds first.
     pub schedule: Schedule,
     /// IANA timezone of the schedule; unset means `sync.timezone`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -20,20 +20,25 @@ use super::read::{Problems, SectionInput, read_fields};
 /// DataSync's limit on one filter value, in characters.
 pub const DATASYNC_FILTER_MAX_LEN: usize = 102_400;
 
-/// A cron expression with a mandatory seconds field, parsed once.
+/// A cron expression, parsed once: five fields (`min hour dom month dow`, as crontab and most
+/// operators write it: the seconds are 0) or six with the seconds first
+/// (`sec min hour dom month dow`).
 #[derive(Clone)]
 pub struct Schedule(Cron);
 
 impl Schedule {
     pub fn parse(expr: &str) -> Result<Schedule, String> {
         CronParser::builder()
-            .seconds(Seconds::Required)
+            .seconds(Seconds::Optional)
             .dom_and_dow(true)
             .build()
             .parse(expr)
             .map(Schedule)
             .map_err(|e| {
-                format!("`{expr}` is not a cron expression with seconds (`sec min hour dom month dow`): {e}")
+                format!(
+                    "`{expr}` is not a cron expression: five fields (`min hour dom month dow`) \
+                     or six with the seconds first (`sec min hour dom month dow`): {e}"
+                )
             })
     }
 
@@ -202,7 +207,7 @@ pub struct SyncConfig {
     pub enabled: bool,
     /// ARN of the existing DataSync task.
     pub task_arn: String,
-    /// Cron expression with seconds (`sec min hour day month weekday`).
+    /// Cron expression: `min hour day month weekday`, or with the seconds first.
     pub schedule: Schedule,
     /// IANA timezone in which partitions are cut and the schedule runs.
     pub timezone: Tz,
@@ -440,10 +445,22 @@ mod tests {
             next,
             "a fire time is its own previous"
         );
-        assert!(
-            Schedule::parse("30 1 * * *").is_err(),
-            "seconds are required"
+        let five = Schedule::parse("30 1 * * *").unwrap();
+        assert_eq!(
+            five.next_after(seoul, now),
+            Some(next),
+            "five fields: minute first, the seconds are 0"
         );
+        for bad in [
+            "30 1 * *",
+            "0 0 30 1 * * * *",
+            "61 1 * * *",
+            "0 30 25 * * *",
+            "",
+        ] {
+            let e = Schedule::parse(bad).err().unwrap_or_default();
+            assert!(e.contains("five fields"), "{bad:?}: {e}");
+        }
         // DST: 01:30 in New York is 05:30 UTC in summer and 06:30 UTC in winter.
         let ny: Tz = "America/New_York".parse().unwrap();
         let summer = cron.next_after(ny, Utc.with_ymd_and_hms(2024, 7, 1, 12, 0, 0).unwrap());

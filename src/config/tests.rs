@@ -74,6 +74,29 @@ fn file_then_env_override() {
     assert_eq!(cfg.purge.visibility_timeout, Duration::from_secs(60));
 }
 
+/// ECS is configured by environment variables only: a JSON array says what the file can,
+/// including the whole-bucket sweep `[""]` that the comma form cannot.
+#[test]
+fn env_lists_take_a_json_array() {
+    let f = file(MINIMAL);
+    let load =
+        |vars: &[(&str, &str)]| Config::load_with_env(Some(f.path()), env(vars), Purpose::Daemon);
+    let cfg = load(&[
+        ("S3R__SWEEP__ENABLED", "true"),
+        ("S3R__SWEEP__PREFIXES", r#"[""]"#),
+        ("S3R__STATE__BUCKET", "state-bucket"),
+    ])
+    .unwrap();
+    assert_eq!(cfg.sweep.prefixes, vec![String::new()]);
+    let cfg = load(&[("S3R__SYNC__INCLUDE_PROJECTS", r#"["a", "b,c"]"#)]).unwrap();
+    assert_eq!(cfg.sync.include_projects, vec!["a", "b,c"]);
+    let e = load(&[("S3R__SWEEP__PREFIXES", r#"["topics/""#)]).unwrap_err();
+    assert!(
+        e.to_string().contains("sweep.prefixes") && e.to_string().contains("S3R__SWEEP__PREFIXES"),
+        "{e}"
+    );
+}
+
 #[test]
 fn every_problem_is_named_at_once() {
     let got = problems(
@@ -149,14 +172,14 @@ wait_time = 5"#,
             r#"[sync]
 enabled = true
 task_arn = "arn:aws:datasync:ap-northeast-2:111111111111:task/task-0123456789abcdef0"
-schedule = "30 1 * * *"
+schedule = "30 1 * *"
 poll_interval = "0s"
 timeout = "-1m"
 [state]
 bucket = "state-bucket""#,
             &[],
             &[
-                "sync.schedule: `30 1 * * *` is not a cron expression with seconds",
+                "sync.schedule: `30 1 * *` is not a cron expression: five fields",
                 "sync.poll_interval: must be greater than zero",
                 "sync.timeout: ",
             ],

@@ -1,71 +1,115 @@
-//! Every AWS call the wrappers in `aws/` make, and every one that failed.
+//! Every AWS call the wrappers in `aws/` make, how long it took, and every one that failed:
+//! one family per concern, labelled by service and operation (`AwsOp`), so a dashboard reads
+//! rate, errors and latency of a call from the same label set.
 
-use super::family::{Counters, Counters2, Registrar};
-use crate::labels::{DataSyncOp, ErrorKind, S3Op, Service, SqsOp};
+use std::future::Future;
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+
+use super::family::Registrar;
+use crate::labels::{AwsOp, ErrorKind};
+
+/// Call latencies, from a LAN round trip to the SDK's operation timeout.
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 #[derive(Clone)]
 pub struct AwsMetrics {
-    s3: Counters<S3Op>,
-    sqs: Counters<SqsOp>,
-    datasync: Counters<DataSyncOp>,
-    errors: Counters2<Service, ErrorKind>,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
 }
 
 impl AwsMetrics {
     pub(crate) fn register(r: &mut Registrar) -> Result<Self, prometheus::Error> {
+        let requests = r.dense(
+            "aws_requests_total",
+            IntCounterVec::new(
+                Opts::new(
+                    "aws_requests_total",
+                    "AWS API calls made, by service and operation (the SDK's retries of one call count once).",
+                ),
+                &["service", "operation"],
+            )?,
+        )?;
+        let errors = r.dense(
+            "aws_request_errors_total",
+            IntCounterVec::new(
+                Opts::new(
+                    "aws_request_errors_total",
+                    "AWS API calls that failed after the SDK's retries, by service, operation and error kind.",
+                ),
+                &["service", "operation", "kind"],
+            )?,
+        )?;
+        let duration = r.dense(
+            "aws_request_duration_seconds",
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "aws_request_duration_seconds",
+                    "Wall time of an AWS API call, the SDK's retries included, by service and operation.",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+                &["service", "operation"],
+            )?,
+        )?;
+        for op in AwsOp::all() {
+            let call = [op.service().label(), op.operation()];
+            requests.with_label_values(&call);
+            duration.with_label_values(&call);
+            for kind in ErrorKind::ALL {
+                errors.with_label_values(&[call[0], call[1], kind.label()]);
+            }
+        }
         Ok(AwsMetrics {
-            s3: r.counters(
-                "s3_requests_total",
-                "S3 API calls made, by operation (SDK retries of one call count once).",
-                "operation",
-            )?,
-            sqs: r.counters(
-                "sqs_requests_total",
-                "SQS API calls made, by operation (SDK retries of one call count once).",
-                "operation",
-            )?,
-            datasync: r.counters(
-                "datasync_requests_total",
-                "DataSync API calls made, by operation (SDK retries of one call count once).",
-                "operation",
-            )?,
-            errors: r.counters2(
-                "aws_errors_total",
-                "AWS calls that failed after the SDK's retries, by service and kind.",
-                ["service", "kind"],
-            )?,
+            requests,
+            errors,
+            duration,
         })
     }
 
-    pub(crate) fn s3_called(&self, op: S3Op) {
-        self.s3.inc(op);
+    /// Counts the call `fut` makes and times it until it completes (or is dropped). The SDK's
+    /// futures are large: boxed once here, they are not copied again from frame to frame.
+    pub(crate) fn call<F: Future>(&self, op: AwsOp, fut: F) -> impl Future<Output = F::Output> {
+        let call = [op.service().label(), op.operation()];
+        self.requests.with_label_values(&call).inc();
+        let timer = self.duration.with_label_values(&call).start_timer();
+        let fut = Box::pin(fut);
+        async move {
+            let out = fut.await;
+            timer.observe_duration();
+            out
+        }
     }
 
-    pub(crate) fn sqs_called(&self, op: SqsOp) {
-        self.sqs.inc(op);
+    pub(crate) fn call_failed(&self, op: AwsOp, kind: ErrorKind) {
+        self.errors
+            .with_label_values(&[op.service().label(), op.operation(), kind.label()])
+            .inc();
     }
 
-    pub(crate) fn datasync_called(&self, op: DataSyncOp) {
-        self.datasync.inc(op);
+    /// Calls made of `op`.
+    pub fn calls(&self, op: impl Into<AwsOp>) -> u64 {
+        let op = op.into();
+        self.requests
+            .with_label_values(&[op.service().label(), op.operation()])
+            .get()
     }
 
-    pub(crate) fn call_failed(&self, service: Service, kind: ErrorKind) {
-        self.errors.inc(service, kind);
+    /// Calls of `op` that failed with `kind`.
+    pub fn failures(&self, op: impl Into<AwsOp>, kind: ErrorKind) -> u64 {
+        let op = op.into();
+        self.errors
+            .with_label_values(&[op.service().label(), op.operation(), kind.label()])
+            .get()
     }
 
-    pub fn s3_calls(&self, op: S3Op) -> u64 {
-        self.s3.get(op)
-    }
-
-    pub fn sqs_calls(&self, op: SqsOp) -> u64 {
-        self.sqs.get(op)
-    }
-
-    pub fn datasync_calls(&self, op: DataSyncOp) -> u64 {
-        self.datasync.get(op)
-    }
-
-    pub fn failures(&self, service: Service, kind: ErrorKind) -> u64 {
-        self.errors.get(service, kind)
+    /// Calls of `op` timed so far.
+    pub fn timed_calls(&self, op: impl Into<AwsOp>) -> u64 {
+        let op = op.into();
+        self.duration
+            .with_label_values(&[op.service().label(), op.operation()])
+            .get_sample_count()
     }
 }

@@ -40,6 +40,15 @@ impl<'r> Registrar<'r> {
         Ok(c)
     }
 
+    /// A family built by its group, whose every series the group registers at once.
+    pub(crate) fn dense<C: Collector + Clone + 'static>(
+        &mut self,
+        name: &str,
+        c: C,
+    ) -> Result<C, prometheus::Error> {
+        self.add(name, c, true)
+    }
+
     pub(crate) fn counter(
         &mut self,
         name: &str,
@@ -80,29 +89,6 @@ impl<'r> Registrar<'r> {
         Ok(Counters {
             vec,
             _label: PhantomData,
-        })
-    }
-
-    /// A counter per pair of values of `A` and `B`, every one registered at 0.
-    pub(crate) fn counters2<A: Label, B: Label>(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: [&str; 2],
-    ) -> Result<Counters2<A, B>, prometheus::Error> {
-        let vec = self.add(
-            name,
-            IntCounterVec::new(Opts::new(name, help), &labels)?,
-            true,
-        )?;
-        for a in A::ALL {
-            for b in B::ALL {
-                vec.with_label_values(&[a.label(), b.label()]);
-            }
-        }
-        Ok(Counters2 {
-            vec,
-            _labels: PhantomData,
         })
     }
 
@@ -188,23 +174,6 @@ impl<L: Label> Counters<L> {
 
     pub fn get(&self, l: L) -> u64 {
         self.vec.with_label_values(&[l.label()]).get()
-    }
-}
-
-/// Counters labelled by two fixed sets.
-#[derive(Clone)]
-pub struct Counters2<A, B> {
-    vec: IntCounterVec,
-    _labels: PhantomData<(A, B)>,
-}
-
-impl<A: Label, B: Label> Counters2<A, B> {
-    pub(crate) fn inc(&self, a: A, b: B) {
-        self.vec.with_label_values(&[a.label(), b.label()]).inc();
-    }
-
-    pub fn get(&self, a: A, b: B) -> u64 {
-        self.vec.with_label_values(&[a.label(), b.label()]).get()
     }
 }
 

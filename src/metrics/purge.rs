@@ -14,6 +14,7 @@ pub struct PurgeMetrics {
     messages: Counters<MessageResult>,
     in_flight: IntGauge,
     dlq_configured: IntGauge,
+    dlq_messages: IntGauge,
 }
 
 impl PurgeMetrics {
@@ -21,13 +22,13 @@ impl PurgeMetrics {
         Ok(PurgeMetrics {
             events: r.counters(
                 "purge_events_total",
-                "Event records handled by the purge consumer, by outcome.",
-                "outcome",
+                "Event records handled by the purge consumer, by what became of each (result).",
+                "result",
             )?,
             deleted: r.counters(
                 "purge_target_entries_deleted_total",
-                "Target entries deleted, by kind (version or delete_marker).",
-                "kind",
+                "Target entries deleted, by entry (version or delete_marker).",
+                "entry",
             )?,
             listings: r.counters(
                 "purge_listings_total",
@@ -55,6 +56,10 @@ impl PurgeMetrics {
                 "purge_dlq_configured",
                 "1 when the purge queue has a redrive policy (a dead-letter queue), else 0.",
             )?,
+            dlq_messages: r.gauge(
+                "purge_dlq_messages",
+                "Messages in the purge queue's dead-letter queue (ApproximateNumberOfMessages, read every minute): each one a key nobody purged. 0 without a dead-letter queue.",
+            )?,
         })
     }
 
@@ -81,6 +86,15 @@ impl PurgeMetrics {
 
     pub(crate) fn dlq_found(&self, configured: bool) {
         self.dlq_configured.set(i64::from(configured));
+    }
+
+    pub(crate) fn dlq_depth(&self, messages: u64) {
+        self.dlq_messages
+            .set(i64::try_from(messages).unwrap_or(i64::MAX));
+    }
+
+    pub fn dlq_messages(&self) -> i64 {
+        self.dlq_messages.get()
     }
 
     /// Counts `n` messages in flight until the guard is dropped.

@@ -16,6 +16,7 @@ pub struct SyncMetrics {
     executions_in_progress: IntGauge,
     verifications: Counters<VerifyResult>,
     verify_objects: Gauges<ObjectState>,
+    verify_expected: IntGauge,
 }
 
 impl SyncMetrics {
@@ -56,8 +57,12 @@ impl SyncMetrics {
             )?,
             verify_objects: r.gauges(
                 "sync_verify_objects",
-                "Objects of the last verified date's partitions, by state.",
+                "Objects of the last verified date's partitions, by state (each object in one).",
                 "state",
+            )?,
+            verify_expected: r.gauge(
+                "sync_verify_expected_objects",
+                "Source objects the last verified date's partitions were due to receive.",
             )?,
         })
     }
@@ -88,9 +93,20 @@ impl SyncMetrics {
         self.bytes_transferred.inc_by(bytes.max(0) as u64);
     }
 
-    /// Records one verification and, when it listed everything, the objects it found.
-    pub(crate) fn verified(&self, result: VerifyResult, objects: &[(ObjectState, u64)]) {
+    /// A verification whose listings failed: its counts are unknown, the last ones stay.
+    pub(crate) fn verification_failed(&self) {
+        self.verifications.inc(VerifyResult::Failed);
+    }
+
+    /// Records one verification that listed everything, and the objects it found.
+    pub(crate) fn verified(
+        &self,
+        result: VerifyResult,
+        expected: u64,
+        objects: &[(ObjectState, u64)],
+    ) {
         self.verifications.inc(result);
+        self.verify_expected.set(expected as i64);
         for (state, n) in objects {
             self.verify_objects.set(*state, *n as i64);
         }
@@ -127,6 +143,10 @@ impl SyncMetrics {
 
     pub fn verify_objects(&self, state: ObjectState) -> i64 {
         self.verify_objects.get(state)
+    }
+
+    pub fn verify_expected_objects(&self) -> i64 {
+        self.verify_expected.get()
     }
 
     pub fn executions_in_progress(&self) -> i64 {

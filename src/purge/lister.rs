@@ -93,8 +93,7 @@ impl Lister {
         let (reply, answer) = oneshot::channel();
         let stopped = || {
             Arc::new(AwsError::in_response(
-                crate::labels::Service::S3,
-                "ListObjectVersions",
+                crate::labels::S3Op::ListObjectVersions.into(),
                 key,
                 crate::labels::ErrorKind::Other,
                 None,
@@ -171,8 +170,7 @@ fn answer(
         let r = match &result {
             Ok(listed) => listed.get(&key).cloned().ok_or_else(|| {
                 Arc::new(AwsError::in_response(
-                    crate::labels::Service::S3,
-                    "ListObjectVersions",
+                    crate::labels::S3Op::ListObjectVersions.into(),
                     key.clone(),
                     crate::labels::ErrorKind::Other,
                     None,

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::aws::AwsError;
 use crate::aws::s3::{Bucket, Entry, Marker, VersionPage};
 use crate::config::SweepWalk;
-use crate::labels::{ErrorKind, Service};
+use crate::labels::ErrorKind;
 use crate::merge::{Joined, MergeJoin, Need, RightFrontier};
 
 use super::lease::Checkpoint;
@@ -174,8 +174,7 @@ impl Cursor {
         let p = match self.ahead.take() {
             Some((from, h)) if from == start => h.await.map_err(|e| {
                 AwsError::in_response(
-                    Service::S3,
-                    "ListObjectVersions",
+                    crate::labels::S3Op::ListObjectVersions.into(),
                     versions.uri(prefix),
                     ErrorKind::Other,
                     None,

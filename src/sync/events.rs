@@ -66,8 +66,8 @@ impl Verified<'_> {
         };
         metrics.sync.verified(
             result,
+            c.expected,
             &[
-                (ObjectState::Expected, c.expected),
                 (ObjectState::Present, c.present),
                 (ObjectState::Missing, c.missing),
                 (ObjectState::SizeMismatched, c.size_mismatched),

@@ -12,7 +12,6 @@ use super::events::Verified;
 use super::outcome::SyncError;
 use super::plan;
 use super::runner::Syncer;
-use crate::labels::VerifyResult;
 use crate::verify::{self, Partition, PartitionReport, Verification};
 
 /// What a verification leads to.
@@ -82,7 +81,7 @@ impl Syncer {
         let reports = match verify::partitions(&self.source, &self.target, &parts).await {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.sync.verified(VerifyResult::Failed, &[]);
+                self.metrics.sync.verification_failed();
                 return Err(SyncError::Verify(e));
             }
         };

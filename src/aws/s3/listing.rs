@@ -15,7 +15,6 @@ impl Bucket {
         prefix: &str,
         start: Option<&Marker>,
     ) -> Result<VersionPage, AwsError> {
-        self.metrics.aws.s3_called(S3Op::ListObjectVersions);
         let take = lean::TakeBody::default();
         let out = self
             .client
@@ -28,9 +27,10 @@ impl Bucket {
             .customize()
             .interceptor(take.clone())
             .send()
+            .timed(&self.metrics, S3Op::ListObjectVersions)
             .await
-            .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(prefix), e))?;
-        let bad = |message: String| self.bad_page("ListObjectVersions", prefix, message);
+            .map_err(|e| self.sdk_failed(S3Op::ListObjectVersions, self.uri(prefix), e))?;
+        let bad = |message: String| self.bad_page(S3Op::ListObjectVersions, prefix, message);
         let body = match take.take() {
             Some(body) => Some(self.read_page(body, prefix).await?),
             None => None,
@@ -48,8 +48,7 @@ impl Bucket {
     async fn read_page(&self, body: SdkBody, prefix: &str) -> Result<bytes::Bytes, AwsError> {
         let failed = |kind: ErrorKind, message: String| {
             self.failed(AwsError::in_response(
-                Service::S3,
-                "ListObjectVersions",
+                crate::labels::S3Op::ListObjectVersions.into(),
                 self.uri(prefix),
                 kind,
                 None,
@@ -73,7 +72,6 @@ impl Bucket {
         delimiter: Option<&str>,
         token: Option<String>,
     ) -> Result<ObjectPage, AwsError> {
-        self.metrics.aws.s3_called(S3Op::ListObjectsV2);
         let out = self
             .client
             .list_objects_v2()
@@ -83,9 +81,10 @@ impl Bucket {
             .set_delimiter(delimiter.map(str::to_string))
             .set_continuation_token(token.clone())
             .send()
+            .timed(&self.metrics, S3Op::ListObjectsV2)
             .await
-            .map_err(|e| self.sdk_failed("ListObjectsV2", self.uri(prefix), e))?;
-        let bad = |message: String| self.bad_page("ListObjectsV2", prefix, message);
+            .map_err(|e| self.sdk_failed(S3Op::ListObjectsV2, self.uri(prefix), e))?;
+        let bad = |message: String| self.bad_page(S3Op::ListObjectsV2, prefix, message);
         let encoded = out.encoding_type() == Some(&EncodingType::Url);
         let mut objects = Vec::with_capacity(out.contents().len());
         for o in out.contents() {

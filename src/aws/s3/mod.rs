@@ -20,7 +20,8 @@ mod lean;
 mod listing;
 mod objects;
 mod settings;
-use crate::labels::{ErrorKind, S3Op, Service};
+pub(crate) use super::Timed;
+use crate::labels::{ErrorKind, S3Op};
 use crate::metrics::Metrics;
 
 /// S3's DeleteObjects limit.
@@ -231,21 +232,20 @@ impl Bucket {
     /// An SDK failure of `operation` on `resource`, counted.
     fn sdk_failed<E>(
         &self,
-        operation: &'static str,
+        operation: S3Op,
         resource: String,
         err: SdkError<E, HttpResponse>,
     ) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.failed(AwsError::from_sdk(Service::S3, operation, resource, err))
+        self.failed(AwsError::from_sdk(operation.into(), resource, err))
     }
 
     /// A page S3 (or something in front of it) answered that cannot be followed safely.
-    fn bad_page(&self, operation: &'static str, prefix: &str, message: String) -> AwsError {
+    fn bad_page(&self, operation: S3Op, prefix: &str, message: String) -> AwsError {
         self.failed(AwsError::in_response(
-            Service::S3,
-            operation,
+            operation.into(),
             self.uri(prefix),
             ErrorKind::Invalid,
             None,
@@ -256,15 +256,15 @@ impl Bucket {
     /// A one-entry version listing: proves the bucket is there, reachable in the configured
     /// region, and listable with the permissions the purge uses.
     pub async fn probe(&self) -> Result<(), AwsError> {
-        self.metrics.aws.s3_called(S3Op::ListObjectVersions);
         self.client
             .list_object_versions()
             .bucket(&self.name)
             .max_keys(1)
             .send()
+            .timed(&self.metrics, S3Op::ListObjectVersions)
             .await
             .map(|_| ())
-            .map_err(|e| self.sdk_failed("ListObjectVersions", self.uri(""), e))
+            .map_err(|e| self.sdk_failed(S3Op::ListObjectVersions, self.uri(""), e))
     }
 }
 

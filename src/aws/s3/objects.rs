@@ -11,8 +11,7 @@ impl Bucket {
         let resource = self.uri(entries.first().map_or("", |e| e.key.as_str()));
         let invalid = |message: String| {
             self.failed(AwsError::in_response(
-                Service::S3,
-                "DeleteObjects",
+                crate::labels::S3Op::DeleteObjects.into(),
                 resource.clone(),
                 ErrorKind::Invalid,
                 None,
@@ -34,31 +33,31 @@ impl Bucket {
             .quiet(false)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        self.metrics.aws.s3_called(S3Op::DeleteObjects);
         let out = self
             .client
             .delete_objects()
             .bucket(&self.name)
             .delete(delete)
             .send()
+            .timed(&self.metrics, S3Op::DeleteObjects)
             .await
-            .map_err(|e| self.sdk_failed("DeleteObjects", resource.clone(), e))?;
+            .map_err(|e| self.sdk_failed(S3Op::DeleteObjects, resource.clone(), e))?;
         Ok(report_of(&out))
     }
 
     /// Deletes one version with DeleteObject: for a key [`xml_safe`] says a DeleteObjects body
     /// cannot carry (the key travels in the URL path instead).
     pub(crate) async fn delete_version(&self, entry: &Entry) -> Result<(), AwsError> {
-        self.metrics.aws.s3_called(S3Op::DeleteObject);
         self.client
             .delete_object()
             .bucket(&self.name)
             .key(&entry.key)
             .version_id(&entry.version_id)
             .send()
+            .timed(&self.metrics, S3Op::DeleteObject)
             .await
             .map(|_| ())
-            .map_err(|e| self.sdk_failed("DeleteObject", self.uri(&entry.key), e))
+            .map_err(|e| self.sdk_failed(S3Op::DeleteObject, self.uri(&entry.key), e))
     }
 
     /// A version's replication status (`REPLICA` when S3 Replication wrote it), from
@@ -68,7 +67,6 @@ impl Bucket {
         key: &str,
         version_id: &str,
     ) -> Result<Option<String>, AwsError> {
-        self.metrics.aws.s3_called(S3Op::HeadObject);
         let out = self
             .client
             .head_object()
@@ -76,26 +74,27 @@ impl Bucket {
             .key(key)
             .version_id(version_id)
             .send()
+            .timed(&self.metrics, S3Op::HeadObject)
             .await
-            .map_err(|e| self.sdk_failed("HeadObject", self.uri(key), e))?;
+            .map_err(|e| self.sdk_failed(S3Op::HeadObject, self.uri(key), e))?;
         Ok(out.replication_status().map(|s| s.as_str().to_string()))
     }
 
     /// Reads a small object whole; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Fetched>, AwsError> {
-        self.metrics.aws.s3_called(S3Op::GetObject);
         let out = match self
             .client
             .get_object()
             .bucket(&self.name)
             .key(key)
             .send()
+            .timed(&self.metrics, S3Op::GetObject)
             .await
         {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
-                return Err(self.sdk_failed("GetObject", self.uri(key), e));
+                return Err(self.sdk_failed(S3Op::GetObject, self.uri(key), e));
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
@@ -105,8 +104,7 @@ impl Bucket {
             .await
             .map_err(|e| {
                 self.failed(AwsError::in_response(
-                    Service::S3,
-                    "GetObject",
+                    crate::labels::S3Op::GetObject.into(),
                     self.uri(key),
                     ErrorKind::Network,
                     None,
@@ -137,13 +135,12 @@ impl Bucket {
             Condition::Replace(etag) => req.if_match(etag),
             Condition::Overwrite => req,
         };
-        self.metrics.aws.s3_called(S3Op::PutObject);
-        match req.send().await {
+        match req.send().timed(&self.metrics, S3Op::PutObject).await {
             Ok(out) => Ok(Put::Written {
                 etag: out.e_tag().unwrap_or_default().to_string(),
             }),
             Err(e) => {
-                let e = AwsError::from_sdk(Service::S3, "PutObject", self.uri(key), e);
+                let e = AwsError::from_sdk(S3Op::PutObject.into(), self.uri(key), e);
                 match (e.kind, e.code.as_deref()) {
                     (_, Some("ConditionalRequestConflict")) => Ok(Put::Busy),
                     (ErrorKind::Precondition, _) => Ok(Put::Conflict),

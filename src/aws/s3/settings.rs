@@ -5,14 +5,14 @@ use super::*;
 impl Bucket {
     /// The bucket's versioning status (`Enabled`, `Suspended`), `None` if never enabled.
     pub async fn versioning(&self) -> Result<Option<String>, AwsError> {
-        self.metrics.aws.s3_called(S3Op::GetBucketVersioning);
         let out = self
             .client
             .get_bucket_versioning()
             .bucket(&self.name)
             .send()
+            .timed(&self.metrics, S3Op::GetBucketVersioning)
             .await
-            .map_err(|e| self.sdk_failed("GetBucketVersioning", self.uri(""), e))?;
+            .map_err(|e| self.sdk_failed(S3Op::GetBucketVersioning, self.uri(""), e))?;
         Ok(out.status().map(|s| s.as_str().to_string()))
     }
 
@@ -23,32 +23,30 @@ impl Bucket {
         aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
         AwsError,
     >{
-        self.metrics
-            .aws
-            .s3_called(S3Op::GetBucketNotificationConfiguration);
         self.client
             .get_bucket_notification_configuration()
             .bucket(&self.name)
             .send()
+            .timed(&self.metrics, S3Op::GetBucketNotificationConfiguration)
             .await
-            .map_err(|e| self.sdk_failed("GetBucketNotificationConfiguration", self.uri(""), e))
+            .map_err(|e| self.sdk_failed(S3Op::GetBucketNotificationConfiguration, self.uri(""), e))
     }
 
     /// The bucket's replication rules; `None` when it has no replication configuration.
     pub async fn replication(&self) -> Result<Option<Vec<ReplicationRule>>, AwsError> {
-        self.metrics.aws.s3_called(S3Op::GetBucketReplication);
         let out = match self
             .client
             .get_bucket_replication()
             .bucket(&self.name)
             .send()
+            .timed(&self.metrics, S3Op::GetBucketReplication)
             .await
         {
             Ok(o) => o,
             Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => {
                 return Ok(None);
             }
-            Err(e) => return Err(self.sdk_failed("GetBucketReplication", self.uri(""), e)),
+            Err(e) => return Err(self.sdk_failed(S3Op::GetBucketReplication, self.uri(""), e)),
         };
         let rules = out
             .replication_configuration()
@@ -86,20 +84,22 @@ impl Bucket {
 
     /// The bucket's lifecycle rules; `None` when it has no lifecycle configuration.
     pub async fn lifecycle(&self) -> Result<Option<Vec<LifecycleRule>>, AwsError> {
-        self.metrics
-            .aws
-            .s3_called(S3Op::GetBucketLifecycleConfiguration);
         let out = match self
             .client
             .get_bucket_lifecycle_configuration()
             .bucket(&self.name)
             .send()
+            .timed(&self.metrics, S3Op::GetBucketLifecycleConfiguration)
             .await
         {
             Ok(o) => o,
             Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => return Ok(None),
             Err(e) => {
-                return Err(self.sdk_failed("GetBucketLifecycleConfiguration", self.uri(""), e));
+                return Err(self.sdk_failed(
+                    S3Op::GetBucketLifecycleConfiguration,
+                    self.uri(""),
+                    e,
+                ));
             }
         };
         Ok(Some(

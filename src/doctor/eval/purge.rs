@@ -84,7 +84,7 @@ pub fn notification(
                 wanted.join(", "),
                 routes.overlapping.join(", ")
             ),
-            "remove the other notification (the seeds' purge Lambda, say): S3 rejects overlapping configurations when the stack is applied, and two consumers purge twice",
+            "remove the other notification (the purge Lambda this replaces, say): S3 rejects overlapping configurations when the stack is applied, and two consumers purge twice",
         );
     }
     if routes.suffixed {
@@ -113,13 +113,13 @@ fn eventbridge_verdict(c: CheckId, resource: String, routes: &Routes, wanted: &[
                 wanted.join(", "),
                 routes.overlapping.join(", ")
             ),
-            "remove the other notification (the seeds' purge Lambda, say): two consumers purge twice",
+            "remove the other notification (the purge Lambda this replaces, say): two consumers purge twice",
         );
     }
     Check::pass(
         c,
         resource,
-        "EventBridge delivery is on: the stack's rule must route \"Object Deleted\" events to the queue (the README's test delete proves it)",
+        "EventBridge delivery is on: the stack's rule must route \"Object Deleted\" events to the queue (the test delete of docs/deploy-accounts.md, step 5, proves it)",
     )
 }
 
@@ -182,7 +182,7 @@ impl Routes {
     ) -> (String, String) {
         let missing = self.missing.join(", ");
         let fix = format!(
-            "switch on EventBridge delivery for the bucket (README \"Deployment\": deploy/aws/enable-eventbridge.jq keeps its other notifications; source-account.yaml's rule routes permanent deletes to the queue), or add a queue notification for {missing} to {target}{}",
+            "switch on EventBridge delivery for the bucket (docs/deploy-accounts.md, step 1: deploy/aws/enable-eventbridge.jq keeps its other notifications; source-account.yaml's rule routes permanent deletes to the queue), or add a queue notification for {missing} to {target}{}",
             if prefixes.is_empty() {
                 String::new()
             } else {

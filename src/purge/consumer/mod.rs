@@ -14,11 +14,13 @@
 //!   will then see the source after this message's delete). Once they have, the message gets
 //!   a decision of its own, made after the running one ends.
 //! - A message left for redelivery on its last receive before the queue's `maxReceiveCount`
-//!   moves it to the dead-letter queue is logged with the reason (`handed to the DLQ`).
+//!   moves it to the dead-letter queue is logged with the reason (`handed to the DLQ`). The
+//!   dead-letter queue's depth is read every minute ([`dlq`]).
 //! - Acknowledgements and retry delays are batched (10 per call, or after a short interval).
 //! - A message whose work outlives half the visibility timeout has its visibility extended.
 
 mod acks;
+mod dlq;
 mod in_flight;
 mod settle;
 
@@ -84,7 +86,18 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
         &cfg.purge.queue_url,
         ctx.metrics.clone(),
     );
-    let max_receives = check_redrive(&queue, &ctx.metrics).await;
+    let policy = check_redrive(&queue, &ctx.metrics).await;
+    let max_receives = policy.as_deref().and_then(settle::max_receive_count);
+    match policy.as_deref().and_then(|p| dlq::dlq_url(&queue.url, p)) {
+        Some(url) => {
+            let dlq = Queue::new(ctx.clients.sqs.clone(), url, ctx.metrics.clone());
+            ctx.tracker.spawn(dlq::watch(dlq, ctx.clone()));
+        }
+        None if policy.is_some() => {
+            warn!(queue = %queue.url, "the redrive policy names no SQS dead-letter queue: its depth is not watched");
+        }
+        None => {}
+    }
     let consumer = Arc::new(Consumer {
         purger: Arc::new(Purger::new(
             &cfg,
@@ -164,13 +177,13 @@ async fn poll(c: &Arc<Consumer>, received: &Arc<Semaphore>, slots: &Arc<Semaphor
     }
 }
 
-/// Reads the queue's redrive policy; returns its `maxReceiveCount`.
-async fn check_redrive(queue: &Queue, metrics: &Metrics) -> Option<u32> {
+/// Reads the queue's redrive policy.
+async fn check_redrive(queue: &Queue, metrics: &Metrics) -> Option<String> {
     match queue.redrive_policy().await {
         Ok(Some(p)) => {
             metrics.purge.dlq_found(true);
             info!(queue = %queue.url, redrive_policy = %p, "purge queue has a dead-letter queue");
-            settle::max_receive_count(&p)
+            Some(p)
         }
         Ok(None) => {
             metrics.purge.dlq_found(false);
