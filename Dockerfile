@@ -9,14 +9,15 @@
 #
 # Platforms: `docker buildx build --platform linux/amd64,linux/arm64 .` builds an image per
 # platform (ECS: ecs-service.yaml's CpuArchitecture, X86_64 or ARM64). The build stage runs on
-# the target platform itself: its FROM has no --platform, which under BuildKit means
+# the platform it builds for: its FROM has no --platform, which under BuildKit means
 # $TARGETPLATFORM (natively on a builder of that architecture, else under QEMU emulation: slower,
 # same result). Cross-compiling from $BUILDPLATFORM instead would need, per target, a Rust
 # target, a cross linker and a cross C toolchain for the C the AWS SDK's TLS builds
 # (aws-lc-sys); building natively needs none of them.
 
 FROM rust:1.95-slim-bookworm AS build
-# Set by BuildKit from --platform (amd64, arm64).
+# Set by BuildKit from --platform (amd64, arm64); empty under the legacy builder, which builds
+# for its own architecture (dpkg's name for it is the same word).
 ARG TARGETARCH
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild the AWS SDK. The manifest names the
@@ -25,9 +26,10 @@ WORKDIR /src
 # architecture than the one asked for (and so build the wrong binary).
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY benches ./benches
-RUN case "${TARGETARCH}:$(uname -m)" in \
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && case "${arch}:$(uname -m)" in \
       amd64:x86_64 | arm64:aarch64) ;; \
-      *) echo "build stage runs on $(uname -m), the target is '${TARGETARCH}'" >&2; exit 1 ;; \
+      *) echo "build stage runs on $(uname -m), the image is for '${arch}'" >&2; exit 1 ;; \
     esac \
     && mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \

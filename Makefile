@@ -14,9 +14,10 @@ build:
 release:
 	cargo build --release
 
-## The man page and shell completions, generated from the command line's definition.
+## The man page and shell completions, generated from the command line's definition
+## (NO_BUILD=1: from the binary already built, as make test does).
 man:
-	cargo build --quiet
+	[ -n "$(NO_BUILD)" ] || cargo build --quiet
 	mkdir -p target/man target/completions
 	target/debug/s3-reconciler man --dir target/man
 	for shell in bash zsh fish; do \

@@ -625,7 +625,7 @@ async fn scattered_case(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client) {
         );
     };
     row(
-        "seed Lambda (sequential)",
+        "the Lambda it replaces (sequential)",
         serial,
         lambda_secs,
         lambda_requests,

@@ -81,7 +81,7 @@ async fn main() {
         plan.filters.len()
     );
     println!(
-        "  seed's single-page listing: 1 request, {seed_projects} projects ({} silently dropped)",
+        "  the replaced Lambda's single-page listing: 1 request, {seed_projects} projects ({} silently dropped)",
         PROJECTS - seed_projects
     );
     assert_eq!(plan.projects, PROJECTS);

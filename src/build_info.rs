@@ -39,6 +39,15 @@ mod tests {
     fn the_build_is_stamped() {
         assert!(LONG_VERSION.starts_with(VERSION));
         assert!(!REVISION.is_empty() && !REVISION.contains(char::is_whitespace));
+        // Built from a git checkout without an explicit S3R_REVISION: the commit's id.
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
+        if checkout.exists() && option_env!("S3R_REVISION").is_none() {
+            assert!(
+                REVISION.len() == 12 && REVISION.chars().all(|c| c.is_ascii_hexdigit()),
+                "{REVISION}"
+            );
+            assert!(LONG_VERSION.contains(&format!("(rev {REVISION}, built {BUILD_DATE})")));
+        }
         let d = chrono::NaiveDate::parse_from_str(BUILD_DATE, "%Y-%m-%d");
         assert!(d.is_ok(), "{BUILD_DATE}");
     }

@@ -386,6 +386,7 @@ async fn a_malformed_message_reaches_the_dlq_after_max_receive_count() {
         text.contains("s3_reconciler_purge_dlq_messages 1"),
         "{text}"
     );
+    assert!(d.metrics.purge.dlq_last_read() > 0, "when it was read");
     d.stop().await;
 }
 

@@ -105,7 +105,8 @@ pub(crate) enum Command {
     /// Check that AWS is wired the way the configuration assumes (for the enabled tasks):
     /// buckets, versioning, the delete notification, the queue, the DataSync task and its
     /// locations, schedule, filters and options, the state bucket. Read-only calls, plus one
-    /// probe document under the state prefix. Exit 0 when nothing fails (warnings allowed).
+    /// probe document written and deleted under the state prefix. Exit 0 when nothing fails
+    /// (warnings allowed).
     #[command(after_help = "Examples:\n  \
         s3-reconciler --config config.toml doctor\n  \
         s3-reconciler doctor --format json | jq 'select(.status != \"pass\")'")]

@@ -15,6 +15,7 @@ pub struct PurgeMetrics {
     in_flight: IntGauge,
     dlq_configured: IntGauge,
     dlq_messages: IntGauge,
+    dlq_read_at: IntGauge,
 }
 
 impl PurgeMetrics {
@@ -58,7 +59,11 @@ impl PurgeMetrics {
             )?,
             dlq_messages: r.gauge(
                 "purge_dlq_messages",
-                "Messages in the purge queue's dead-letter queue (ApproximateNumberOfMessages, read every minute): each one a key nobody purged. 0 without a dead-letter queue.",
+                "Messages in the purge queue's dead-letter queue (ApproximateNumberOfMessages, read every minute): each one a key nobody purged. 0 until read; see purge_dlq_last_read_timestamp_seconds.",
+            )?,
+            dlq_read_at: r.gauge(
+                "purge_dlq_last_read_timestamp_seconds",
+                "When the dead-letter queue's depth was last read (Unix time); 0 until it is. Stale while it cannot be read.",
             )?,
         })
     }
@@ -88,9 +93,14 @@ impl PurgeMetrics {
         self.dlq_configured.set(i64::from(configured));
     }
 
-    pub(crate) fn dlq_depth(&self, messages: u64) {
+    pub(crate) fn dlq_depth_read(&self, messages: u64, at: i64) {
         self.dlq_messages
             .set(i64::try_from(messages).unwrap_or(i64::MAX));
+        self.dlq_read_at.set(at);
+    }
+
+    pub fn dlq_last_read(&self) -> i64 {
+        self.dlq_read_at.get()
     }
 
     pub fn dlq_messages(&self) -> i64 {

@@ -29,16 +29,30 @@ pub(super) fn dlq_url(queue_url: &str, redrive_policy: &str) -> Option<String> {
     (!own.is_empty()).then(|| format!("{base}/{name}"))
 }
 
-/// Reads the depth at once and then every [`EVERY`] until shutdown.
-pub(super) async fn watch(dlq: Queue, ctx: Context) {
+/// Reads the depth at once (from the redrive policy read at start, `policy`) and then every
+/// [`EVERY`] until shutdown, reading the policy again each time: a dead-letter queue added
+/// later, or a read that failed, is picked up instead of leaving the gauge blind for the
+/// process's life. `purge_dlq_last_read_timestamp_seconds` says when a depth was last read,
+/// so an unreadable queue (a missing permission) shows as a stale read, not as an empty DLQ.
+pub(super) async fn watch(queue: Queue, ctx: Context, mut policy: Option<String>) {
     loop {
-        match dlq.approximate_messages().await {
-            Ok(n) => {
-                debug!(dlq = %dlq.url, messages = n, "dead-letter queue depth");
-                ctx.metrics.purge.dlq_depth(n);
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot read the dead-letter queue's depth (sqs:GetQueueAttributes on it)")
+        if let Some(url) = policy.as_deref().and_then(|p| dlq_url(&queue.url, p)) {
+            let dlq = Queue::new(ctx.clients.sqs.clone(), url, ctx.metrics.clone());
+            match ctx
+                .shutdown
+                .run_until_cancelled(dlq.approximate_messages())
+                .await
+            {
+                None => return,
+                Some(Ok(n)) => {
+                    debug!(dlq = %dlq.url, messages = n, "dead-letter queue depth");
+                    ctx.metrics
+                        .purge
+                        .dlq_depth_read(n, ctx.clock.now().timestamp());
+                }
+                Some(Err(e)) => {
+                    warn!(error = %e, "cannot read the dead-letter queue's depth (sqs:GetQueueAttributes on it)")
+                }
             }
         }
         if ctx
@@ -48,6 +62,18 @@ pub(super) async fn watch(dlq: Queue, ctx: Context) {
             .is_none()
         {
             return;
+        }
+        match ctx
+            .shutdown
+            .run_until_cancelled(queue.redrive_policy())
+            .await
+        {
+            None => return,
+            Some(Ok(p)) => {
+                ctx.metrics.purge.dlq_found(p.is_some());
+                policy = p;
+            }
+            Some(Err(e)) => warn!(error = %e, "cannot read the purge queue's redrive policy"),
         }
     }
 }

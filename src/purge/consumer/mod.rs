@@ -88,16 +88,14 @@ pub async fn run(ctx: Context, handle: TaskHandle) -> TaskResult {
     );
     let policy = check_redrive(&queue, &ctx.metrics).await;
     let max_receives = policy.as_deref().and_then(settle::max_receive_count);
-    match policy.as_deref().and_then(|p| dlq::dlq_url(&queue.url, p)) {
-        Some(url) => {
-            let dlq = Queue::new(ctx.clients.sqs.clone(), url, ctx.metrics.clone());
-            ctx.tracker.spawn(dlq::watch(dlq, ctx.clone()));
-        }
-        None if policy.is_some() => {
-            warn!(queue = %queue.url, "the redrive policy names no SQS dead-letter queue: its depth is not watched");
-        }
-        None => {}
+    if policy
+        .as_deref()
+        .is_some_and(|p| dlq::dlq_url(&queue.url, p).is_none())
+    {
+        warn!(queue = %queue.url, "the redrive policy names no SQS dead-letter queue: its depth cannot be read");
     }
+    ctx.tracker
+        .spawn(dlq::watch(queue.clone(), ctx.clone(), policy.clone()));
     let consumer = Arc::new(Consumer {
         purger: Arc::new(Purger::new(
             &cfg,
