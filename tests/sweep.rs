@@ -213,7 +213,9 @@ max_deletes = 10"#,
     );
 
     // Without --purge, `sweep` does what sweep.action says: report, by default. Someone who
-    // runs it to see what it does deletes nothing.
+    // runs it to see what it does deletes nothing. (The young key gets a new version first,
+    // so it stays younger than min_age however slow the runs before were.)
+    put(&w.s3, &w.tgt, "data/young.json", "copied once more").await;
     let (code, lines, summary, stderr) = sweep(&cfg, &[], &min_age);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(keys_with(&lines, "would_purge"), orphaned, "{lines:#?}");
