@@ -819,6 +819,11 @@ async fn a_killed_sharded_sweep_resumes_each_shard_from_its_checkpoint() {
             assert!(after.starts_with(&format!("sh/d={i}/")), "{l}");
             checkpoints.push(after.to_string());
         }
+        // A shard that ended before the kill (a slow machine gets there) is not walked again:
+        // every key of it counts as behind its checkpoint.
+        if l["status"] == "completed" {
+            checkpoints.push(format!("sh/d={i}/\u{10FFFF}"));
+        }
     }
     assert!(
         !checkpoints.is_empty(),
