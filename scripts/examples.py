@@ -31,6 +31,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cfn_template
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config/example-production.toml"
 KUBERNETES = ROOT / "deploy/kubernetes/config.toml"
@@ -345,60 +347,14 @@ def example_value(section, key):
     return next(k.value for s in PRODUCTION if s.name == section for k in s.keys if k.name == key)
 
 
-class Stack:
-    """Enough of CloudFormation to resolve the container's Environment: Ref, Fn::If,
-    conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) and AWS::NoValue."""
-
-    NO_VALUE = object()
-
-    def __init__(self, template, parameters):
-        self.t = template
-        self.p = {n: d.get("Default") for n, d in (template.get("Parameters") or {}).items()}
-        self.p.update(parameters)
-
-    def condition(self, name):
-        return self.truth(self.t["Conditions"][name])
-
-    def truth(self, e):
-        if isinstance(e, dict):
-            (op, arg), = e.items()
-            if op == "Fn::Equals":
-                return self.value(arg[0]) == self.value(arg[1])
-            if op == "Fn::Not":
-                return not self.truth(arg[0])
-            if op == "Fn::And":
-                return all(self.truth(x) for x in arg)
-            if op == "Fn::Or":
-                return any(self.truth(x) for x in arg)
-            if op == "Condition":
-                return self.condition(arg)
-        raise ValueError(f"condition not understood: {e}")
-
-    def value(self, e):
-        if isinstance(e, dict) and not (len(e) == 1 and (*e,)[0] in ("Ref", "Fn::If")):
-            resolved = {k: self.value(v) for k, v in e.items()}
-            return {k: v for k, v in resolved.items() if v is not Stack.NO_VALUE}
-        if isinstance(e, dict):
-            (op, arg), = e.items()
-            if op == "Ref":
-                if arg == "AWS::NoValue":
-                    return Stack.NO_VALUE
-                if arg not in self.p or self.p[arg] is None:
-                    raise ValueError(f"no value for parameter {arg}")
-                return self.p[arg]
-            if op == "Fn::If":
-                return self.value(arg[1] if self.condition(arg[0]) else arg[2])
-            raise ValueError(f"intrinsic not understood: {e}")
-        if isinstance(e, list):
-            return [v for v in (self.value(x) for x in e) if v is not Stack.NO_VALUE]
-        return e
-
-    def environment(self):
-        for c in self.t["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
-            if c["Name"] == "s3-reconciler":
-                env = self.value(c["Environment"])
-                return {v["Name"]: str(v["Value"]) for v in env}
-        raise ValueError("no s3-reconciler container")
+def ecs_environment(template, parameters):
+    """The s3-reconciler container's Environment as the ECS task gets it for `parameters`."""
+    stack = cfn_template.Template(template, parameters)
+    containers = stack.doc["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    for c in containers:
+        if c["Name"] == "s3-reconciler":
+            return {v["Name"]: str(v["Value"]) for v in stack.value(c["Environment"])}
+    raise ValueError("no s3-reconciler container")
 
 
 def run_check_config(binary, args, env, what):
@@ -422,8 +378,6 @@ def deployment_env():
 
 
 def check_config(binary):
-    from cfnlint.decode import cfn_yaml
-
     binary = str(Path(binary).resolve())
     results, failed = {}, False
     for path, env, what in [
@@ -433,11 +387,11 @@ def check_config(binary):
         got = run_check_config(binary, ["--config", str(path)], env, what)
         failed |= got is None
         results[what] = got
-    template = cfn_yaml.load(str(ECS))
+    template = cfn_template.load(ECS)
     example = {p: example_value(*k) for p, k in PARAMETER_KEYS.items()}
     variants = [("the example's values", {})] + ECS_VARIANTS
     for i, (name, overrides) in enumerate(variants):
-        env = Stack(template, {**example, **overrides}).environment()
+        env = ecs_environment(template, {**example, **overrides})
         # No configuration file: the built-in defaults under the variables.
         got = run_check_config(binary, [], env,
                                f"ECS task definition's Environment, {name} ({len(env)} variables)")

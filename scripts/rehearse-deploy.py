@@ -30,6 +30,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
+import cfn_template
+
 ROOT = Path(__file__).resolve().parent.parent
 CFN = ROOT / "deploy" / "cloudformation"
 JQ = ROOT / "deploy" / "aws"
@@ -193,12 +195,10 @@ class World:
 
 def template_doc(template):
     """The template decoded as CloudFormation reads it (short-form tags made long)."""
-    from cfnlint.decode import decode_str
-
-    doc, problems = decode_str((CFN / template).read_text())
-    if problems:
-        raise RehearsalFailed(f"{template} does not parse: {problems}")
-    return doc
+    try:
+        return cfn_template.load(CFN / template)
+    except cfn_template.NotEvaluated as e:
+        raise RehearsalFailed(str(e))
 
 
 def as_json(template):
@@ -235,75 +235,18 @@ def deploy(stack, template, params, update=False):
     return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
 
 
-NO_VALUE = object()
-
-
-class Renderer:
-    """Evaluates one resource's properties as CloudFormation would, for what the emulator's
-    CloudFormation does not implement (AWS::S3::BucketPolicy): Ref, Fn::If, Fn::Sub and the
-    condition functions, over the stack's parameters."""
-
-    def __init__(self, template, params):
-        self.doc = template_doc(template)
-        self.params = {
-            name: str(spec.get("Default", "")) for name, spec in self.doc["Parameters"].items()
-        }
-        self.params.update(params)
-        self.params.update({"AWS::Partition": "aws", "AWS::Region": REGION})
-
-    def condition(self, name):
-        return self.truth(self.doc["Conditions"][name])
-
-    def truth(self, expr):
-        (fn, args), = expr.items()
-        if fn == "Fn::Equals":
-            return self.value(args[0]) == self.value(args[1])
-        if fn == "Fn::Not":
-            return not self.truth(args[0])
-        if fn == "Fn::And":
-            return all(self.truth(a) for a in args)
-        if fn == "Fn::Or":
-            return any(self.truth(a) for a in args)
-        if fn == "Condition":
-            return self.condition(args)
-        raise RehearsalFailed(f"condition function {fn} is not rehearsed")
-
-    def value(self, v):
-        if isinstance(v, list):
-            return [x for x in (self.value(x) for x in v) if x is not NO_VALUE]
-        if not isinstance(v, dict):
-            return v
-        if len(v) == 1:
-            (fn, args), = v.items()
-            if fn == "Ref":
-                if args == "AWS::NoValue":
-                    return NO_VALUE
-                if args not in self.params:
-                    raise RehearsalFailed(f"Ref {args} is not a parameter the rehearsal knows")
-                return self.params[args]
-            if fn == "Fn::If":
-                return self.value(args[1] if self.condition(args[0]) else args[2])
-            if fn == "Fn::Sub":
-                text, names = (args, {}) if isinstance(args, str) else args
-                names = {k: self.value(x) for k, x in names.items()}
-
-                def one(m):
-                    key = m.group(1)
-                    return names[key] if key in names else self.value({"Ref": key})
-
-                import re
-
-                return re.sub(r"\$\{([^}!]+)\}", one, text)
-        return {k: x for k, x in ((k, self.value(x)) for k, x in v.items()) if x is not NO_VALUE}
-
-    def properties(self, logical_id):
-        return self.value(self.doc["Resources"][logical_id]["Properties"])
-
-
 def apply_bucket_policy(template, params):
     """What CloudFormation does for DestinationBucketPolicy: the rendered document must be
     valid JSON (ExtraPolicyStatements is spliced into it) and S3 must accept it."""
-    props = Renderer(template, params).properties("DestinationBucketPolicy")
+    # The emulator's CloudFormation does not implement AWS::S3::BucketPolicy: the resource's
+    # properties are evaluated here (scripts/cfn_template.py) and applied as S3 would.
+    stack = cfn_template.Template(
+        template_doc(template), params, {"AWS::Partition": "aws", "AWS::Region": REGION}
+    )
+    try:
+        props = stack.properties("DestinationBucketPolicy")
+    except cfn_template.NotEvaluated as e:
+        raise RehearsalFailed(f"{template}: {e}")
     document = props["PolicyDocument"]
     try:
         policy = json.loads(document) if isinstance(document, str) else document
