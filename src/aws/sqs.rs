@@ -143,68 +143,65 @@ impl Queue {
 
     /// The queue's RedrivePolicy, if it has one.
     pub(crate) async fn redrive_policy(&self) -> Result<Option<String>, AwsError> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
-            .send()
-            .timed(&self.metrics, SqsOp::GetQueueAttributes)
-            .await
-            .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
-        Ok(out
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
-            .cloned())
+        let name = QueueAttributeName::RedrivePolicy;
+        Ok(self
+            .attributes(std::slice::from_ref(&name))
+            .await?
+            .remove(&name))
     }
 
     /// The queue's ApproximateNumberOfMessages (visible messages, as SQS estimates them).
     pub(crate) async fn approximate_messages(&self) -> Result<u64, AwsError> {
         let name = QueueAttributeName::ApproximateNumberOfMessages;
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(name.clone())
-            .send()
-            .timed(&self.metrics, SqsOp::GetQueueAttributes)
-            .await
-            .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
-        let value = out.attributes().and_then(|a| a.get(&name));
-        value.and_then(|v| v.parse().ok()).ok_or_else(|| {
-            super::counted(
-                &self.metrics,
-                AwsError::in_response(
-                    SqsOp::GetQueueAttributes.into(),
-                    &self.url,
-                    crate::labels::ErrorKind::Invalid,
-                    None,
-                    format!("ApproximateNumberOfMessages is {value:?}, not a count"),
-                ),
-            )
-        })
+        let value = self
+            .attributes(std::slice::from_ref(&name))
+            .await?
+            .remove(&name);
+        value
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                super::counted(
+                    &self.metrics,
+                    AwsError::in_response(
+                        SqsOp::GetQueueAttributes.into(),
+                        &self.url,
+                        crate::labels::ErrorKind::Invalid,
+                        None,
+                        format!("ApproximateNumberOfMessages is {value:?}, not a count"),
+                    ),
+                )
+            })
     }
 
     /// What the doctor checks: the queue's ARN, RedrivePolicy and VisibilityTimeout.
     pub async fn facts(&self) -> Result<QueueFacts, AwsError> {
+        use QueueAttributeName::{QueueArn, RedrivePolicy, VisibilityTimeout};
+        let mut got = self
+            .attributes(&[QueueArn, RedrivePolicy, VisibilityTimeout])
+            .await?;
+        Ok(QueueFacts {
+            arn: got.remove(&QueueArn),
+            redrive_policy: got.remove(&RedrivePolicy),
+            visibility_timeout: got.remove(&VisibilityTimeout).and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// One GetQueueAttributes call for `names`: the attributes the queue answered.
+    async fn attributes(
+        &self,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, AwsError> {
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
-            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .set_attribute_names(Some(names.to_vec()))
             .send()
             .timed(&self.metrics, SqsOp::GetQueueAttributes)
             .await
             .map_err(|e| self.failed(SqsOp::GetQueueAttributes, e))?;
-        let get = |name: QueueAttributeName| out.attributes().and_then(|a| a.get(&name).cloned());
-        Ok(QueueFacts {
-            arn: get(QueueAttributeName::QueueArn),
-            redrive_policy: get(QueueAttributeName::RedrivePolicy),
-            visibility_timeout: get(QueueAttributeName::VisibilityTimeout)
-                .and_then(|v| v.parse().ok()),
-        })
+        Ok(out.attributes.unwrap_or_default())
     }
 
     /// Keeps `receipts` invisible while their work goes on: every half `visibility`, their
