@@ -55,7 +55,7 @@ impl AwsMetrics {
             )?,
         )?;
         for op in AwsOp::all() {
-            let call = [op.service().label(), op.operation()];
+            let call = call_labels(op);
             requests.with_label_values(&call);
             duration.with_label_values(&call);
             for kind in ErrorKind::ALL {
@@ -72,7 +72,7 @@ impl AwsMetrics {
     /// Counts the call `fut` makes and times it until it completes (or is dropped). The SDK's
     /// futures are large: boxed once here, they are not copied again from frame to frame.
     pub(crate) fn call<F: Future>(&self, op: AwsOp, fut: F) -> impl Future<Output = F::Output> {
-        let call = [op.service().label(), op.operation()];
+        let call = call_labels(op);
         self.requests.with_label_values(&call).inc();
         let timer = self.duration.with_label_values(&call).start_timer();
         let fut = Box::pin(fut);
@@ -84,32 +84,36 @@ impl AwsMetrics {
     }
 
     pub(crate) fn call_failed(&self, op: AwsOp, kind: ErrorKind) {
+        let [service, operation] = call_labels(op);
         self.errors
-            .with_label_values(&[op.service().label(), op.operation(), kind.label()])
+            .with_label_values(&[service, operation, kind.label()])
             .inc();
     }
 
     /// Calls made of `op`.
     pub fn calls(&self, op: impl Into<AwsOp>) -> u64 {
-        let op = op.into();
         self.requests
-            .with_label_values(&[op.service().label(), op.operation()])
+            .with_label_values(&call_labels(op.into()))
             .get()
     }
 
     /// Calls of `op` that failed with `kind`.
     pub fn failures(&self, op: impl Into<AwsOp>, kind: ErrorKind) -> u64 {
-        let op = op.into();
+        let [service, operation] = call_labels(op.into());
         self.errors
-            .with_label_values(&[op.service().label(), op.operation(), kind.label()])
+            .with_label_values(&[service, operation, kind.label()])
             .get()
     }
 
     /// Calls of `op` timed so far.
     pub fn timed_calls(&self, op: impl Into<AwsOp>) -> u64 {
-        let op = op.into();
         self.duration
-            .with_label_values(&[op.service().label(), op.operation()])
+            .with_label_values(&call_labels(op.into()))
             .get_sample_count()
     }
+}
+
+/// The `service` and `operation` labels of a call, in the families' label order.
+fn call_labels(op: AwsOp) -> [&'static str; 2] {
+    [op.service().label(), op.operation()]
 }
