@@ -7,6 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 trap 'scripts/emulator.sh stop; scripts/lab.sh stop' EXIT
+# CI builds a fresh clone once: incremental caches would only add gigabytes to its disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 scripts/tools.sh
 scripts/emulator.sh start
 eval "$(scripts/emulator.sh env)"
@@ -40,3 +42,5 @@ scripts/lab.sh start 5ms 2ms
 scripts/lab.sh stop
 echo "==> the Dockerfile's stages, replayed without a Docker engine (release build, Debian 12 run)"
 scripts/replay-dockerfile.py
+echo "==> disk used by the build outputs (a runner's disk once filled up at the lab's build)"
+du -sh target lab/target
