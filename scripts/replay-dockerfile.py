@@ -219,18 +219,29 @@ def userland(copied, entrypoint):
         if r.returncode != 0:
             fail("debootstrap failed")
         tmp.rename(ROOTFS)
+    # Each run starts from the pristine userland (hard links: instant, no space), so nothing an
+    # earlier Dockerfile copied, or a directory it made, can hide what this one lacks.
+    root = ROOTFS.with_name(ROOTFS.name + "-run")
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(ROOTFS), str(root)], check=True)
+
+    def place(dst):
+        """A fresh file at dst: unlinked first, never written through a link to the cache."""
+        path = root / Path(dst).relative_to("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        return path
+
     for dst, origin in copied.items():
-        target = ROOTFS / Path(dst).relative_to("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(origin, target)
-    config = ROOTFS / "etc/s3-reconciler/check.toml"
+        shutil.copy2(origin, place(dst))
+    config = place("/etc/s3-reconciler/check.toml")
     config.write_text(
         '[source]\nbucket = "source-s3-bucket"\nregion = "ap-northeast-2"\n'
         '[target]\nbucket = "destination-s3-bucket"\nregion = "ap-northeast-2"\n'
         '[purge]\nenabled = true\n'
         'queue_url = "https://sqs.ap-northeast-2.amazonaws.com/111111111111/deletes"\n')
     for args in (["--version"], ["--config", "/etc/s3-reconciler/check.toml", "check-config"]):
-        cmd = [sbin("chroot"), f"--userspec={NONROOT}", str(ROOTFS), entrypoint, *args]
+        cmd = [sbin("chroot"), f"--userspec={NONROOT}", str(root), entrypoint, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
         if r.returncode != 0:
             fail(f"{' '.join(args)} in Debian 12 exited {r.returncode}: {r.stderr.strip()}")
